@@ -1,0 +1,125 @@
+"""Memory parameters: defaults live here; config/memory.yaml overrides them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def normalize_label(label: str) -> str:
+    """Case/spacing-insensitive key for a label: 'Butter Knife', 'butter_knife', 'ButterKnife' agree."""
+    return re.sub(r"[^a-z0-9]", "", label.lower())
+
+
+def label_to_text(label: str) -> str:
+    """Readable words of a label for text embedding: 'ButterKnife' -> 'butter knife'."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_\-]+", " ", label)
+    return re.sub(r"\s+", " ", spaced).strip().lower()
+
+
+_RECEPTACLES = (
+    "ArmChair Bathtub BathtubBasin Bed Bowl Box Cabinet Chair CoffeeMachine CoffeeTable CounterTop Cup "
+    "Desk DiningTable DogBed Drawer Dresser Floor Footstool Fridge GarbageCan HandTowelHolder "
+    "LaundryHamper Microwave Mug Ottoman Pan Plate Pot Safe Shelf ShelvingUnit SideTable Sink SinkBasin "
+    "Sofa Stool StoveBurner TVStand Toaster Toilet ToiletPaperHanger TowelHolder Table KitchenTable "
+    "Counter KitchenCounter Bookshelf Nightstand Couch Tray Basket Oven Dishwasher Closet Wardrobe"
+)
+_OPENABLE = (
+    "Box Cabinet Drawer Fridge Kettle Laptop LaundryHamper Microwave Safe Toilet Oven Dishwasher "
+    "Closet Wardrobe Book"
+)
+_STATIC = (
+    "ArmChair Bathtub BathtubBasin Bed Blinds Cabinet Chair CoffeeMachine CoffeeTable CounterTop Curtains "
+    "Desk Desktop DiningTable DogBed Drawer Dresser Faucet Floor FloorLamp Fridge GarbageCan "
+    "HandTowelHolder LaundryHamper LightSwitch Microwave Mirror Ottoman Painting Poster Safe Shelf "
+    "ShelvingUnit ShowerCurtain ShowerDoor ShowerGlass ShowerHead SideTable Sink SinkBasin Sofa "
+    "StoveBurner StoveKnob TVStand Television Toaster Toilet ToiletPaperHanger TowelHolder Window Oven "
+    "Dishwasher"
+)
+
+
+def _label_set(words: str) -> frozenset[str]:
+    return frozenset(normalize_label(w) for w in words.split())
+
+
+@dataclass
+class MemoryConfig:
+    """All tunables of the memory core, with defaults suited to household scenes."""
+
+    db_path: str = ":memory:"
+    # --- data association ---
+    gate_m: float = 0.45  # default association radius for small objects
+    gate_size_factor: float = 0.35  # gate grows with object extent (large furniture)
+    max_gate_m: float = 2.0
+    class_gates: dict[str, float] = field(default_factory=dict)
+    embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
+    move_threshold_m: float = 0.25  # displacement that makes a new placement (a "moved" fact)
+    static_move_threshold_m: float = 0.6
+    # --- existence belief (log-odds) ---
+    hit_base: float = 0.9
+    hit_confidence_gain: float = 1.1
+    miss_weight: float = 1.6
+    log_odds_max: float = 4.0
+    log_odds_min: float = -3.0
+    confirm_log_odds: float = 2.2
+    confirm_min_hits: int = 2
+    confirm_single_confidence: float = 2.0  # >1 disables confirming on one detection
+    gone_log_odds: float = -0.5
+    relocate_min_confidence: float = 0.35
+    tentative_answer_confidence: float = 0.8  # a once-seen object is reported if this confident
+    appeared_min_coverage: float = 2.0  # earlier looks at a place before a newcomer there "appeared"
+    detection_range_falloff: float = 0.5  # p_detect drops by this fraction at the edge of range
+    # --- relations ---
+    support_margin_m: float = 0.05
+    support_gap_m: float = 0.08
+    near_radius_m: float = 1.0
+    # --- short-term memory ---
+    stm_capacity: int = 256
+    stm_policy: str = "score"  # lru | lfu | score
+    # --- persistence ---
+    flush_every_batches: int = 1
+    # --- label knowledge ---
+    receptacles: frozenset[str] = field(default_factory=lambda: _label_set(_RECEPTACLES))
+    openable: frozenset[str] = field(default_factory=lambda: _label_set(_OPENABLE))
+    static: frozenset[str] = field(default_factory=lambda: _label_set(_STATIC))
+    max_detections_per_batch: int = 2000
+    # --- text embedding model (None: the packaged all-MiniLM-L6-v2 ONNX int8) ---
+    embedding_model_path: str | None = None
+    embedding_tokenizer_path: str | None = None
+
+    def is_receptacle(self, label: str) -> bool:
+        return normalize_label(label) in self.receptacles
+
+    def is_openable(self, label: str) -> bool:
+        return normalize_label(label) in self.openable
+
+    def is_static(self, label: str) -> bool:
+        return normalize_label(label) in self.static
+
+    def gate_for(self, label: str, extent: float) -> float:
+        """Association radius for an object of this label and horizontal extent."""
+        base = self.class_gates.get(normalize_label(label), self.gate_m)
+        return min(max(base, self.gate_size_factor * extent), self.max_gate_m)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MemoryConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown memory config keys: {unknown}")
+        converted = dict(values)
+        for key in ("receptacles", "openable", "static"):
+            if key in converted:
+                converted[key] = _label_set(" ".join(converted[key]))
+        if "class_gates" in converted:
+            converted["class_gates"] = {normalize_label(k): float(v) for k, v in converted["class_gates"].items()}
+        return cls(**converted)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, section: str = "memory") -> MemoryConfig:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(data.get(section, data))

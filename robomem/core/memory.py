@@ -1,0 +1,578 @@
+"""The memory facade: ingest observation batches, keep beliefs and their history, answer queries.
+
+Per frame: associate detections to tracks (Hungarian, per-class gates) → update matched tracks →
+apply negative evidence to tracks expected in view but not seen → relocate or create tracks for
+the unmatched detections (moved vs new) → re-derive containment relations → log the view.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robomem.core.association import associate
+from robomem.core.config import MemoryConfig, normalize_label
+from robomem.core.embedding import TextEmbedder, VectorIndex
+from robomem.core.geometry import box_volume, in_view, support_relation
+from robomem.core.retrieval import RetrievalMixin
+from robomem.core.scene_graph import SceneGraph
+from robomem.core.short_term import ShortTermMemory, make_policy
+from robomem.core.spatial_index import DynamicPointIndex
+from robomem.core.storage import MemoryStore, SQLiteStore, WriteBatch
+from robomem.core.temporal import Fact, FactIds
+from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, POSE, REJECTED, STATUS, TENTATIVE, Track
+from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
+from robomem.core.views import ViewLog
+
+_INDEX_SLACK_M = 0.1
+_STATE_CHANGES = {"open": ("opened", "closed"), "on": ("turned_on", "turned_off")}
+
+
+class Memory(RetrievalMixin):
+    """Long-term spatio-temporal scene graph + short-term change buffer, persisted in a store."""
+
+    def __init__(
+        self,
+        config: MemoryConfig | None = None,
+        store: MemoryStore | None = None,
+        embedder: TextEmbedder | None = None,
+    ) -> None:
+        self.config = config or MemoryConfig()
+        self.store = store or SQLiteStore(self.config.db_path)
+        self._embedder = embedder
+        self.tracks: dict[int, Track] = {}
+        self.by_label: dict[str, set[int]] = defaultdict(set)
+        self.index = DynamicPointIndex()
+        self.receptacle_index = DynamicPointIndex(min_rebuild=32)
+        self.receptacle_reach = 0.0
+        self.graph = SceneGraph()
+        self.views = ViewLog()
+        self.counters: Counter[str] = Counter()
+        self.stm = ShortTermMemory(self.config.stm_capacity, make_policy(self.config.stm_policy), self._consolidate)
+        self.now = -math.inf
+        self._fact_ids = FactIds()
+        self._next_track_id = 1
+        self._next_event_id = 1
+        self._pending = WriteBatch()
+        self._dirty_tracks: set[int] = set()
+        self._dirty_relations: set[int] = set()
+        self._indexed_at: dict[int, np.ndarray] = {}
+        self._aliases: dict[int, list[int]] = defaultdict(list)
+        self._label_vectors: VectorIndex | None = None
+        self._label_keys: dict[str, int] = {}
+        self._object_vectors: VectorIndex | None = None
+        self._batches_since_flush = 0
+        self._load()
+
+    # ------------------------------------------------------------------ ingest
+    def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
+        """Take one frame of observations; returns the change events it caused."""
+        if len(batch.detections) > self.config.max_detections_per_batch:
+            self._reject(batch.t, "oversized", f"{len(batch.detections)} detections in one batch")
+            raise RejectedInput("oversized", f"{len(batch.detections)} detections exceed the limit")
+        if not math.isfinite(batch.t):
+            self._reject(0.0, "non_finite", "batch time is not finite")
+            raise RejectedInput("non_finite", "batch time is not finite")
+        t = max(batch.t, self.now) if math.isfinite(self.now) else batch.t
+        if batch.t < self.now:
+            self.counters["late_batches"] += 1
+        self.now = t
+        events_before = self._next_event_id
+        self.counters["batches"] += 1
+        self.counters["observations"] += len(batch.detections)
+        matched_ids = self._process(t, batch.robot, batch.detections, batch.view)
+        self._update_relations(t)
+        if batch.view is not None:
+            self.views.add(t, batch.view)
+            v = batch.view
+            self._pending.views.append((t, batch.robot, *v.position, v.yaw_deg, v.fov_deg, v.range_m))
+        for det, track_id in zip(batch.detections, matched_ids, strict=True):
+            c, s = det.center, det.size
+            state = None if not det.state else _json_state(det.state)
+            self._pending.observations.append(
+                (batch.t, batch.robot, det.label, *map(float, c), *map(float, s), det.confidence, state, track_id)
+            )
+        self._batches_since_flush += 1
+        if self._batches_since_flush >= self.config.flush_every_batches:
+            self.flush()
+        return [e for e in self.stm.events() if e.event_id >= events_before]
+
+    def ingest_many(self, batches: list[ObservationBatch]) -> None:
+        for batch in batches:
+            self.ingest(batch)
+
+    def _process(
+        self, t: float, robot: str, detections: list[Detection], view: ViewCone | None
+    ) -> list[int]:
+        cfg = self.config
+        assigned: list[int] = [-1] * len(detections)
+        candidates: list[list[Track]] = []
+        if detections:
+            centers = np.array([d.center for d in detections])
+            radii = np.array(
+                [cfg.gate_for(d.label, 1.5 * float(max(d.size[0], d.size[1]))) + _INDEX_SLACK_M for d in detections]
+            )
+            for ids in self.index.query_radius_many(centers, radii):
+                candidates.append([self.tracks[i] for i in ids])
+        pairs, unmatched = associate(detections, candidates, cfg) if detections else ([], [])
+        seen: set[int] = set()
+        for row, track in pairs:
+            self._hit(track, detections[row], t, robot)
+            assigned[row] = track.track_id
+            seen.add(track.track_id)
+        missed = self._negative_evidence(t, view, seen) if view is not None else []
+        for row in unmatched:
+            det = detections[row]
+            track = self._find_moved_track(det, seen)
+            if track is not None:
+                self._hit(track, det, t, robot, relocate=True)
+                self.counters["relocations"] += 1
+            else:
+                track = self._new_track(det, t, robot)
+            assigned[row] = track.track_id
+            seen.add(track.track_id)
+        for track in missed:
+            if track.status in (CONFIRMED, GONE) and track.track_id not in seen:
+                self._merge_newcomer(track, t)
+        return assigned
+
+    # ------------------------------------------------------------------ evidence
+    def _hit(self, track: Track, det: Detection, t: float, robot: str, relocate: bool = False) -> None:
+        cfg = self.config
+        displacement = float(np.linalg.norm(det.center - track.center))
+        threshold = cfg.static_move_threshold_m if cfg.is_static(track.label) else cfg.move_threshold_m
+        was_gone = track.status == GONE
+        if relocate or displacement > threshold:
+            self._new_placement(track, det.center, det.size, t)
+            if track.ever_confirmed:
+                self._emit(t, track, "moved", {"distance_m": round(displacement, 3)})
+        else:
+            weight = 1.0 / min(track.placement_hits + 1, 20)
+            track.center = track.center + weight * (det.center - track.center)
+            track.size = track.size + weight * (det.size - track.size)
+            track.placement_hits += 1
+            self._refine_pose_fact(track)
+        track.hits += 1
+        track.last_seen = t
+        track.robot = robot or track.robot
+        track.misses_since_hit = 0
+        track.max_confidence = max(track.max_confidence, det.confidence)
+        track.log_odds = min(cfg.log_odds_max, track.log_odds + cfg.hit_base + cfg.hit_confidence_gain * det.confidence)
+        if det.embedding is not None:
+            track.embedding = det.embedding if track.embedding is None else _unit(track.embedding + det.embedding)
+            self._index_object_vector(track)
+        self._observe_states(track, det.state, t)
+        if was_gone:
+            self._set_status(track, CONFIRMED, t)
+            if not relocate:
+                self._emit(t, track, "appeared", {"reappeared": True})
+        else:
+            self._maybe_confirm(track, t)
+        self._reindex(track)
+
+    def _maybe_confirm(self, track: Track, t: float) -> None:
+        cfg = self.config
+        if track.status != TENTATIVE or track.log_odds < cfg.confirm_log_odds:
+            return
+        if track.hits < cfg.confirm_min_hits and track.max_confidence < cfg.confirm_single_confidence:
+            return
+        coverage = self.views.coverage_before(track.center, track.first_seen, cfg.detection_range_falloff)
+        track.appeared = coverage >= cfg.appeared_min_coverage
+        self._set_status(track, CONFIRMED, t)
+        if track.appeared:
+            self._emit(t, track, "appeared", {"coverage": round(coverage, 2)})
+
+    def _negative_evidence(self, t: float, view: ViewCone, seen: set[int]) -> list[Track]:
+        """Tracks memory expected in this view (not hidden in a closed receptacle) that were not seen."""
+        cfg = self.config
+        ids = [i for i in self.index.query_radius(np.asarray(view.position), view.range_m + _INDEX_SLACK_M)
+               if i not in seen and self.tracks[i].is_live]
+        if not ids:
+            return []
+        centers = np.array([self.tracks[i].center for i in ids])
+        mask = in_view(centers, view)
+        missed = []
+        for track_id, visible, center in zip(ids, mask, centers, strict=True):
+            track = self.tracks[track_id]
+            if not visible or self._hidden(track):
+                continue
+            distance = float(np.linalg.norm(center - np.asarray(view.position)))
+            p_detect = 1.0 - cfg.detection_range_falloff * distance / view.range_m
+            self._miss(track, t, p_detect)
+            missed.append(track)
+        return missed
+
+    def _miss(self, track: Track, t: float, p_detect: float) -> None:
+        cfg = self.config
+        track.log_odds = max(cfg.log_odds_min, track.log_odds - cfg.miss_weight * p_detect)
+        track.misses_since_hit += 1
+        track.last_miss = t
+        self.counters["misses"] += 1
+        self._dirty_tracks.add(track.track_id)
+        if track.log_odds > cfg.gone_log_odds:
+            return
+        if track.status == TENTATIVE:
+            self._set_status(track, REJECTED, t)
+            self._drop_from_indexes(track)
+            self.counters["rejected_tracks"] += 1
+        elif track.status == CONFIRMED:
+            self._set_status(track, GONE, t)
+            self._emit(t, track, "disappeared", {})
+
+    def _hidden(self, track: Track) -> bool:
+        """Inside a receptacle that is closed, or openable with its state unknown."""
+        node = track
+        for _ in range(8):
+            parent = node.history(PARENT).value_now()
+            if not parent:
+                return False
+            parent_track = self.tracks.get(parent[0])
+            if parent_track is None:
+                return False
+            closed = parent_track.history("state:open").value_now() is not True
+            if parent[1] == "in" and self.config.is_openable(parent_track.label) and closed:
+                return True
+            node = parent_track
+        return False
+
+    # ------------------------------------------------------------------ moved vs new
+    def _co_present_instances(self, track: Track) -> int:
+        """Other believed instances of the label that were known while this one was last seen."""
+        return sum(
+            1
+            for other_id in self.by_label[normalize_label(track.label)]
+            if other_id != track.track_id
+            and self.tracks[other_id].ever_confirmed
+            and self.tracks[other_id].first_seen <= track.last_seen
+            and self.tracks[other_id].status != GONE
+        )
+
+    def _missing(self, track: Track) -> bool:
+        """Looked for where memory had it and not found (strongly enough to accept a move)."""
+        if track.status == GONE:
+            return True
+        if track.status != CONFIRMED or track.misses_since_hit == 0:
+            return False
+        return track.misses_since_hit >= 2 or self._co_present_instances(track) == 0
+
+    def _find_moved_track(self, det: Detection, seen: set[int]) -> Track | None:
+        """An unmatched detection is a moved object when a same-label object is missing from its place."""
+        cfg = self.config
+        if cfg.is_static(det.label) or det.confidence < cfg.relocate_min_confidence:
+            return None
+        options = [
+            self.tracks[i]
+            for i in self.by_label[normalize_label(det.label)]
+            if i not in seen and self.tracks[i].ever_confirmed and self._missing(self.tracks[i])
+        ]
+        if not options:
+            return None
+        return max(
+            options,
+            key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -float(np.linalg.norm(tr.center - det.center))),
+        )
+
+    def _merge_newcomer(self, track: Track, t: float) -> None:
+        """``track`` was just missed: if a same-label object appeared elsewhere since, that is it, moved."""
+        if self.config.is_static(track.label) or not self._missing(track):
+            return
+        newcomers = [
+            self.tracks[i]
+            for i in self.by_label[normalize_label(track.label)]
+            if i != track.track_id
+            and self.tracks[i].is_live
+            and self.tracks[i].first_seen > track.last_seen
+            and self.tracks[i].max_confidence >= self.config.relocate_min_confidence
+        ]
+        if not newcomers:
+            return
+        newcomer = max(newcomers, key=lambda n: (n.status == CONFIRMED, n.hits, n.last_seen))
+        was_gone = track.status == GONE
+        self._new_placement(track, newcomer.center, newcomer.size, t)
+        track.hits += newcomer.hits
+        track.last_seen = max(track.last_seen, newcomer.last_seen)
+        track.log_odds = max(track.log_odds, newcomer.log_odds)
+        track.misses_since_hit = newcomer.misses_since_hit
+        track.max_confidence = max(track.max_confidence, newcomer.max_confidence)
+        for key in newcomer.state_keys():
+            value = newcomer.history(f"state:{key}").value_now()
+            if value is not None:
+                self._observe_states(track, {key: value}, t)
+        self._set_status(track, CONFIRMED, t)
+        newcomer.merged_into = track.track_id
+        self._set_status(newcomer, MERGED, t)
+        self._drop_from_indexes(newcomer)
+        self._aliases[track.track_id].append(newcomer.track_id)
+        self._emit(t, track, "moved", {"merged": newcomer.track_id, "was_gone": was_gone})
+        self._reindex(track)
+        self.counters["merges"] += 1
+
+    # ------------------------------------------------------------------ tracks and facts
+    def _new_track(self, det: Detection, t: float, robot: str) -> Track:
+        cfg = self.config
+        track = Track(
+            track_id=self._next_track_id,
+            label=det.label,
+            first_seen=t,
+            last_seen=t,
+            center=det.center.copy(),
+            size=det.size.copy(),
+            log_odds=cfg.hit_base + cfg.hit_confidence_gain * det.confidence,
+            max_confidence=det.confidence,
+            robot=robot,
+            embedding=det.embedding,
+        )
+        self._next_track_id += 1
+        self.tracks[track.track_id] = track
+        self.by_label[normalize_label(track.label)].add(track.track_id)
+        self._new_placement(track, track.center, track.size, t)
+        self._set_status(track, TENTATIVE, t)
+        self._observe_states(track, det.state, t)
+        if det.embedding is not None:
+            self._index_object_vector(track)
+        self.counters["tracks_created"] += 1
+        self._maybe_confirm(track, t)
+        self._reindex(track)
+        return track
+
+    def _fact(self, track: Track, predicate: str, value: Any, t: float) -> Fact:
+        fact = Fact(self._fact_ids.next(), track.track_id, predicate, value, t)
+        closed = track.history(predicate).replace(fact, t)
+        if closed is not None:
+            self._pending.facts[closed.fact_id] = closed
+        self._pending.facts[fact.fact_id] = fact
+        self._dirty_tracks.add(track.track_id)
+        return fact
+
+    def _new_placement(self, track: Track, center: np.ndarray, size: np.ndarray, t: float) -> None:
+        track.center = np.array(center, dtype=float)
+        track.size = np.array(size, dtype=float)
+        track.placement_hits = 1
+        self._fact(track, POSE, _pose_value(track), t)
+        self._dirty_relations.add(track.track_id)
+
+    def _refine_pose_fact(self, track: Track) -> None:
+        fact = track.history(POSE).current
+        if fact is not None:
+            fact.value = _pose_value(track)
+            self._pending.facts[fact.fact_id] = fact
+        self._dirty_tracks.add(track.track_id)
+
+    def _set_status(self, track: Track, status: str, t: float) -> None:
+        if track.status == status and len(track.history(STATUS)):
+            return
+        track.status = status
+        track.ever_confirmed = track.ever_confirmed or status == CONFIRMED
+        self._fact(track, STATUS, status, t)
+        self._dirty_relations.add(track.track_id)
+
+    def _observe_states(self, track: Track, state: dict[str, Any], t: float) -> None:
+        for key, value in state.items():
+            history = track.history(f"state:{key}")
+            previous = history.value_now()
+            if previous == value and len(history):
+                continue
+            self._fact(track, f"state:{key}", value, t)
+            if previous is None or not track.ever_confirmed:
+                continue
+            change = "state"
+            if key in _STATE_CHANGES and isinstance(value, bool):
+                change = _STATE_CHANGES[key][0 if value else 1]
+            self._emit(t, track, change, {"key": key, "from": previous, "to": value})
+
+    def _emit(self, t: float, track: Track, change: str, detail: dict[str, Any]) -> None:
+        event = ChangeEvent(t, track.track_id, track.label, change, detail, self._next_event_id)
+        self._next_event_id += 1
+        self.stm.add(event)
+        self.counters[f"events.{change}"] += 1
+
+    def _consolidate(self, events: list[ChangeEvent]) -> None:
+        self._pending.events.extend(events)
+
+    # ------------------------------------------------------------------ indexes and relations
+    def _reindex(self, track: Track) -> None:
+        self._dirty_tracks.add(track.track_id)
+        if not (track.is_live or track.status == GONE):
+            return
+        indexed = self._indexed_at.get(track.track_id)
+        if indexed is None or float(np.linalg.norm(indexed - track.center)) > _INDEX_SLACK_M / 2:
+            self.index.set(track.track_id, track.center)
+            self._indexed_at[track.track_id] = track.center.copy()
+        if self.config.is_receptacle(track.label):
+            if track.is_live:
+                self.receptacle_index.set(track.track_id, track.center)
+                reach = float(np.linalg.norm(track.size[:2])) / 2.0 + self.config.support_margin_m
+                self.receptacle_reach = max(self.receptacle_reach, reach)
+            else:
+                self.receptacle_index.remove(track.track_id)
+
+    def _drop_from_indexes(self, track: Track) -> None:
+        self.index.remove(track.track_id)
+        self._indexed_at.pop(track.track_id, None)
+        self.receptacle_index.remove(track.track_id)
+        self.by_label[normalize_label(track.label)].discard(track.track_id)
+        if self._object_vectors is not None:
+            self._object_vectors.remove(track.track_id)
+        self._dirty_relations.add(track.track_id)
+
+    def _update_relations(self, t: float) -> None:
+        """Re-derive parent receptacles for tracks whose geometry or status changed."""
+        if not self._dirty_relations:
+            return
+        dirty = set(self._dirty_relations)
+        self._dirty_relations.clear()
+        for track_id in list(dirty):
+            track = self.tracks[track_id]
+            if self.config.is_receptacle(track.label):
+                reach = float(np.linalg.norm(track.size[:2])) / 2.0 + self.config.support_margin_m
+                dirty.update(self.index.query_radius(track.center, reach + _INDEX_SLACK_M))
+        for track_id in dirty:
+            track = self.tracks[track_id]
+            if track.is_live:
+                receptacle = self.config.is_receptacle(track.label)
+                self.graph.upsert(track_id, track.label, track.center, track.size, receptacle)
+                parent = self._best_parent(track)
+            else:
+                self.graph.remove(track_id)
+                parent = None
+            history = track.history(PARENT)
+            if history.value_now() != parent:
+                if parent is None:
+                    closed = history.close(t)
+                    if closed is not None:
+                        self._pending.facts[closed.fact_id] = closed
+                else:
+                    self._fact(track, PARENT, parent, t)
+            if track.is_live:
+                self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
+
+    def _best_parent(self, track: Track) -> list | None:
+        """The smallest receptacle that holds (in) or supports (on) the track, as [id, relation]."""
+        best: tuple[float, int, str] | None = None
+        own_volume = box_volume(track.size)
+        for rec_id in self.receptacle_index.query_radius(track.center, self.receptacle_reach + _INDEX_SLACK_M):
+            if rec_id == track.track_id:
+                continue
+            rec = self.tracks[rec_id]
+            volume = box_volume(rec.size)
+            if volume <= own_volume:
+                continue
+            relation = support_relation(
+                track.center, track.size, rec.center, rec.size, self.config.support_margin_m, self.config.support_gap_m
+            )
+            if relation is not None and (best is None or volume < best[0]):
+                best = (volume, rec_id, relation)
+        return None if best is None else [best[1], best[2]]
+
+    def _index_object_vector(self, track: Track) -> None:
+        if track.embedding is None:
+            return
+        if self._object_vectors is None:
+            self._object_vectors = VectorIndex(dim=int(track.embedding.shape[0]))
+        if track.embedding.shape[0] == self._object_vectors.dim:
+            self._object_vectors.add(track.track_id, track.embedding)
+
+    # ------------------------------------------------------------------ bad input, persistence
+    def _reject(self, t: float, reason: str, detail: str) -> None:
+        self.counters[f"rejected.{reason}"] += 1
+        self._pending.rejects.append((t, reason, detail[:500]))
+
+    def record_rejection(self, error: RejectedInput, t: float = 0.0) -> None:
+        """Count and persist input refused before it reached :meth:`ingest` (adapters call this)."""
+        self._reject(t, error.reason, error.detail)
+
+    def flush(self) -> None:
+        """Write everything pending to the store in one transaction."""
+        self.stm.consolidate()
+        for track_id in self._dirty_tracks:
+            self._pending.tracks[track_id] = self.tracks[track_id].scalar_state()
+        self._dirty_tracks.clear()
+        self._pending.meta["now"] = repr(self.now)
+        self.store.write(self._pending)
+        self._pending = WriteBatch()
+        self._batches_since_flush = 0
+
+    def close(self) -> None:
+        self.flush()
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _load(self) -> None:
+        state = self.store.load()
+        if not state.tracks and not state.facts:
+            return
+        for track_id, scalar in state.tracks.items():
+            self.tracks[track_id] = Track.from_scalar_state(track_id, scalar)
+        for fact in state.facts:
+            self.tracks[fact.subject].history(fact.predicate).append(fact)
+        max_fact = max((f.fact_id for f in state.facts), default=0)
+        self._fact_ids = FactIds(max_fact + 1)
+        self._next_track_id = max(self.tracks, default=0) + 1
+        self._next_event_id = max((e.event_id for e in state.events), default=0) + 1
+        self.now = float(state.meta.get("now", "-inf"))
+        for t, _robot, x, y, z, yaw, fov, rng in state.views:
+            self.views.add(t, ViewCone((x, y, z), yaw, fov, rng))
+        for track in self.tracks.values():
+            if track.merged_into is not None:
+                self._aliases[track.merged_into].append(track.track_id)
+            if track.status in (TENTATIVE, CONFIRMED, GONE):
+                self.by_label[normalize_label(track.label)].add(track.track_id)
+                self._reindex(track)
+                self._index_object_vector(track)
+            if track.is_live:
+                receptacle = self.config.is_receptacle(track.label)
+                self.graph.upsert(track.track_id, track.label, track.center, track.size, receptacle)
+        for track in self.tracks.values():
+            parent = track.history(PARENT).value_now() if track.is_live else None
+            if track.is_live:
+                self.graph.set_parent(track.track_id, parent[0] if parent else None, parent[1] if parent else None)
+        for event in state.events[-self.stm.capacity :]:
+            self.stm.add(event)
+        self.stm.mark_consolidated()
+        self.counters.update({f"rejected.{k}": v for k, v in state.reject_counts.items()})
+        self._dirty_tracks.clear()
+
+    # ------------------------------------------------------------------ text embeddings
+    @property
+    def embedder(self) -> TextEmbedder:
+        if self._embedder is None:
+            from robomem.core.embedding import MiniLMEmbedder
+
+            self._embedder = MiniLMEmbedder(self.config.embedding_model_path, self.config.embedding_tokenizer_path)
+        return self._embedder
+
+
+def _pose_value(track: Track) -> list[float]:
+    return [round(float(v), 4) for v in (*track.center, *track.size)]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _json_state(state: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(state, sort_keys=True)
+
+
+def open_memory(path: str | Path, config: MemoryConfig | None = None) -> Memory:
+    """A Memory persisted in the SQLite file at ``path``."""
+    config = config or MemoryConfig()
+    config.db_path = str(path)
+    return Memory(config)
+
+
+def wall_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

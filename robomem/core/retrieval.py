@@ -1,0 +1,325 @@
+"""Queries over memory: where is / was, last seen, contents, state, count, what changed, spatial,
+semantic search, and a token-budgeted text rendering for an LLM planner.
+
+Every query takes an optional time ``at``; it is answered from what memory believed then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from robomem.core.config import label_to_text, normalize_label
+from robomem.core.embedding import VectorIndex
+from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
+
+if TYPE_CHECKING:
+    from robomem.core.memory import Memory
+
+_CHANGE_OF_STATE = {"open": ("opened", "closed"), "on": ("turned_on", "turned_off")}
+
+
+@dataclass
+class ObjectInfo:
+    """One object as memory believes it at some time."""
+
+    track_id: int
+    label: str
+    center: np.ndarray
+    size: np.ndarray
+    status: str
+    last_seen: float
+    receptacle: str | None = None
+    receptacle_id: int | None = None
+    relation: str | None = None
+    room: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.track_id,
+            "label": self.label,
+            "center": [round(float(v), 4) for v in self.center],
+            "size": [round(float(v), 4) for v in self.size],
+            "status": self.status,
+            "last_seen": self.last_seen,
+            "receptacle": self.receptacle,
+            "receptacle_id": self.receptacle_id,
+            "relation": self.relation,
+            "room": self.room,
+        }
+
+
+@dataclass
+class Change:
+    """A difference between what memory believed at two times."""
+
+    label: str
+    change: str
+    track_id: int
+    detail: dict[str, Any]
+
+
+class RetrievalMixin:
+    """Query methods of :class:`robomem.core.memory.Memory`."""
+
+    # ------------------------------------------------------------------ belief at a time
+    def _time(self: Memory, at: float | None) -> float:
+        return self.now if at is None else float(at)
+
+    def _believed(self: Memory, track: Track, at: float | None) -> bool:
+        status = track.status if at is None or at >= self.now else track.history(STATUS).value_at(at)
+        if status == CONFIRMED:
+            return True
+        return status == TENTATIVE and track.max_confidence >= self.config.tentative_answer_confidence
+
+    def _label_tracks(self: Memory, label: str, at: float | None) -> list[Track]:
+        key = normalize_label(label)
+        if at is None or at >= self.now:
+            return [self.tracks[i] for i in self.by_label.get(key, ())]
+        return [t for t in self.tracks.values() if normalize_label(t.label) == key and t.first_seen <= at]
+
+    def _ranked(self: Memory, label: str, at: float | None, near: Any = None) -> list[Track]:
+        """Believed instances of a label at a time, most likely first."""
+        found = [t for t in self._label_tracks(label, at) if self._believed(t, at)]
+        now = at is None or at >= self.now
+        if near is not None:
+            point = np.asarray(near, dtype=float)
+            return sorted(
+                found,
+                key=lambda t: (t.status != CONFIRMED, float(np.linalg.norm(self._pose_at(t, at)[0] - point))),
+            )
+        if now:
+            return sorted(found, key=lambda t: (t.history(STATUS).value_now() != CONFIRMED, -t.last_seen, -t.hits))
+        return sorted(
+            found,
+            key=lambda t: (
+                t.history(STATUS).value_at(at) != CONFIRMED,
+                -(t.history(POSE).at(at).valid_from if t.history(POSE).at(at) else -math.inf),
+                -t.hits,
+            ),
+        )
+
+    def _pose_at(self: Memory, track: Track, at: float | None) -> tuple[np.ndarray, np.ndarray]:
+        if at is None or at >= self.now:
+            return track.center, track.size
+        value = track.history(POSE).value_at(at)
+        if value is None:
+            return track.center, track.size
+        return np.asarray(value[:3]), np.asarray(value[3:])
+
+    def _parent_at(self: Memory, track: Track, at: float | None) -> list | None:
+        history = track.history(PARENT)
+        return history.value_now() if at is None or at >= self.now else history.value_at(at)
+
+    def _info(self: Memory, track: Track, at: float | None) -> ObjectInfo:
+        center, size = self._pose_at(track, at)
+        parent = self._parent_at(track, at)
+        parent_track = self.tracks.get(parent[0]) if parent else None
+        status = track.status if at is None or at >= self.now else track.history(STATUS).value_at(at)
+        return ObjectInfo(
+            track_id=track.track_id,
+            label=track.label,
+            center=center,
+            size=size,
+            status=status or TENTATIVE,
+            last_seen=track.last_seen,
+            receptacle=parent_track.label if parent_track else None,
+            receptacle_id=parent_track.track_id if parent_track else None,
+            relation=parent[1] if parent else None,
+            room=self.graph.room_for(center),
+        )
+
+    # ------------------------------------------------------------------ the queries
+    def where_is(self: Memory, label: str, near: Any = None, at: float | None = None) -> ObjectInfo | None:
+        """The most likely instance of ``label`` (closest to ``near`` if given); None if unknown or gone."""
+        ranked = self._ranked(label, at, near)
+        return self._info(ranked[0], at) if ranked else None
+
+    def where_was(self: Memory, label: str, at: float, near: Any = None) -> ObjectInfo | None:
+        """Where memory believed ``label`` was at time ``at``."""
+        return self.where_is(label, near=near, at=at)
+
+    def last_seen(self: Memory, label: str, near: Any = None, at: float | None = None) -> float | None:
+        """Time of the latest observation of the object (of any instance unless ``near`` is given)."""
+        tracks = [
+            t for t in self._label_tracks(label, at)
+            if t.ever_confirmed or t.max_confidence >= self.config.tentative_answer_confidence
+        ]
+        if not tracks:
+            return None
+        if near is not None:
+            point = np.asarray(near, dtype=float)
+            tracks = [min(tracks, key=lambda t: float(np.linalg.norm(self._pose_at(t, at)[0] - point)))]
+        if at is None or at >= self.now:
+            return max(t.last_seen for t in tracks)
+        self.flush()
+        ids = [i for t in tracks for i in (t.track_id, *self._aliases.get(t.track_id, ()))]
+        return self.store.last_seen(ids, at)
+
+    def count(self: Memory, label: str, at: float | None = None) -> int:
+        """How many distinct instances of ``label`` memory believes in."""
+        return len(self._ranked(label, at))
+
+    def state(self: Memory, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
+        """Latest observed value of ``key`` for the instance (None if never observed)."""
+        for track in self._ranked(label, at, near):
+            history = track.history(f"state:{key}")
+            value = history.value_now() if at is None or at >= self.now else history.value_at(at)
+            if value is not None:
+                return value
+        return None
+
+    def contents(
+        self: Memory, receptacle: str, at: float | None = None, include_fixtures: bool = False
+    ) -> list[ObjectInfo]:
+        """Objects believed in/on any instance of the receptacle label (nested containment included)."""
+        holders = {t.track_id for t in self._ranked(receptacle, at)}
+        if not holders:
+            return []
+        found: list[Track] = []
+        if at is None or at >= self.now:
+            ids = set().union(*(self.graph.descendants(h) for h in holders))
+            found = [self.tracks[i] for i in ids if self._believed(self.tracks[i], None)]
+        else:
+            for track in self.tracks.values():
+                if track.first_seen > at or not self._believed(track, at):
+                    continue
+                if holders & set(self._chain_at(track, at)):
+                    found.append(track)
+        if not include_fixtures:
+            found = [t for t in found if not self.config.is_static(t.label)]
+        return [self._info(t, at) for t in sorted(found, key=lambda t: t.track_id)]
+
+    def _chain_at(self: Memory, track: Track, at: float) -> list[int]:
+        chain: list[int] = []
+        node = track
+        while True:
+            parent = self._parent_at(node, at)
+            if not parent or parent[0] in chain or parent[0] not in self.tracks:
+                return chain
+            chain.append(parent[0])
+            node = self.tracks[parent[0]]
+
+    def what_changed(self: Memory, since: float, until: float | None = None) -> list[Change]:
+        """Differences between what memory believed at ``since`` and at ``until`` (default: now)."""
+        end = self._time(until)
+        changes: list[Change] = []
+        for track in self.tracks.values():
+            if track.first_seen > end or not (track.ever_confirmed or track.status == TENTATIVE):
+                continue
+            changes.extend(self._track_changes(track, since, end))
+        self.stm.touch(e.event_id for e in self.stm.events() if since < e.t <= end)
+        return changes
+
+    def _track_changes(self: Memory, track: Track, since: float, end: float) -> list[Change]:
+        status_history = track.history(STATUS)
+        before, after = status_history.value_at(since), status_history.value_at(end)
+        believed_before = before == CONFIRMED
+        believed_after = after == CONFIRMED
+        pose = track.history(POSE)
+        if not believed_before and believed_after:
+            if before == GONE or (track.first_seen <= since and before is not None):
+                return [self._moved_or(track, since, end, "appeared")]
+            if track.appeared and track.first_seen > since:
+                return [Change(track.label, "appeared", track.track_id, {})]
+            return []
+        if believed_before and after == GONE:
+            return [Change(track.label, "disappeared", track.track_id, {})]
+        if not (believed_before and believed_after):
+            return []
+        found: list[Change] = []
+        first, last = pose.at(since), pose.at(end)
+        if first is not None and last is not None and first.fact_id != last.fact_id:
+            distance = float(np.linalg.norm(np.subtract(first.value[:3], last.value[:3])))
+            threshold = self.config.move_threshold_m
+            if distance > threshold:
+                found.append(Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)}))
+        for key in track.state_keys():
+            history = track.history(f"state:{key}")
+            old, new = history.value_at(since), history.value_at(end)
+            if old is None or new is None or old == new:
+                continue
+            kind = "state"
+            if key in _CHANGE_OF_STATE and isinstance(new, bool):
+                kind = _CHANGE_OF_STATE[key][0 if new else 1]
+            found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new}))
+        return found
+
+    def _moved_or(self: Memory, track: Track, since: float, end: float, otherwise: str) -> Change:
+        pose = track.history(POSE)
+        first, last = pose.at(since), pose.at(end)
+        if first is None:
+            earlier = [f for f in pose.facts if f.valid_from <= since]
+            first = earlier[-1] if earlier else None
+        if first is not None and last is not None:
+            distance = float(np.linalg.norm(np.subtract(first.value[:3], last.value[:3])))
+            if distance > self.config.move_threshold_m:
+                return Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)})
+        return Change(track.label, otherwise, track.track_id, {})
+
+    def within_radius(
+        self: Memory, center: Any, radius: float, label: str | None = None
+    ) -> list[ObjectInfo]:
+        """Believed objects whose center lies within ``radius`` metres of ``center`` (nearest first)."""
+        point = np.asarray(center, dtype=float)
+        key = normalize_label(label) if label else None
+        found = []
+        for track_id in self.index.query_radius(point, radius + 0.1):
+            track = self.tracks[track_id]
+            if key and normalize_label(track.label) != key:
+                continue
+            distance = float(np.linalg.norm(track.center - point))
+            if distance <= radius and self._believed(track, None):
+                found.append((distance, track))
+        return [self._info(t, None) for _, t in sorted(found, key=lambda p: p[0])]
+
+    def within_box(self: Memory, lower: Any, upper: Any, label: str | None = None) -> list[ObjectInfo]:
+        """Believed objects whose center lies in the axis-aligned box [lower, upper]."""
+        lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        middle, half_diagonal = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo)) / 2.0
+        return [
+            info for info in self.within_radius(middle, half_diagonal, label)
+            if np.all(info.center >= lo) and np.all(info.center <= hi)
+        ]
+
+    # ------------------------------------------------------------------ semantic search
+    def _label_index(self: Memory) -> tuple[VectorIndex, dict[int, str]]:
+        labels = {t.label for t in self.tracks.values() if t.is_live or t.status == GONE}
+        missing = sorted(label for label in labels if label not in self._label_keys)
+        if self._label_vectors is None:
+            self._label_vectors = VectorIndex(self.embedder.dim)
+        if missing:
+            vectors = self.embedder.embed([label_to_text(label) for label in missing])
+            for label, vector in zip(missing, vectors, strict=True):
+                key = len(self._label_keys)
+                self._label_keys[label] = key
+                self._label_vectors.add(key, vector)
+        return self._label_vectors, {v: k for k, v in self._label_keys.items()}
+
+    def search(self: Memory, text: str, k: int = 10, min_similarity: float = 0.5) -> list[tuple[ObjectInfo, float]]:
+        """Objects whose label means what ``text`` says ("cup" finds a Mug), best first."""
+        index, names = self._label_index()
+        query = self.embedder.embed([label_to_text(text)])[0]
+        results: list[tuple[ObjectInfo, float]] = []
+        for key, similarity in index.search(query, k=min(len(index), 16)):
+            if similarity < min_similarity:
+                continue
+            for track in self._ranked(names[key], None):
+                results.append((self._info(track, None), similarity))
+        results.sort(key=lambda pair: -pair[1])
+        return results[:k]
+
+    def search_by_embedding(self: Memory, vector: Any, k: int = 10) -> list[tuple[ObjectInfo, float]]:
+        """Objects whose detection embeddings (e.g. image features) are nearest to ``vector``."""
+        if self._object_vectors is None:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        return [
+            (self._info(self.tracks[key], None), sim)
+            for key, sim in self._object_vectors.search(query, k)
+            if self._believed(self.tracks[key], None)
+        ]

@@ -1,0 +1,89 @@
+"""Incremental nearest-neighbour lookups over moving points, on top of scipy's cKDTree.
+
+A KD-tree is rebuilt only when enough points have changed; changed points are kept in a small
+side buffer searched by brute force (numpy) until the next rebuild.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+class DynamicPointIndex:
+    """Points keyed by int id, with radius queries; positions may change and points may be removed."""
+
+    def __init__(self, rebuild_fraction: float = 0.05, min_rebuild: int = 256) -> None:
+        self._positions: dict[int, np.ndarray] = {}
+        self._tree: cKDTree | None = None
+        self._tree_ids = np.zeros(0, dtype=np.int64)
+        self._stale: set[int] = set()  # ids whose tree entry is out of date or absent
+        self._buffer_ids = np.zeros(0, dtype=np.int64)
+        self._buffer_points = np.zeros((0, 3))
+        self._buffer_valid = True
+        self._rebuild_fraction = rebuild_fraction
+        self._min_rebuild = min_rebuild
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._positions
+
+    def position(self, key: int) -> np.ndarray:
+        return self._positions[key]
+
+    def set(self, key: int, point: np.ndarray) -> None:
+        self._positions[key] = np.asarray(point, dtype=float).copy()
+        self._stale.add(key)
+        self._buffer_valid = False
+        self._maybe_rebuild()
+
+    def remove(self, key: int) -> None:
+        if self._positions.pop(key, None) is not None:
+            self._stale.add(key)
+            self._buffer_valid = False
+            self._maybe_rebuild()
+
+    def _maybe_rebuild(self) -> None:
+        if len(self._stale) > max(self._min_rebuild, self._rebuild_fraction * len(self._positions)):
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        ids = np.fromiter(self._positions.keys(), dtype=np.int64, count=len(self._positions))
+        self._tree_ids = ids
+        self._tree = cKDTree(np.array([self._positions[i] for i in ids])) if len(ids) else None
+        self._stale.clear()
+        self._buffer_valid = False
+
+    def _buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._buffer_valid:
+            live = [k for k in self._stale if k in self._positions]
+            self._buffer_ids = np.array(live, dtype=np.int64)
+            self._buffer_points = (
+                np.array([self._positions[k] for k in live]) if live else np.zeros((0, 3))
+            )
+            self._buffer_valid = True
+        return self._buffer_ids, self._buffer_points
+
+    def query_radius(self, point: np.ndarray, radius: float) -> list[int]:
+        """Ids of points within ``radius`` of ``point``."""
+        return self.query_radius_many(np.asarray(point, dtype=float).reshape(1, 3), radius)[0]
+
+    def query_radius_many(self, points: np.ndarray, radius: float | np.ndarray) -> list[list[int]]:
+        """For each query point, the ids within its radius (scalar or one per point)."""
+        radii = np.broadcast_to(np.asarray(radius, dtype=float), (len(points),))
+        results: list[list[int]] = [[] for _ in range(len(points))]
+        if self._tree is not None:
+            hits = self._tree.query_ball_point(points, radii)
+            for row, found in enumerate(hits):
+                if found:
+                    ids = self._tree_ids[found]
+                    results[row] = [int(i) for i in ids if int(i) not in self._stale]
+        buffer_ids, buffer_points = self._buffer()
+        if len(buffer_ids):
+            dist = np.linalg.norm(points[:, None, :] - buffer_points[None, :, :], axis=2)
+            for row in range(len(points)):
+                close = buffer_ids[dist[row] <= radii[row]]
+                results[row].extend(int(i) for i in close)
+        return results

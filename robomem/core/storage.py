@@ -1,0 +1,169 @@
+"""Storage behind a small interface; SQLite (WAL) is the embedded default.
+
+History is append-only: rows are never deleted. A fact row may be refined while it is open
+(``valid_to`` NULL); once closed it is final.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robomem.core.temporal import Fact
+from robomem.core.types import ChangeEvent
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, label TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS facts (
+    fact_id INTEGER PRIMARY KEY, track_id INTEGER NOT NULL, predicate TEXT NOT NULL,
+    value TEXT, valid_from REAL NOT NULL, valid_to REAL);
+CREATE INDEX IF NOT EXISTS facts_by_track ON facts (track_id, predicate, valid_from);
+CREATE TABLE IF NOT EXISTS observations (
+    obs_id INTEGER PRIMARY KEY, t REAL NOT NULL, robot TEXT NOT NULL, label TEXT NOT NULL,
+    x REAL, y REAL, z REAL, sx REAL, sy REAL, sz REAL, confidence REAL, state TEXT, track_id INTEGER);
+CREATE INDEX IF NOT EXISTS observations_by_track ON observations (track_id, t);
+CREATE TABLE IF NOT EXISTS views (
+    view_id INTEGER PRIMARY KEY, t REAL NOT NULL, robot TEXT NOT NULL,
+    x REAL, y REAL, z REAL, yaw_deg REAL, fov_deg REAL, range_m REAL);
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY, t REAL NOT NULL, track_id INTEGER, label TEXT, change TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS rejects (reject_id INTEGER PRIMARY KEY, t REAL, reason TEXT, detail TEXT);
+"""
+
+
+@dataclass
+class WriteBatch:
+    """Everything memory changed since the last flush."""
+
+    tracks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    facts: dict[int, Fact] = field(default_factory=dict)
+    observations: list[tuple] = field(default_factory=list)
+    views: list[tuple] = field(default_factory=list)
+    events: list[ChangeEvent] = field(default_factory=list)
+    rejects: list[tuple] = field(default_factory=list)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any((self.tracks, self.facts, self.observations, self.views, self.events, self.rejects, self.meta))
+
+
+@dataclass
+class StoredState:
+    """What a store hands back on open."""
+
+    meta: dict[str, str]
+    tracks: dict[int, dict[str, Any]]
+    facts: list[Fact]
+    views: list[tuple]
+    events: list[ChangeEvent]
+    reject_counts: dict[str, int]
+
+
+class MemoryStore(ABC):
+    """The persistence interface the memory core needs (SQLite here; PostgreSQL can follow)."""
+
+    @abstractmethod
+    def load(self) -> StoredState: ...
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> None: ...
+
+    @abstractmethod
+    def last_seen(self, track_ids: list[int], until: float) -> float | None:
+        """Latest observation time of any of these tracks at or before ``until``."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SQLiteStore(MemoryStore):
+    """SQLite in WAL mode at a file path (or ':memory:')."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.commit()
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise RuntimeError(f"{path}: schema version {row[0]}, this robomem reads {SCHEMA_VERSION}")
+
+    def load(self) -> StoredState:
+        db = self._db
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        tracks = {tid: json.loads(state) for tid, state in db.execute("SELECT track_id, state FROM tracks")}
+        facts = [
+            Fact(fid, tid, pred, json.loads(value), vfrom, vto)
+            for fid, tid, pred, value, vfrom, vto in db.execute(
+                "SELECT fact_id, track_id, predicate, value, valid_from, valid_to FROM facts ORDER BY fact_id"
+            )
+        ]
+        views = list(db.execute("SELECT t, robot, x, y, z, yaw_deg, fov_deg, range_m FROM views ORDER BY view_id"))
+        events = [
+            ChangeEvent(t, tid, label, change, json.loads(detail), eid)
+            for eid, t, tid, label, change, detail in db.execute(
+                "SELECT event_id, t, track_id, label, change, detail FROM events ORDER BY event_id"
+            )
+        ]
+        rejects = dict(db.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason"))
+        return StoredState(meta, tracks, facts, views, events, rejects)
+
+    def write(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                list(batch.meta.items()),
+            )
+            self._db.executemany(
+                "INSERT INTO tracks VALUES (?, ?, ?) ON CONFLICT(track_id) DO UPDATE SET state=excluded.state",
+                [(tid, state["label"], json.dumps(state)) for tid, state in batch.tracks.items()],
+            )
+            self._db.executemany(
+                "INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(fact_id) DO UPDATE SET "
+                "value=excluded.value, valid_to=excluded.valid_to WHERE facts.valid_to IS NULL",
+                [
+                    (f.fact_id, f.subject, f.predicate, json.dumps(f.value), f.valid_from, f.valid_to)
+                    for f in batch.facts.values()
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO observations (t, robot, label, x, y, z, sx, sy, sz, confidence, state, track_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                batch.observations,
+            )
+            self._db.executemany(
+                "INSERT INTO views (t, robot, x, y, z, yaw_deg, fov_deg, range_m) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                batch.views,
+            )
+            self._db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.event_id, e.t, e.track_id, e.label, e.change, json.dumps(e.detail)) for e in batch.events],
+            )
+            self._db.executemany("INSERT INTO rejects (t, reason, detail) VALUES (?, ?, ?)", batch.rejects)
+
+    def last_seen(self, track_ids: list[int], until: float) -> float | None:
+        if not track_ids:
+            return None
+        marks = ",".join("?" * len(track_ids))
+        row = self._db.execute(
+            f"SELECT MAX(t) FROM observations WHERE track_id IN ({marks}) AND t <= ?", (*track_ids, until)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,47 @@
+"""The log of camera views: which places memory has already looked at, and when."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robomem.core.types import ViewCone
+
+
+class ViewLog:
+    """Growing arrays of view cones, for asking 'had this place been looked at before t?'."""
+
+    def __init__(self) -> None:
+        self._t: list[float] = []
+        self._cones: list[ViewCone] = []
+        self._arrays: tuple[np.ndarray, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def add(self, t: float, view: ViewCone) -> None:
+        self._t.append(t)
+        self._cones.append(view)
+        self._arrays = None
+
+    def _as_arrays(self) -> tuple[np.ndarray, ...]:
+        if self._arrays is None:
+            self._arrays = (
+                np.array(self._t),
+                np.array([c.position for c in self._cones]).reshape(-1, 3),
+                np.radians([c.yaw_deg for c in self._cones]),
+                np.radians([c.fov_deg for c in self._cones]) / 2.0,
+                np.array([c.range_m for c in self._cones]),
+            )
+        return self._arrays
+
+    def coverage_before(self, point: np.ndarray, before: float, falloff: float) -> float:
+        """Sum over earlier views containing ``point`` of the chance a detector would have seen it there."""
+        if not self._t:
+            return 0.0
+        times, positions, yaws, half_fovs, ranges = self._as_arrays()
+        delta = point - positions
+        dist = np.linalg.norm(delta, axis=1)
+        bearing = np.arctan2(delta[:, 1], delta[:, 0])
+        off_axis = np.abs((bearing - yaws + np.pi) % (2 * np.pi) - np.pi)
+        inside = (times < before) & (dist <= ranges) & ((off_axis <= half_fovs + 1e-9) | (half_fovs >= np.pi))
+        return float(np.sum(1.0 - falloff * dist[inside] / ranges[inside]))

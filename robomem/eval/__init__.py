@@ -1,0 +1,1 @@
+"""Evaluation: memory-QA episode generation from real AI2-THOR/RoomR data, and scoring."""
