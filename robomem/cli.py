@@ -1,0 +1,93 @@
+"""The `robomem` command: qa (the evaluation contract), demo, and the evaluation tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from robomem.core import MemoryConfig
+
+
+def _config(args: argparse.Namespace) -> MemoryConfig:
+    config = MemoryConfig.from_yaml(args.config) if getattr(args, "config", None) else MemoryConfig()
+    config.db_path = getattr(args, "db", None) or ":memory:"
+    return config
+
+
+def cmd_qa(args: argparse.Namespace) -> int:
+    from robomem.qa import run_episode
+
+    run = run_episode(args.episode, args.out, _config(args))
+    print(f"{args.episode}: {run.observations} observations, {run.questions} answers -> {args.out}", file=sys.stderr)
+    if run.rejected:
+        print(f"rejected input: {dict(run.rejected)}", file=sys.stderr)
+    return 0
+
+
+def demo_episodes() -> list[tuple[Path, Path]]:
+    """The bundled demo episodes (episode, truth) shipped in robomem/data."""
+    data = Path(str(resources.files("robomem") / "data"))
+    return [(p, p.with_name(p.name.replace(".jsonl", ".truth.jsonl")))
+            for p in sorted(data.glob("*.jsonl")) if not p.name.endswith(".truth.jsonl")]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robomem.eval.scoring import format_report, score_files
+    from robomem.qa import run_episode
+
+    episodes = demo_episodes()
+    if not episodes:
+        print("no bundled demo episodes found in robomem/data", file=sys.stderr)
+        return 1
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="robomem-demo-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    answers, truths = [], []
+    for episode, truth in episodes:
+        out = out_dir / episode.name.replace(".jsonl", ".answers.jsonl")
+        config = _config(args)
+        config.db_path = str(out_dir / episode.name.replace(".jsonl", ".sqlite"))
+        Path(config.db_path).unlink(missing_ok=True)
+        run = run_episode(episode, out, config)
+        print(f"{episode.name}: {run.observations} views, {run.questions} questions answered", file=sys.stderr)
+        answers.append(out)
+        truths.append(truth)
+    report = score_files(answers, truths)
+    print(format_report(report))
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"answers, SQLite memories and report.json in {out_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robomem", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    qa = sub.add_parser("qa", help="answer a memory-QA episode (see the memory-QA spec)")
+    qa.add_argument("episode", type=Path)
+    qa.add_argument("--out", type=Path, required=True, help="answers, JSON Lines")
+    qa.add_argument("--config", type=Path, help="YAML with a 'memory:' section (config/memory.yaml)")
+    qa.add_argument("--db", help="SQLite file to keep the memory in (default: in memory only)")
+    qa.set_defaults(func=cmd_qa)
+    demo = sub.add_parser("demo", help="run the bundled demo episodes and score them")
+    demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
+    demo.add_argument("--config", type=Path)
+    demo.set_defaults(func=cmd_demo)
+    try:
+        from robomem.eval.cli import add_eval_commands
+    except ImportError:  # pragma: no cover - the eval tools are part of the package
+        pass
+    else:
+        add_eval_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

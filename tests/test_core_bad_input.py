@@ -1,0 +1,64 @@
+"""Bad input gets a clear error and a counter, and never corrupts memory."""
+
+import math
+
+import pytest
+from frames import det, frame, looking
+
+from robomem.core.types import ObservationBatch, RejectedInput, make_detection, make_view
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"label": "Mug", "center": (math.nan, 0, 0)}, "non_finite"),
+        ({"label": "Mug", "center": (1, 2)}, "malformed"),
+        ({"label": "Mug", "center": ("a", 0, 0)}, "malformed"),
+        ({"label": "", "center": (0, 0, 0)}, "bad_label"),
+        ({"label": 7, "center": (0, 0, 0)}, "bad_label"),
+        ({"label": "Mug", "center": (0, 0, 0), "confidence": 1.5}, "bad_confidence"),
+        ({"label": "Mug", "center": (0, 0, 0), "size": (1e6, 1, 1)}, "bad_size"),
+        ({"label": "Mug", "center": (0, 0, 0), "state": {"open": [1]}}, "malformed"),
+        ({"label": "Mug", "center": (0, 0, 0), "embedding": [math.inf]}, "bad_embedding"),
+    ],
+)
+def test_detection_validation(kwargs, reason):
+    with pytest.raises(RejectedInput) as info:
+        make_detection(**kwargs)
+    assert info.value.reason == reason
+
+
+def test_view_validation():
+    with pytest.raises(RejectedInput, match="non_finite"):
+        make_view((0, 0, 0), math.nan, 90, 4)
+    with pytest.raises(RejectedInput, match="bad_view"):
+        make_view((0, 0, 0), 0, 0, 4)
+
+
+def test_oversized_and_non_finite_batches_are_refused_and_counted(memory):
+    view = looking(0, 0)
+    for t in range(3):
+        memory.ingest(frame(t, view, det("Mug", 2, 0)))
+    before = memory.where_is("Mug").to_dict()
+    too_many = [det("Apple", 2, 0.01 * i) for i in range(memory.config.max_detections_per_batch + 1)]
+    with pytest.raises(RejectedInput, match="oversized"):
+        memory.ingest(frame(5, view, *too_many))
+    with pytest.raises(RejectedInput, match="non_finite"):
+        memory.ingest(ObservationBatch(math.nan, "r1", [], view))
+    assert memory.counters["rejected.oversized"] == 1
+    assert memory.counters["rejected.non_finite"] == 1
+    assert memory.where_is("Mug").to_dict() == before
+    assert memory.count("Apple") == 0
+    memory.flush()
+    reasons = dict(memory.store._db.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason"))
+    assert reasons == {"oversized": 1, "non_finite": 1}
+
+
+def test_late_batches_do_not_rewrite_history(memory):
+    view = looking(0, 0)
+    for t in (10, 11, 12):
+        memory.ingest(frame(t, view, det("Mug", 2, 0)))
+    memory.ingest(frame(5, view, det("Mug", 2, 0)))  # arrives late (another robot's clock)
+    assert memory.counters["late_batches"] == 1
+    assert memory.where_was("Mug", at=9.0) is None
+    assert memory.last_seen("Mug") == 12

@@ -1,0 +1,149 @@
+"""Queries at past times, and persistence: reopen gives identical answers, history is append-only."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+from frames import det, frame, looking
+
+from robomem.core import Memory, MemoryConfig
+from robomem.core.storage import SQLiteStore
+
+
+def _story(memory: Memory) -> None:
+    """t 0-2: mug on the counter, fridge closed. t 10-12: mug moved to the table, fridge opened."""
+    counter_view, table_view = looking(0, 0, yaw=0), looking(0, 0, yaw=180)
+    for t in range(3):
+        memory.ingest(frame(t, counter_view, det("CounterTop", 2, 0, 0.45), det("Mug", 2, 0, 0.95),
+                            det("Fridge", 2, 2, 0.9, open=False)))
+        memory.ingest(frame(t + 0.5, table_view, det("CounterTop", -2, 0, 0.45)))
+    for t in range(10, 13):
+        memory.ingest(frame(t, counter_view, det("CounterTop", 2, 0, 0.45), det("Fridge", 2, 2, 0.9, open=True)))
+        memory.ingest(frame(t + 0.5, table_view, det("CounterTop", -2, 0, 0.45), det("Mug", -2, 0, 0.95)))
+
+
+@pytest.fixture
+def story(memory):
+    _story(memory)
+    return memory
+
+
+def test_where_is_and_where_was_at_past_times(story):
+    now = story.where_is("Mug")
+    assert np.allclose(now.center[:2], [-2, 0], atol=0.05)
+    before = story.where_was("Mug", at=2.5)
+    assert np.allclose(before.center[:2], [2, 0], atol=0.05)
+    assert before.receptacle == "CounterTop"
+    assert story.where_was("Mug", at=-1.0) is None, "nothing was known before the first view"
+
+
+def test_last_seen_now_and_at_a_past_time(story):
+    assert story.last_seen("Mug") == 12.5
+    assert story.last_seen("Mug", at=5.0) == 2.0
+    assert story.last_seen("Teapot") is None
+
+
+def test_state_count_contents_at_past_times(story):
+    assert story.state("Fridge", "open") is True
+    assert story.state("Fridge", "open", at=5.0) is False
+    assert story.count("CounterTop") == 2
+    assert story.count("CounterTop", at=0.2) == 1
+    near_table = story.where_is("CounterTop", near=[-1.5, 0.2, 0.5])
+    assert near_table.center[0] < 0
+    assert [o.label for o in story.contents("CounterTop")] == ["Mug"]
+    assert [o.label for o in story.contents("CounterTop", at=5.0)] == ["Mug"]
+    holder = story.contents("CounterTop", at=5.0)[0]
+    assert holder.center[0] > 0, "at t=5 the mug was on the kitchen counter"
+
+
+def test_what_changed_windows(story):
+    assert sorted((c.label, c.change) for c in story.what_changed(since=5.0)) == [
+        ("Fridge", "opened"),
+        ("Mug", "moved"),
+    ]
+    assert story.what_changed(since=5.0, until=9.0) == []
+    assert story.what_changed(since=20.0) == []
+
+
+def test_spatial_and_region_queries(story):
+    near = story.within_radius([2, 0, 0.9], 0.5)
+    assert {o.label for o in near} == {"CounterTop"}
+    box = story.within_box([-3, -1, 0], [-1, 1, 2])
+    assert sorted(o.label for o in box) == ["CounterTop", "Mug"]
+
+
+def test_reopen_gives_identical_answers(tmp_path):
+    path = str(tmp_path / "m.sqlite")
+    questions = [
+        ("where_is", "Mug"), ("where_was", "Mug", 2.5), ("last_seen", "Mug"), ("last_seen_at", "Mug", 5.0),
+        ("state", "Fridge", "open"), ("state_at", "Fridge", "open", 5.0), ("count", "CounterTop"),
+        ("contents", "CounterTop"), ("what_changed", 5.0),
+    ]
+
+    def ask(memory):
+        answers = []
+        for q in questions:
+            kind = q[0]
+            if kind == "where_is":
+                answers.append(memory.where_is(q[1]).to_dict())
+            elif kind == "where_was":
+                answers.append(memory.where_was(q[1], q[2]).to_dict())
+            elif kind == "last_seen":
+                answers.append(memory.last_seen(q[1]))
+            elif kind == "last_seen_at":
+                answers.append(memory.last_seen(q[1], at=q[2]))
+            elif kind == "state":
+                answers.append(memory.state(q[1], q[2]))
+            elif kind == "state_at":
+                answers.append(memory.state(q[1], q[2], at=q[3]))
+            elif kind == "count":
+                answers.append(memory.count(q[1]))
+            elif kind == "contents":
+                answers.append([o.to_dict() for o in memory.contents(q[1])])
+            else:
+                answers.append(sorted((c.label, c.change) for c in memory.what_changed(q[1])))
+        return answers
+
+    first = Memory(MemoryConfig(db_path=path))
+    _story(first)
+    expected = ask(first)
+    first.close()
+    second = Memory(MemoryConfig(db_path=path))
+    assert ask(second) == expected
+    # and it keeps working after reopening: the mug goes back to the counter
+    for t in range(20, 23):
+        second.ingest(frame(t, looking(0, 0, yaw=0), det("CounterTop", 2, 0, 0.45), det("Mug", 2, 0, 0.95)))
+        second.ingest(frame(t + 0.5, looking(0, 0, yaw=180), det("CounterTop", -2, 0, 0.45)))
+    assert second.where_is("Mug").center[0] > 1.5
+    assert second.count("Mug") == 1
+    second.close()
+
+
+def test_history_is_append_only(tmp_path):
+    path = tmp_path / "m.sqlite"
+    memory = Memory(MemoryConfig(db_path=str(path)))
+    _story(memory)
+    memory.flush()
+    db = sqlite3.connect(path)
+    closed_before = db.execute("SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id").fetchall()
+    count_before = db.execute("SELECT COUNT(*) FROM facts").fetchone()[0]
+    for t in range(30, 35):
+        memory.ingest(frame(t, looking(0, 0, yaw=180), det("CounterTop", -2, 0, 0.45), det("Mug", -1.0, 0.5, 0.95)))
+    memory.close()
+    closed_after = db.execute("SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id").fetchall()
+    assert closed_after[: len(closed_before)] == closed_before, "closed facts never change"
+    assert db.execute("SELECT COUNT(*) FROM facts").fetchone()[0] > count_before
+    poses = db.execute("SELECT COUNT(*) FROM facts f JOIN tracks t ON t.track_id = f.track_id "
+                       "WHERE t.label = 'Mug' AND predicate = 'pose'").fetchone()[0]
+    assert poses == 3, "counter -> table -> table again, each a placement kept in history"
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_schema_version_is_checked(tmp_path):
+    path = tmp_path / "m.sqlite"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    db.commit()
+    with pytest.raises(RuntimeError, match="schema version 999"):
+        SQLiteStore(path)
