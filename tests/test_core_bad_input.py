@@ -50,7 +50,7 @@ def test_oversized_and_non_finite_batches_are_refused_and_counted(memory):
     assert memory.where_is("Mug").to_dict() == before
     assert memory.count("Apple") == 0
     memory.flush()
-    reasons = dict(memory.store._db.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason"))
+    reasons = dict(memory.store.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason"))
     assert reasons == {"oversized": 1, "non_finite": 1}
 
 

@@ -123,7 +123,7 @@ def test_history_is_append_only(tmp_path):
     path = tmp_path / "m.sqlite"
     memory = Memory(MemoryConfig(db_path=str(path)))
     _story(memory)
-    memory.flush()
+    memory.flush(sync=True)
     db = sqlite3.connect(path)
     closed_before = db.execute("SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id").fetchall()
     count_before = db.execute("SELECT COUNT(*) FROM facts").fetchone()[0]

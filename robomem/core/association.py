@@ -52,17 +52,21 @@ def associate(
                 tracks.append(track)
     if not tracks:
         return [], list(range(len(detections)))
+    track_centers = np.array([t.center for t in tracks])
+    det_centers = np.array([d.center for d in detections])
+    separations = np.linalg.norm(det_centers[:, None, :] - track_centers[None, :, :], axis=2)
     cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
     for row, (det, near) in enumerate(zip(detections, candidates, strict=True)):
+        det_extent = float(max(det.size[0], det.size[1]))
         for track in near:
+            col = columns[track.track_id]
+            gate = config.gate_for(track.label, max(track.extent, det_extent))
+            if separations[row, col] > gate:
+                continue
             extra = label_compatibility(det, track, config)
             if extra is None:
                 continue
-            gate = config.gate_for(track.label, max(track.extent, float(max(det.size[0], det.size[1]))))
-            distance = float(np.linalg.norm(det.center - track.center))
-            if distance > gate:
-                continue
-            cost[row, columns[track.track_id]] = distance / gate + extra + _STATUS_PENALTY.get(track.status, 0.0)
+            cost[row, col] = separations[row, col] / gate + extra + _STATUS_PENALTY.get(track.status, 0.0)
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), tracks[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
     matched = {r for r, _ in pairs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_label(label: str) -> str:
     """Case/spacing-insensitive key for a label: 'Butter Knife', 'butter_knife', 'ButterKnife' agree."""
     return re.sub(r"[^a-z0-9]", "", label.lower())
@@ -81,7 +83,8 @@ class MemoryConfig:
     stm_capacity: int = 256
     stm_policy: str = "score"  # lru | lfu | score
     # --- persistence ---
-    flush_every_batches: int = 1
+    flush_every_batches: int = 50  # commit to storage after this many batches ...
+    flush_interval_s: float = 0.25  # ... or this much wall time, whichever comes first
     # --- label knowledge ---
     receptacles: frozenset[str] = field(default_factory=lambda: _label_set(_RECEPTACLES))
     openable: frozenset[str] = field(default_factory=lambda: _label_set(_OPENABLE))

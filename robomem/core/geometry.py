@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robomem.core.types import ViewCone
@@ -22,6 +24,12 @@ def in_view(points: np.ndarray, view: ViewCone) -> np.ndarray:
     h_norm = np.linalg.norm(horizontal, axis=1)
     cos_angle = np.where(h_norm > 1e-9, horizontal @ forward / np.maximum(h_norm, 1e-9), 1.0)
     return inside & (cos_angle >= np.cos(np.radians(view.fov_deg) / 2.0) - 1e-9)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Euclidean distance of two 3-vectors (much cheaper than np.linalg.norm for tiny arrays)."""
+    dx, dy, dz = float(a[0] - b[0]), float(a[1] - b[1]), float(a[2] - b[2])
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
 
 
 def box_volume(size: np.ndarray) -> float:

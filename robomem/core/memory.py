@@ -18,7 +18,7 @@ import numpy as np
 from robomem.core.association import associate
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.embedding import TextEmbedder, VectorIndex
-from robomem.core.geometry import box_volume, in_view, support_relation
+from robomem.core.geometry import box_volume, distance, in_view, support_relation
 from robomem.core.retrieval import RetrievalMixin
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.short_term import ShortTermMemory, make_policy
@@ -61,12 +61,15 @@ class Memory(RetrievalMixin):
         self._pending = WriteBatch()
         self._dirty_tracks: set[int] = set()
         self._dirty_relations: set[int] = set()
+        self._dirty_poses: set[int] = set()
         self._indexed_at: dict[int, np.ndarray] = {}
         self._aliases: dict[int, list[int]] = defaultdict(list)
         self._label_vectors: VectorIndex | None = None
         self._label_keys: dict[str, int] = {}
         self._object_vectors: VectorIndex | None = None
         self._batches_since_flush = 0
+        self._last_flush = time.monotonic()
+        self._newest_first_seen: dict[str, float] = {}
         self._load()
 
     # ------------------------------------------------------------------ ingest
@@ -98,7 +101,10 @@ class Memory(RetrievalMixin):
                 (batch.t, batch.robot, det.label, *map(float, c), *map(float, s), det.confidence, state, track_id)
             )
         self._batches_since_flush += 1
-        if self._batches_since_flush >= self.config.flush_every_batches:
+        if (
+            self._batches_since_flush >= self.config.flush_every_batches
+            or time.monotonic() - self._last_flush >= self.config.flush_interval_s
+        ):
             self.flush()
         return [e for e in self.stm.events() if e.event_id >= events_before]
 
@@ -144,7 +150,7 @@ class Memory(RetrievalMixin):
     # ------------------------------------------------------------------ evidence
     def _hit(self, track: Track, det: Detection, t: float, robot: str, relocate: bool = False) -> None:
         cfg = self.config
-        displacement = float(np.linalg.norm(det.center - track.center))
+        displacement = distance(det.center, track.center)
         threshold = cfg.static_move_threshold_m if cfg.is_static(track.label) else cfg.move_threshold_m
         was_gone = track.status == GONE
         if relocate or displacement > threshold:
@@ -196,13 +202,14 @@ class Memory(RetrievalMixin):
             return []
         centers = np.array([self.tracks[i].center for i in ids])
         mask = in_view(centers, view)
+        camera = np.asarray(view.position)
         missed = []
         for track_id, visible, center in zip(ids, mask, centers, strict=True):
             track = self.tracks[track_id]
             if not visible or self._hidden(track):
                 continue
-            distance = float(np.linalg.norm(center - np.asarray(view.position)))
-            p_detect = 1.0 - cfg.detection_range_falloff * distance / view.range_m
+            range_fraction = distance(center, camera) / view.range_m
+            p_detect = 1.0 - cfg.detection_range_falloff * range_fraction
             self._miss(track, t, p_detect)
             missed.append(track)
         return missed
@@ -266,9 +273,9 @@ class Memory(RetrievalMixin):
         if cfg.is_static(det.label) or det.confidence < cfg.relocate_min_confidence:
             return None
         options = [
-            self.tracks[i]
-            for i in self.by_label[normalize_label(det.label)]
-            if i not in seen and self.tracks[i].ever_confirmed and self._missing(self.tracks[i])
+            track
+            for track in (self.tracks[i] for i in self.by_label[normalize_label(det.label)] if i not in seen)
+            if track.ever_confirmed and (track.status == GONE or track.misses_since_hit > 0) and self._missing(track)
         ]
         if not options:
             return None
@@ -279,6 +286,9 @@ class Memory(RetrievalMixin):
 
     def _merge_newcomer(self, track: Track, t: float) -> None:
         """``track`` was just missed: if a same-label object appeared elsewhere since, that is it, moved."""
+        key = normalize_label(track.label)
+        if self._newest_first_seen.get(key, -math.inf) <= track.last_seen:
+            return  # nothing of this label was first seen after this object's last sighting
         if self.config.is_static(track.label) or not self._missing(track):
             return
         newcomers = [
@@ -329,7 +339,9 @@ class Memory(RetrievalMixin):
         )
         self._next_track_id += 1
         self.tracks[track.track_id] = track
-        self.by_label[normalize_label(track.label)].add(track.track_id)
+        key = normalize_label(track.label)
+        self.by_label[key].add(track.track_id)
+        self._newest_first_seen[key] = max(self._newest_first_seen.get(key, -math.inf), t)
         self._new_placement(track, track.center, track.size, t)
         self._set_status(track, TENTATIVE, t)
         self._observe_states(track, det.state, t)
@@ -350,6 +362,9 @@ class Memory(RetrievalMixin):
         return fact
 
     def _new_placement(self, track: Track, center: np.ndarray, size: np.ndarray, t: float) -> None:
+        current = track.history(POSE).current
+        if current is not None:
+            current.value = _pose_value(track)  # the final estimate of the placement being closed
         track.center = np.array(center, dtype=float)
         track.size = np.array(size, dtype=float)
         track.placement_hits = 1
@@ -357,10 +372,9 @@ class Memory(RetrievalMixin):
         self._dirty_relations.add(track.track_id)
 
     def _refine_pose_fact(self, track: Track) -> None:
-        fact = track.history(POSE).current
-        if fact is not None:
-            fact.value = _pose_value(track)
-            self._pending.facts[fact.fact_id] = fact
+        """The open placement's estimate improved. The track row carries it; the fact row gets the
+        final value when the placement closes (or the memory is closed)."""
+        self._dirty_poses.add(track.track_id)
         self._dirty_tracks.add(track.track_id)
 
     def _set_status(self, track: Track, status: str, t: float) -> None:
@@ -400,7 +414,7 @@ class Memory(RetrievalMixin):
         if not (track.is_live or track.status == GONE):
             return
         indexed = self._indexed_at.get(track.track_id)
-        if indexed is None or float(np.linalg.norm(indexed - track.center)) > _INDEX_SLACK_M / 2:
+        if indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2:
             self.index.set(track.track_id, track.center)
             self._indexed_at[track.track_id] = track.center.copy()
         if self.config.is_receptacle(track.label):
@@ -486,18 +500,31 @@ class Memory(RetrievalMixin):
         """Count and persist input refused before it reached :meth:`ingest` (adapters call this)."""
         self._reject(t, error.reason, error.detail)
 
-    def flush(self) -> None:
-        """Write everything pending to the store in one transaction."""
+    def flush(self, sync: bool = False) -> None:
+        """Hand everything pending to the store as one transaction; ``sync`` waits until it is durable."""
         self.stm.consolidate()
         for track_id in self._dirty_tracks:
-            self._pending.tracks[track_id] = self.tracks[track_id].scalar_state()
+            self._pending.tracks[track_id] = self.tracks[track_id].to_row()
         self._dirty_tracks.clear()
         self._pending.meta["now"] = repr(self.now)
         self.store.write(self._pending)
         self._pending = WriteBatch()
         self._batches_since_flush = 0
+        self._last_flush = time.monotonic()
+        if sync:
+            self.store.sync()
+
+    def _write_open_placements(self) -> None:
+        for track_id in self._dirty_poses:
+            track = self.tracks[track_id]
+            fact = track.history(POSE).current
+            if fact is not None:
+                fact.value = _pose_value(track)
+                self._pending.facts[fact.fact_id] = fact
+        self._dirty_poses.clear()
 
     def close(self) -> None:
+        self._write_open_placements()
         self.flush()
         self.store.close()
 
@@ -511,8 +538,9 @@ class Memory(RetrievalMixin):
         state = self.store.load()
         if not state.tracks and not state.facts:
             return
-        for track_id, scalar in state.tracks.items():
-            self.tracks[track_id] = Track.from_scalar_state(track_id, scalar)
+        for row in state.tracks:
+            track = Track.from_row(row)
+            self.tracks[track.track_id] = track
         for fact in state.facts:
             self.tracks[fact.subject].history(fact.predicate).append(fact)
         max_fact = max((f.fact_id for f in state.facts), default=0)
@@ -525,8 +553,10 @@ class Memory(RetrievalMixin):
         for track in self.tracks.values():
             if track.merged_into is not None:
                 self._aliases[track.merged_into].append(track.track_id)
+            key = normalize_label(track.label)
+            self._newest_first_seen[key] = max(self._newest_first_seen.get(key, -math.inf), track.first_seen)
             if track.status in (TENTATIVE, CONFIRMED, GONE):
-                self.by_label[normalize_label(track.label)].add(track.track_id)
+                self.by_label[key].add(track.track_id)
                 self._reindex(track)
                 self._index_object_vector(track)
             if track.is_live:

@@ -105,10 +105,15 @@ class RetrievalMixin:
     def _pose_at(self: Memory, track: Track, at: float | None) -> tuple[np.ndarray, np.ndarray]:
         if at is None or at >= self.now:
             return track.center, track.size
-        value = track.history(POSE).value_at(at)
-        if value is None:
+        history = track.history(POSE)
+        fact = history.at(at)
+        if fact is None or fact is history.current:  # the open placement: the running estimate is newest
             return track.center, track.size
-        return np.asarray(value[:3]), np.asarray(value[3:])
+        return np.asarray(fact.value[:3]), np.asarray(fact.value[3:])
+
+    @staticmethod
+    def _placement_center(track: Track, fact: Any) -> np.ndarray:
+        return track.center if fact is track.history(POSE).current else np.asarray(fact.value[:3])
 
     def _parent_at(self: Memory, track: Track, at: float | None) -> list | None:
         history = track.history(PARENT)
@@ -233,7 +238,7 @@ class RetrievalMixin:
         found: list[Change] = []
         first, last = pose.at(since), pose.at(end)
         if first is not None and last is not None and first.fact_id != last.fact_id:
-            distance = float(np.linalg.norm(np.subtract(first.value[:3], last.value[:3])))
+            distance = float(np.linalg.norm(self._placement_center(track, first) - self._placement_center(track, last)))
             threshold = self.config.move_threshold_m
             if distance > threshold:
                 found.append(Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)}))
@@ -255,7 +260,7 @@ class RetrievalMixin:
             earlier = [f for f in pose.facts if f.valid_from <= since]
             first = earlier[-1] if earlier else None
         if first is not None and last is not None:
-            distance = float(np.linalg.norm(np.subtract(first.value[:3], last.value[:3])))
+            distance = float(np.linalg.norm(self._placement_center(track, first) - self._placement_center(track, last)))
             if distance > self.config.move_threshold_m:
                 return Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)})
         return Change(track.label, otherwise, track.track_id, {})

@@ -76,14 +76,15 @@ class DynamicPointIndex:
         results: list[list[int]] = [[] for _ in range(len(points))]
         if self._tree is not None:
             hits = self._tree.query_ball_point(points, radii)
+            stale = self._stale
             for row, found in enumerate(hits):
                 if found:
-                    ids = self._tree_ids[found]
-                    results[row] = [int(i) for i in ids if int(i) not in self._stale]
+                    ids = self._tree_ids[found].tolist()
+                    results[row] = [i for i in ids if i not in stale] if stale else ids
         buffer_ids, buffer_points = self._buffer()
         if len(buffer_ids):
-            dist = np.linalg.norm(points[:, None, :] - buffer_points[None, :, :], axis=2)
-            for row in range(len(points)):
-                close = buffer_ids[dist[row] <= radii[row]]
-                results[row].extend(int(i) for i in close)
+            diff = points[:, None, :] - buffer_points[None, :, :]
+            inside = np.einsum("ijk,ijk->ij", diff, diff) <= (radii * radii)[:, None]
+            for row in np.flatnonzero(inside.any(axis=1)):
+                results[row].extend(buffer_ids[inside[row]].tolist())
         return results

@@ -7,20 +7,22 @@ History is append-only: rows are never deleted. A fact row may be refined while 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from robomem.core.temporal import Fact
+from robomem.core.tracks import TRACK_COLUMNS
 from robomem.core.types import ChangeEvent
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+_SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, label TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks ({track_columns});
 CREATE TABLE IF NOT EXISTS facts (
     fact_id INTEGER PRIMARY KEY, track_id INTEGER NOT NULL, predicate TEXT NOT NULL,
     value TEXT, valid_from REAL NOT NULL, valid_to REAL);
@@ -36,13 +38,15 @@ CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY, t REAL NOT NULL, track_id INTEGER, label TEXT, change TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS rejects (reject_id INTEGER PRIMARY KEY, t REAL, reason TEXT, detail TEXT);
 """
+_SCHEMA = _SCHEMA_TEMPLATE.replace("{track_columns}", TRACK_COLUMNS)
+_TRACK_PLACEHOLDERS = ", ".join("?" * (TRACK_COLUMNS.count(",") + 1))
 
 
 @dataclass
 class WriteBatch:
     """Everything memory changed since the last flush."""
 
-    tracks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tracks: dict[int, tuple] = field(default_factory=dict)
     facts: dict[int, Fact] = field(default_factory=dict)
     observations: list[tuple] = field(default_factory=list)
     views: list[tuple] = field(default_factory=list)
@@ -59,7 +63,7 @@ class StoredState:
     """What a store hands back on open."""
 
     meta: dict[str, str]
-    tracks: dict[int, dict[str, Any]]
+    tracks: list[tuple]
     facts: list[Fact]
     views: list[tuple]
     events: list[ChangeEvent]
@@ -80,13 +84,21 @@ class MemoryStore(ABC):
         """Latest observation time of any of these tracks at or before ``until``."""
 
     @abstractmethod
+    def sync(self) -> None:
+        """Return once everything written so far is durable."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
 class SQLiteStore(MemoryStore):
-    """SQLite in WAL mode at a file path (or ':memory:')."""
+    """SQLite in WAL mode at a file path (or ':memory:').
 
-    def __init__(self, path: str | Path) -> None:
+    Writes run on one background thread (sqlite releases the GIL while it works), in order; every
+    read and :meth:`close` first waits for the queued writes, and a failed write is raised there.
+    """
+
+    def __init__(self, path: str | Path, background_writes: bool = True) -> None:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -99,12 +111,41 @@ class SQLiteStore(MemoryStore):
             self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.commit()
         elif int(row[0]) != SCHEMA_VERSION:
+            self._db.close()
             raise RuntimeError(f"{path}: schema version {row[0]}, this robomem reads {SCHEMA_VERSION}")
+        self._queue: queue.Queue[WriteBatch | None] | None = None
+        self._error: BaseException | None = None
+        if background_writes:
+            self._queue = queue.Queue(maxsize=64)
+            self._writer = threading.Thread(target=self._write_loop, name="robomem-sqlite-writer", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None:
+                    self._write_now(batch)
+            except BaseException as error:  # surfaced to the caller on the next read, write or close
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+    def _drain(self) -> None:
+        if self._queue is not None:
+            self._queue.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"writing memory to SQLite failed: {error}") from error
 
     def load(self) -> StoredState:
+        self._drain()
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        tracks = {tid: json.loads(state) for tid, state in db.execute("SELECT track_id, state FROM tracks")}
+        tracks = list(db.execute("SELECT * FROM tracks ORDER BY track_id"))
         facts = [
             Fact(fid, tid, pred, json.loads(value), vfrom, vto)
             for fid, tid, pred, value, vfrom, vto in db.execute(
@@ -124,15 +165,20 @@ class SQLiteStore(MemoryStore):
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
+        if self._error is not None:
+            self._drain()
+        if self._queue is not None:
+            self._queue.put(batch)
+        else:
+            self._write_now(batch)
+
+    def _write_now(self, batch: WriteBatch) -> None:
         with self._db:
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 list(batch.meta.items()),
             )
-            self._db.executemany(
-                "INSERT INTO tracks VALUES (?, ?, ?) ON CONFLICT(track_id) DO UPDATE SET state=excluded.state",
-                [(tid, state["label"], json.dumps(state)) for tid, state in batch.tracks.items()],
-            )
+            self._db.executemany(f"INSERT OR REPLACE INTO tracks VALUES ({_TRACK_PLACEHOLDERS})", batch.tracks.values())
             self._db.executemany(
                 "INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(fact_id) DO UPDATE SET "
                 "value=excluded.value, valid_to=excluded.valid_to WHERE facts.valid_to IS NULL",
@@ -159,11 +205,27 @@ class SQLiteStore(MemoryStore):
     def last_seen(self, track_ids: list[int], until: float) -> float | None:
         if not track_ids:
             return None
+        self._drain()
         marks = ",".join("?" * len(track_ids))
         row = self._db.execute(
             f"SELECT MAX(t) FROM observations WHERE track_id IN ({marks}) AND t <= ?", (*track_ids, until)
         ).fetchone()
         return None if row is None else row[0]
 
+    def sync(self) -> None:
+        self._drain()
+
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run a read-only query after pending writes land (for tools and tests)."""
+        self._drain()
+        return self._db.execute(sql, params).fetchall()
+
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._drain()
+        finally:
+            if self._queue is not None:
+                self._queue.put(None)
+                self._writer.join()
+                self._queue = None
+            self._db.close()

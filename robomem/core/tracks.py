@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -61,33 +60,35 @@ class Track:
     def state_keys(self) -> list[str]:
         return [p[6:] for p in self.histories if p.startswith("state:")]
 
-    def scalar_state(self) -> dict[str, Any]:
-        """Everything but the histories, as JSON-ready values (for storage)."""
-        return {
-            "label": self.label,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "center": self.center.tolist(),
-            "size": self.size.tolist(),
-            "hits": self.hits,
-            "placement_hits": self.placement_hits,
-            "log_odds": self.log_odds,
-            "max_confidence": self.max_confidence,
-            "misses_since_hit": self.misses_since_hit,
-            "last_miss": self.last_miss,
-            "status": self.status,
-            "ever_confirmed": self.ever_confirmed,
-            "appeared": self.appeared,
-            "robot": self.robot,
-            "merged_into": self.merged_into,
-            "embedding": None if self.embedding is None else self.embedding.tolist(),
-        }
+    def to_row(self) -> tuple:
+        """The current state as a storage row (see ``TRACK_COLUMNS``); histories are stored as facts."""
+        c, z = self.center, self.size
+        return (
+            self.track_id, self.label, self.status, self.first_seen, self.last_seen, self.hits,
+            self.placement_hits, self.log_odds, self.max_confidence, self.misses_since_hit, self.last_miss,
+            float(c[0]), float(c[1]), float(c[2]), float(z[0]), float(z[1]), float(z[2]),
+            int(self.ever_confirmed), int(self.appeared), self.robot, self.merged_into,
+            None if self.embedding is None else np.asarray(self.embedding, dtype=np.float32).tobytes(),
+        )
 
     @classmethod
-    def from_scalar_state(cls, track_id: int, state: dict[str, Any]) -> Track:
-        values = dict(state)
-        values["center"] = np.asarray(values["center"], dtype=float)
-        values["size"] = np.asarray(values["size"], dtype=float)
-        emb = values.get("embedding")
-        values["embedding"] = None if emb is None else np.asarray(emb, dtype=np.float32)
-        return cls(track_id=track_id, **values)
+    def from_row(cls, row: tuple) -> Track:
+        (track_id, label, status, first_seen, last_seen, hits, placement_hits, log_odds, max_confidence,
+         misses_since_hit, last_miss, cx, cy, cz, sx, sy, sz, ever_confirmed, appeared, robot, merged_into,
+         embedding) = row
+        return cls(
+            track_id=track_id, label=label, status=status, first_seen=first_seen, last_seen=last_seen,
+            hits=hits, placement_hits=placement_hits, log_odds=log_odds, max_confidence=max_confidence,
+            misses_since_hit=misses_since_hit, last_miss=last_miss, center=np.array([cx, cy, cz]),
+            size=np.array([sx, sy, sz]), ever_confirmed=bool(ever_confirmed), appeared=bool(appeared),
+            robot=robot, merged_into=merged_into,
+            embedding=None if embedding is None else np.frombuffer(embedding, dtype=np.float32).copy(),
+        )
+
+
+TRACK_COLUMNS = (
+    "track_id INTEGER PRIMARY KEY, label TEXT NOT NULL, status TEXT NOT NULL, first_seen REAL, last_seen REAL, "
+    "hits INTEGER, placement_hits INTEGER, log_odds REAL, max_confidence REAL, misses_since_hit INTEGER, "
+    "last_miss REAL, cx REAL, cy REAL, cz REAL, sx REAL, sy REAL, sz REAL, ever_confirmed INTEGER, "
+    "appeared INTEGER, robot TEXT, merged_into INTEGER, embedding BLOB"
+)
