@@ -23,13 +23,15 @@ from robomem.core.types import Detection, ObservationBatch, ViewCone
 
 OBJECT_AREA_M2 = 0.5  # one object per half square metre: a cluttered home
 
-LABELS = (
-    "Apple Book Bottle Bowl Bread ButterKnife Candle CellPhone Cloth CreditCard Cup DishSponge Egg Fork "
-    "Kettle KeyChain Knife Ladle Laptop Lettuce Mug Newspaper Pan Pen Pencil PepperShaker Pillow Plate Pot "
-    "Potato RemoteControl SaltShaker SoapBar SoapBottle Spatula Spoon SprayBottle Statue TeddyBear TissueBox "
-    "Tomato Towel Vase Watch WateringCan WineBottle AlarmClock BaseballBat BasketBall Boots Box CD Dumbbell "
-    "HandTowel Plunger ScrubBrush TennisRacket ToiletPaper PaperTowelRoll Footstool"
-).split()
+LABELS = [
+    "Apple", "Book", "Bottle", "Bowl", "Bread", "ButterKnife", "Candle", "CellPhone", "Cloth", "CreditCard",
+    "Cup", "DishSponge", "Egg", "Fork", "Kettle", "KeyChain", "Knife", "Ladle", "Laptop", "Lettuce", "Mug",
+    "Newspaper", "Pan", "Pen", "Pencil", "PepperShaker", "Pillow", "Plate", "Pot", "Potato", "RemoteControl",
+    "SaltShaker", "SoapBar", "SoapBottle", "Spatula", "Spoon", "SprayBottle", "Statue", "TeddyBear",
+    "TissueBox", "Tomato", "Towel", "Vase", "Watch", "WateringCan", "WineBottle", "AlarmClock", "BaseballBat",
+    "BasketBall", "Boots", "Box", "CD", "Dumbbell", "HandTowel", "Plunger", "ScrubBrush", "TennisRacket",
+    "ToiletPaper", "PaperTowelRoll", "Footstool",
+]
 
 
 def make_world(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
@@ -58,7 +60,7 @@ def populate(memory: Memory, centers, labels, t0: float = 0.0) -> float:
     """Show every object twice (frames without a view: no negative evidence) so all are confirmed."""
     order = np.argsort(centers[:, 0] // 4 * 1e6 + centers[:, 1])
     t = t0
-    for rep in range(2):
+    for _repeat in range(2):
         for chunk in np.array_split(order, max(1, len(order) // 20)):
             dets = [Detection(LABELS[labels[j]], centers[j].copy(), np.array([0.1, 0.1, 0.1]), 0.9, {})
                     for j in chunk]

@@ -34,13 +34,13 @@ _OPENABLE = (
     "Box Cabinet Drawer Fridge Kettle Laptop LaundryHamper Microwave Safe Toilet Oven Dishwasher "
     "Closet Wardrobe Book"
 )
-_STATIC = (
+_STATIC = (  # furniture and fixtures: they do not wander off, so they are never "relocated"
     "ArmChair Bathtub BathtubBasin Bed Blinds Cabinet Chair CoffeeMachine CoffeeTable CounterTop Curtains "
-    "Desk Desktop DiningTable DogBed Drawer Dresser Faucet Floor FloorLamp Fridge GarbageCan "
-    "HandTowelHolder LaundryHamper LightSwitch Microwave Mirror Ottoman Painting Poster Safe Shelf "
-    "ShelvingUnit ShowerCurtain ShowerDoor ShowerGlass ShowerHead SideTable Sink SinkBasin Sofa "
-    "StoveBurner StoveKnob TVStand Television Toaster Toilet ToiletPaperHanger TowelHolder Window Oven "
-    "Dishwasher"
+    "Desk DeskLamp Desktop DiningTable DogBed Drawer Dresser Faucet Floor FloorLamp Fridge GarbageBag "
+    "GarbageCan HandTowelHolder HousePlant LaundryHamper LightSwitch Microwave Mirror Ottoman Painting Poster "
+    "RoomDecor Safe Shelf ShelvingUnit ShowerCurtain ShowerDoor ShowerGlass ShowerHead SideTable Sink "
+    "SinkBasin Sofa Stool StoveBurner StoveKnob TVStand Television Toaster Toilet ToiletPaperHanger "
+    "TowelHolder VacuumCleaner Window Oven Dishwasher Couch Bookshelf Nightstand Wardrobe Closet Table"
 )
 
 
@@ -75,6 +75,9 @@ class MemoryConfig:
     tentative_answer_confidence: float = 0.8  # a once-seen object is reported if this confident
     appeared_min_coverage: float = 2.0  # earlier looks at a place before a newcomer there "appeared"
     detection_range_falloff: float = 0.5  # p_detect drops by this fraction at the edge of range
+    # --- states ---
+    numeric_state_tolerance: float = 0.05  # numeric states closer than this are the same value
+    fraction_change: float = 0.3  # 'openness' must move this much to be opened/closed
     # --- relations ---
     support_margin_m: float = 0.05
     support_gap_m: float = 0.08

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from robomem.core import states
 from robomem.core.association import associate
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.embedding import TextEmbedder, VectorIndex
 from robomem.core.geometry import box_volume, distance, in_view, support_relation
-from robomem.core.retrieval import RetrievalMixin
+from robomem.core.retrieval import RetrievalMixin, _recency_key
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.short_term import ShortTermMemory, make_policy
 from robomem.core.spatial_index import DynamicPointIndex
@@ -30,7 +31,6 @@ from robomem.core.types import ChangeEvent, Detection, ObservationBatch, Rejecte
 from robomem.core.views import ViewLog
 
 _INDEX_SLACK_M = 0.1
-_STATE_CHANGES = {"open": ("opened", "closed"), "on": ("turned_on", "turned_off")}
 
 
 class Memory(RetrievalMixin):
@@ -46,7 +46,11 @@ class Memory(RetrievalMixin):
         self.store = store or SQLiteStore(self.config.db_path)
         self._embedder = embedder
         self.tracks: dict[int, Track] = {}
-        self.by_label: dict[str, set[int]] = defaultdict(set)
+        self.by_label: dict[str, set[int]] = defaultdict(set)  # tracks that may be present (live or gone)
+        self.all_by_label: dict[str, list[int]] = defaultdict(list)  # every track ever, for past times
+        self._missing_by_label: dict[str, set[int]] = defaultdict(set)  # once-confirmed, missed since seen
+        self._fact_times: list[float] = []  # start time of every fact, in order (time never goes back)
+        self._fact_subjects: list[int] = []
         self.index = DynamicPointIndex()
         self.receptacle_index = DynamicPointIndex(min_rebuild=32)
         self.receptacle_reach = 0.0
@@ -70,6 +74,7 @@ class Memory(RetrievalMixin):
         self._batches_since_flush = 0
         self._last_flush = time.monotonic()
         self._newest_first_seen: dict[str, float] = {}
+        self._latest_confirmed: dict[str, int] = {}
         self._load()
 
     # ------------------------------------------------------------------ ingest
@@ -167,6 +172,8 @@ class Memory(RetrievalMixin):
         track.last_seen = t
         track.robot = robot or track.robot
         track.misses_since_hit = 0
+        if track.track_id in self._missing_by_label[normalize_label(track.label)] and track.status != GONE:
+            self._missing_by_label[normalize_label(track.label)].discard(track.track_id)
         track.max_confidence = max(track.max_confidence, det.confidence)
         track.log_odds = min(cfg.log_odds_max, track.log_odds + cfg.hit_base + cfg.hit_confidence_gain * det.confidence)
         if det.embedding is not None:
@@ -179,7 +186,18 @@ class Memory(RetrievalMixin):
                 self._emit(t, track, "appeared", {"reappeared": True})
         else:
             self._maybe_confirm(track, t)
+        self._note_latest(track)
         self._reindex(track)
+
+    def _note_latest(self, track: Track) -> None:
+        """Keep the per-label 'most recently seen confirmed instance' cache fresh."""
+        if track.status != CONFIRMED:
+            return
+        key = normalize_label(track.label)
+        current = self._latest_confirmed.get(key)
+        other = self.tracks.get(current) if current is not None else None
+        if other is None or other.status != CONFIRMED or _recency_key(other) <= _recency_key(track):
+            self._latest_confirmed[key] = track.track_id
 
     def _maybe_confirm(self, track: Track, t: float) -> None:
         cfg = self.config
@@ -219,6 +237,8 @@ class Memory(RetrievalMixin):
         track.log_odds = max(cfg.log_odds_min, track.log_odds - cfg.miss_weight * p_detect)
         track.misses_since_hit += 1
         track.last_miss = t
+        if track.ever_confirmed:
+            self._missing_by_label[normalize_label(track.label)].add(track.track_id)
         self.counters["misses"] += 1
         self._dirty_tracks.add(track.track_id)
         if track.log_odds > cfg.gone_log_odds:
@@ -241,9 +261,10 @@ class Memory(RetrievalMixin):
             parent_track = self.tracks.get(parent[0])
             if parent_track is None:
                 return False
-            closed = parent_track.history("state:open").value_now() is not True
-            if parent[1] == "in" and self.config.is_openable(parent_track.label) and closed:
-                return True
+            if parent[1] == "in" and self.config.is_openable(parent_track.label):
+                current = {k: parent_track.history(f"state:{k}").value_now() for k in ("open", "openness")}
+                if states.is_open(current) is not True:
+                    return True
             node = parent_track
         return False
 
@@ -272,10 +293,10 @@ class Memory(RetrievalMixin):
         cfg = self.config
         if cfg.is_static(det.label) or det.confidence < cfg.relocate_min_confidence:
             return None
+        key = normalize_label(det.label)
         options = [
-            track
-            for track in (self.tracks[i] for i in self.by_label[normalize_label(det.label)] if i not in seen)
-            if track.ever_confirmed and (track.status == GONE or track.misses_since_hit > 0) and self._missing(track)
+            self.tracks[i] for i in self._missing_by_label[key]
+            if i not in seen and self.tracks[i].status in (CONFIRMED, GONE) and self._missing(self.tracks[i])
         ]
         if not options:
             return None
@@ -314,6 +335,7 @@ class Memory(RetrievalMixin):
             if value is not None:
                 self._observe_states(track, {key: value}, t)
         self._set_status(track, CONFIRMED, t)
+        self._note_latest(track)
         newcomer.merged_into = track.track_id
         self._set_status(newcomer, MERGED, t)
         self._drop_from_indexes(newcomer)
@@ -341,6 +363,7 @@ class Memory(RetrievalMixin):
         self.tracks[track.track_id] = track
         key = normalize_label(track.label)
         self.by_label[key].add(track.track_id)
+        self.all_by_label[key].append(track.track_id)
         self._newest_first_seen[key] = max(self._newest_first_seen.get(key, -math.inf), t)
         self._new_placement(track, track.center, track.size, t)
         self._set_status(track, TENTATIVE, t)
@@ -354,6 +377,8 @@ class Memory(RetrievalMixin):
 
     def _fact(self, track: Track, predicate: str, value: Any, t: float) -> Fact:
         fact = Fact(self._fact_ids.next(), track.track_id, predicate, value, t)
+        self._fact_times.append(t)
+        self._fact_subjects.append(track.track_id)
         closed = track.history(predicate).replace(fact, t)
         if closed is not None:
             self._pending.facts[closed.fact_id] = closed
@@ -382,22 +407,26 @@ class Memory(RetrievalMixin):
             return
         track.status = status
         track.ever_confirmed = track.ever_confirmed or status == CONFIRMED
+        if status == CONFIRMED:
+            self._note_latest(track)
+        elif self._latest_confirmed.get(normalize_label(track.label)) == track.track_id:
+            del self._latest_confirmed[normalize_label(track.label)]
         self._fact(track, STATUS, status, t)
         self._dirty_relations.add(track.track_id)
 
     def _observe_states(self, track: Track, state: dict[str, Any], t: float) -> None:
+        cfg = self.config
         for key, value in state.items():
             history = track.history(f"state:{key}")
             previous = history.value_now()
-            if previous == value and len(history):
+            if not states.differs(previous, value, cfg.numeric_state_tolerance):
                 continue
             self._fact(track, f"state:{key}", value, t)
-            if previous is None or not track.ever_confirmed:
+            if not track.ever_confirmed:
                 continue
-            change = "state"
-            if key in _STATE_CHANGES and isinstance(value, bool):
-                change = _STATE_CHANGES[key][0 if value else 1]
-            self._emit(t, track, change, {"key": key, "from": previous, "to": value})
+            change = states.change_kind(key, previous, value, cfg.numeric_state_tolerance, cfg.fraction_change)
+            if change is not None:
+                self._emit(t, track, change, {"key": key, "from": previous, "to": value})
 
     def _emit(self, t: float, track: Track, change: str, detail: dict[str, Any]) -> None:
         event = ChangeEvent(t, track.track_id, track.label, change, detail, self._next_event_id)
@@ -430,6 +459,7 @@ class Memory(RetrievalMixin):
         self._indexed_at.pop(track.track_id, None)
         self.receptacle_index.remove(track.track_id)
         self.by_label[normalize_label(track.label)].discard(track.track_id)
+        self._missing_by_label[normalize_label(track.label)].discard(track.track_id)
         if self._object_vectors is not None:
             self._object_vectors.remove(track.track_id)
         self._dirty_relations.add(track.track_id)
@@ -466,22 +496,28 @@ class Memory(RetrievalMixin):
                 self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
 
     def _best_parent(self, track: Track) -> list | None:
-        """The smallest receptacle that holds (in) or supports (on) the track, as [id, relation]."""
-        best: tuple[float, int, str] | None = None
+        """What holds the track, as [id, relation]: the smallest receptacle it is *in*, or the highest
+        surface it rests *on* — whichever is smaller when both exist (an apple in a bowl on a table)."""
+        cfg = self.config
         own_volume = box_volume(track.size)
+        inside: tuple[float, int] | None = None
+        support: tuple[float, float, int] | None = None
         for rec_id in self.receptacle_index.query_radius(track.center, self.receptacle_reach + _INDEX_SLACK_M):
             if rec_id == track.track_id:
                 continue
             rec = self.tracks[rec_id]
+            relation = support_relation(track.center, track.size, rec.center, rec.size,
+                                        cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)
-            if volume <= own_volume:
-                continue
-            relation = support_relation(
-                track.center, track.size, rec.center, rec.size, self.config.support_margin_m, self.config.support_gap_m
-            )
-            if relation is not None and (best is None or volume < best[0]):
-                best = (volume, rec_id, relation)
-        return None if best is None else [best[1], best[2]]
+            if relation == "in" and volume > own_volume and (inside is None or volume < inside[0]):
+                inside = (volume, rec_id)
+            elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
+                top = float(rec.center[2] + rec.size[2] / 2.0)
+                if support is None or (top, -volume) > (support[0], -support[1]):
+                    support = (top, volume, rec_id)
+        if inside is not None and (support is None or inside[0] < support[1]):
+            return [inside[1], "in"]
+        return None if support is None else [support[2], "on"]
 
     def _index_object_vector(self, track: Track) -> None:
         if track.embedding is None:
@@ -543,6 +579,8 @@ class Memory(RetrievalMixin):
             self.tracks[track.track_id] = track
         for fact in state.facts:
             self.tracks[fact.subject].history(fact.predicate).append(fact)
+            self._fact_times.append(fact.valid_from)
+            self._fact_subjects.append(fact.subject)
         max_fact = max((f.fact_id for f in state.facts), default=0)
         self._fact_ids = FactIds(max_fact + 1)
         self._next_track_id = max(self.tracks, default=0) + 1
@@ -554,7 +592,10 @@ class Memory(RetrievalMixin):
             if track.merged_into is not None:
                 self._aliases[track.merged_into].append(track.track_id)
             key = normalize_label(track.label)
+            self.all_by_label[key].append(track.track_id)
             self._newest_first_seen[key] = max(self._newest_first_seen.get(key, -math.inf), track.first_seen)
+            if track.ever_confirmed and (track.status == GONE or track.misses_since_hit > 0):
+                self._missing_by_label[key].add(track.track_id)
             if track.status in (TENTATIVE, CONFIRMED, GONE):
                 self.by_label[key].add(track.track_id)
                 self._reindex(track)

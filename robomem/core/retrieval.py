@@ -6,12 +6,14 @@ Every query takes an optional time ``at``; it is answered from what memory belie
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from robomem.core import states
 from robomem.core.config import label_to_text, normalize_label
 from robomem.core.embedding import VectorIndex
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
@@ -19,7 +21,6 @@ from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE
 if TYPE_CHECKING:
     from robomem.core.memory import Memory
 
-_CHANGE_OF_STATE = {"open": ("opened", "closed"), "on": ("turned_on", "turned_off")}
 
 
 @dataclass
@@ -52,6 +53,11 @@ class ObjectInfo:
         }
 
 
+def _recency_key(track: Track) -> tuple[float, int, int]:
+    """Most recently seen first, then most seen, then oldest id: how 'now' queries rank instances."""
+    return (track.last_seen, track.hits, -track.track_id)
+
+
 @dataclass
 class Change:
     """A difference between what memory believed at two times."""
@@ -79,7 +85,7 @@ class RetrievalMixin:
         key = normalize_label(label)
         if at is None or at >= self.now:
             return [self.tracks[i] for i in self.by_label.get(key, ())]
-        return [t for t in self.tracks.values() if normalize_label(t.label) == key and t.first_seen <= at]
+        return [self.tracks[i] for i in self.all_by_label.get(key, ()) if self.tracks[i].first_seen <= at]
 
     def _ranked(self: Memory, label: str, at: float | None, near: Any = None) -> list[Track]:
         """Believed instances of a label at a time, most likely first."""
@@ -92,7 +98,7 @@ class RetrievalMixin:
                 key=lambda t: (t.status != CONFIRMED, float(np.linalg.norm(self._pose_at(t, at)[0] - point))),
             )
         if now:
-            return sorted(found, key=lambda t: (t.history(STATUS).value_now() != CONFIRMED, -t.last_seen, -t.hits))
+            return sorted(found, key=lambda t: (t.status != CONFIRMED, -t.last_seen, -t.hits, t.track_id))
         return sorted(
             found,
             key=lambda t: (
@@ -140,8 +146,40 @@ class RetrievalMixin:
     # ------------------------------------------------------------------ the queries
     def where_is(self: Memory, label: str, near: Any = None, at: float | None = None) -> ObjectInfo | None:
         """The most likely instance of ``label`` (closest to ``near`` if given); None if unknown or gone."""
+        if at is None or at >= self.now:
+            fast = self._best_confirmed(label) if near is None else self._nearest_confirmed(label, near)
+            if fast is not None:
+                return self._info(fast, None)
         ranked = self._ranked(label, at, near)
         return self._info(ranked[0], at) if ranked else None
+
+    def _best_confirmed(self: Memory, label: str) -> Track | None:
+        """The confirmed instance seen most recently (cached per label, kept fresh by ingest)."""
+        key = normalize_label(label)
+        cached = self._latest_confirmed.get(key)
+        if cached is not None and self.tracks[cached].status == CONFIRMED:
+            return self.tracks[cached]
+        confirmed = [self.tracks[i] for i in self.by_label.get(key, ()) if self.tracks[i].status == CONFIRMED]
+        if not confirmed:
+            return None
+        best = max(confirmed, key=_recency_key)
+        self._latest_confirmed[key] = best.track_id
+        return best
+
+    def _nearest_confirmed(self: Memory, label: str, near: Any) -> Track | None:
+        """The confirmed instance closest to ``near``, searching outwards through the spatial index."""
+        key = normalize_label(label)
+        point = np.asarray(near, dtype=float)
+        radius = 1.0
+        while radius <= 64.0:
+            found = [
+                self.tracks[i] for i in self.index.query_radius(point, radius)
+                if self.tracks[i].status == CONFIRMED and normalize_label(self.tracks[i].label) == key
+            ]
+            if found:
+                return min(found, key=lambda t: float(np.linalg.norm(t.center - point)))
+            radius *= 4.0
+        return None
 
     def where_was(self: Memory, label: str, at: float, near: Any = None) -> ObjectInfo | None:
         """Where memory believed ``label`` was at time ``at``."""
@@ -166,7 +204,7 @@ class RetrievalMixin:
 
     def count(self: Memory, label: str, at: float | None = None) -> int:
         """How many distinct instances of ``label`` memory believes in."""
-        return len(self._ranked(label, at))
+        return sum(1 for t in self._label_tracks(label, at) if self._believed(t, at))
 
     def state(self: Memory, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
         """Latest observed value of ``key`` for the instance (None if never observed)."""
@@ -212,10 +250,13 @@ class RetrievalMixin:
         """Differences between what memory believed at ``since`` and at ``until`` (default: now)."""
         end = self._time(until)
         changes: list[Change] = []
-        for track in self.tracks.values():
-            if track.first_seen > end or not (track.ever_confirmed or track.status == TENTATIVE):
-                continue
-            changes.extend(self._track_changes(track, since, end))
+        # only tracks with a fact starting in (since, end] can differ between the two times
+        first = bisect.bisect_right(self._fact_times, since)
+        last = bisect.bisect_right(self._fact_times, end)
+        for track_id in sorted(set(self._fact_subjects[first:last])):
+            track = self.tracks[track_id]
+            if track.ever_confirmed or track.status == TENTATIVE:
+                changes.extend(self._track_changes(track, since, end))
         self.stm.touch(e.event_id for e in self.stm.events() if since < e.t <= end)
         return changes
 
@@ -226,11 +267,12 @@ class RetrievalMixin:
         believed_after = after == CONFIRMED
         pose = track.history(POSE)
         if not believed_before and believed_after:
-            if before == GONE or (track.first_seen <= since and before is not None):
-                return [self._moved_or(track, since, end, "appeared")]
-            if track.appeared and track.first_seen > since:
+            if before == GONE:  # back where it was: a false 'gone'; elsewhere: it moved
+                moved = self._moved_or(track, since, end, "")
+                return [moved] if moved.change else []
+            if before is None and track.appeared:
                 return [Change(track.label, "appeared", track.track_id, {})]
-            return []
+            return []  # first confirmed after `since` but already there: a discovery, not a change
         if believed_before and after == GONE:
             return [Change(track.label, "disappeared", track.track_id, {})]
         if not (believed_before and believed_after):
@@ -242,15 +284,15 @@ class RetrievalMixin:
             threshold = self.config.move_threshold_m
             if distance > threshold:
                 found.append(Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)}))
+        cfg = self.config
+        kinds: dict[str, str] = {}
         for key in track.state_keys():
             history = track.history(f"state:{key}")
             old, new = history.value_at(since), history.value_at(end)
-            if old is None or new is None or old == new:
-                continue
-            kind = "state"
-            if key in _CHANGE_OF_STATE and isinstance(new, bool):
-                kind = _CHANGE_OF_STATE[key][0 if new else 1]
-            found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new}))
+            kind = states.change_kind(key, old, new, cfg.numeric_state_tolerance, cfg.fraction_change)
+            if kind is not None and kind not in kinds.values():  # 'open' and 'openness' tell one story
+                kinds[key] = kind
+                found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new}))
         return found
 
     def _moved_or(self: Memory, track: Track, since: float, end: float, otherwise: str) -> Change:

@@ -46,7 +46,8 @@ class DynamicPointIndex:
             self._maybe_rebuild()
 
     def _maybe_rebuild(self) -> None:
-        if len(self._stale) > max(self._min_rebuild, self._rebuild_fraction * len(self._positions)):
+        limit = max(self._min_rebuild, min(self._rebuild_fraction * len(self._positions), 2048))
+        if len(self._stale) > limit:
             self.rebuild()
 
     def rebuild(self) -> None:

@@ -34,7 +34,7 @@ class EpisodeConfig:
     tiny_factor: float = 0.75  # detection probability factor for tiny objects
     center_sigma_m: float = 0.03  # per-axis Gaussian center noise
     size_sigma_frac: float = 0.05  # per-axis relative size noise
-    openness_sigma: float = 0.03  # noise of the reported "openness" state
+    openness_sigma: float = 0.02  # noise of the reported "openness" state
     true_conf_beta: tuple[float, float] = (8.0, 2.0)
     false_conf_beta: tuple[float, float] = (2.0, 4.0)
     false_per_view: float = 0.15  # Poisson mean of false detections per view

@@ -49,6 +49,7 @@ FOOTPRINT_MARGIN = 0.03  # m, horizontal slack when testing "center over footpri
 REST_BELOW = 0.03  # m, support top may be this far above the object's bottom
 REST_ABOVE = 0.06  # m, ... or this far below it (a gap)
 HIDE_MARGIN = 0.02  # m, slack of "center inside a closed openable's box"
+SUPPORT_AREA_FRAC = 0.25  # a support's footprint is at least this part of the object's
 UNMOVED_TOL = 0.02  # m, RoomR pose this close to the metadata pose = not moved
 
 _ROOM_GROUPS = {0: "kitchens", 2: "living_rooms", 3: "bedrooms", 4: "bathrooms"}
@@ -76,6 +77,8 @@ def metadata_path() -> Path:
     """Locate ai2thor-object-metadata.json without importing the procthor package."""
     env = os.environ.get(METADATA_ENV)
     if env:
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"${METADATA_ENV} names no file: {env}")
         return Path(env)
     spec = importlib.util.find_spec("procthor")
     if spec is None or not spec.submodule_search_locations:
@@ -391,7 +394,8 @@ def geometric_parents(objects: list[ThorObject]) -> list[int | None]:
 
     Candidates are detectable receptacles whose (x, z) footprint holds the object's
     center and whose box either holds the center vertically and is bigger ("in"), or
-    has its top just below the object's bottom ("on").  The support is the "on"
+    has its top just below the object's bottom and a footprint at least a quarter of
+    the object's ("on").  The support is the "on"
     candidate with the highest top; the smallest "in" candidate wins when it is
     smaller than that support (an Apple in a Bowl on a CounterTop -> Bowl).
     """
@@ -415,7 +419,8 @@ def geometric_parents(objects: list[ThorObject]) -> list[int | None]:
     valid = over & is_rec[None, :]
     np.fill_diagonal(valid, False)
     in_ok = valid & inside & bigger
-    rest_ok = valid & resting
+    area = np.maximum(sizes[:, 0] * sizes[:, 2], 1e-6)
+    rest_ok = valid & resting & (area[None, :] >= SUPPORT_AREA_FRAC * area[:, None])
     in_vol = np.where(in_ok, volume[None, :], np.inf)
     # support: the highest top just below the object, smaller volume breaking near-ties
     rest_key = np.where(rest_ok, np.round(hi[None, :, 1], 2) * 1e6 - volume[None, :], -np.inf)
