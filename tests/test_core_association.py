@@ -17,7 +17,7 @@ def test_hungarian_resolves_crossing_pairs_greedy_would_get_wrong():
     # Greedy nearest-first would give d0 -> A (0.10) and leave d1 -> B at 0.40 (out of the gate).
     a, b = _track(1, "Mug", 0.0, 0.0), _track(2, "Mug", 0.3, 0.0)
     d0, d1 = det("Mug", 0.1, 0.0), det("Mug", -0.05, 0.0)
-    pairs, unmatched = associate([d0, d1], [[a, b], [a, b]], MemoryConfig(gate_m=0.35, gate_size_factor=0.0))
+    pairs, unmatched = associate([d0, d1], [[a, b], [a, b]], MemoryConfig(gate_m=0.3))
     assert unmatched == []
     assert {(row, tr.track_id) for row, tr in pairs} == {(0, 2), (1, 1)}
 
@@ -28,6 +28,16 @@ def test_gate_and_label_block_matches():
     pairs, unmatched = associate([far, other_label], [[mug], [mug]], MemoryConfig())
     assert pairs == []
     assert unmatched == [0, 1]
+
+
+def test_gate_keeps_stacked_drawers_apart():
+    lower, upper = _track(1, "Drawer", 0.0, 0.0, size=(0.5, 0.5, 0.15)), _track(2, "Drawer", 0.0, 0.0)
+    upper.size, upper.center = np.array([0.5, 0.5, 0.15]), np.array([0.0, 0.0, 1.25])  # 0.25 m pitch
+    seen = make_detection("Drawer", (0.02, 0.0, 1.24), (0.5, 0.5, 0.15), 0.9)
+    pairs, _ = associate([seen], [[lower, upper]], MemoryConfig())
+    assert [tr.track_id for _, tr in pairs] == [2]
+    lower_only = associate([seen], [[lower]], MemoryConfig())
+    assert lower_only[0] == [], "0.24 m above a 0.15 m drawer is another drawer"
 
 
 def test_gate_grows_with_object_size():

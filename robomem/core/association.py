@@ -1,6 +1,7 @@
 """Data association: detections of one frame to tracked objects, by label/embedding and 3D distance.
 
-Costs are gated per class (the gate grows with object size) and solved jointly with scipy's
+Pairs are gated by a box around each track (it grows with object size; margins per class) and
+solved jointly with scipy's
 Hungarian solver, so two nearby mugs never both claim the same track.
 """
 
@@ -41,7 +42,7 @@ def associate(
     """Match detections to candidate tracks; returns (detection index, track) pairs and unmatched indices.
 
     ``candidates[i]`` are the tracks near detection i (from a spatial query); a pair is feasible when
-    labels agree (or embeddings say synonyms) and the distance is within the track's class gate.
+    labels agree (or embeddings say synonyms) and the detection's center lies inside the track's gate box.
     """
     columns: dict[int, int] = {}
     tracks: list[Track] = []
@@ -54,19 +55,20 @@ def associate(
         return [], list(range(len(detections)))
     track_centers = np.array([t.center for t in tracks])
     det_centers = np.array([d.center for d in detections])
-    separations = np.linalg.norm(det_centers[:, None, :] - track_centers[None, :, :], axis=2)
+    offsets = np.abs(det_centers[:, None, :] - track_centers[None, :, :])
     cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
     for row, (det, near) in enumerate(zip(detections, candidates, strict=True)):
-        det_extent = float(max(det.size[0], det.size[1]))
         for track in near:
             col = columns[track.track_id]
-            gate = config.gate_for(track.label, max(track.extent, det_extent))
-            if separations[row, col] > gate:
+            gate = config.gate_for(track.label, np.maximum(track.size, det.size) / 2.0)
+            ratio = offsets[row, col] / gate
+            if np.any(ratio > 1.0):
                 continue
             extra = label_compatibility(det, track, config)
             if extra is None:
                 continue
-            cost[row, col] = separations[row, col] / gate + extra + _STATUS_PENALTY.get(track.status, 0.0)
+            closeness = float(np.sqrt(ratio @ ratio / 3.0))
+            cost[row, col] = closeness + extra + _STATUS_PENALTY.get(track.status, 0.0)
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), tracks[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
     matched = {r for r, _ in pairs}

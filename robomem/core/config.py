@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 
@@ -54,8 +55,12 @@ class MemoryConfig:
 
     db_path: str = ":memory:"
     # --- data association ---
-    gate_m: float = 0.45  # default association radius for small objects
-    gate_size_factor: float = 0.35  # gate grows with object extent (large furniture)
+    # A detection may be a track when its center lies inside the track's box grown, per axis, by
+    # gate_size_fraction of the half-size plus a margin (per-class margins in class_gates). Box-shaped
+    # gates keep stacked drawers or neighbouring stove burners apart yet let big furniture, whose
+    # detected center wanders with the part in view, stay one object.
+    gate_m: float = 0.1
+    gate_size_fraction: float = 0.25
     max_gate_m: float = 2.0
     class_gates: dict[str, float] = field(default_factory=dict)
     embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
@@ -72,7 +77,7 @@ class MemoryConfig:
     confirm_single_confidence: float = 2.0  # >1 disables confirming on one detection
     gone_log_odds: float = -0.5
     relocate_min_confidence: float = 0.35
-    tentative_answer_confidence: float = 0.8  # a once-seen object is reported if this confident
+    tentative_answer_confidence: float = 0.6  # a once-seen object is reported if this confident
     appeared_min_coverage: float = 2.0  # earlier looks at a place before a newcomer there "appeared"
     detection_range_falloff: float = 0.5  # p_detect drops by this fraction at the edge of range
     # --- states ---
@@ -106,10 +111,10 @@ class MemoryConfig:
     def is_static(self, label: str) -> bool:
         return normalize_label(label) in self.static
 
-    def gate_for(self, label: str, extent: float) -> float:
-        """Association radius for an object of this label and horizontal extent."""
-        base = self.class_gates.get(normalize_label(label), self.gate_m)
-        return min(max(base, self.gate_size_factor * extent), self.max_gate_m)
+    def gate_for(self, label: str, half_size: np.ndarray) -> np.ndarray:
+        """Per-axis association half-widths around a track of this label and box half-size."""
+        margin = self.class_gates.get(normalize_label(label), self.gate_m)
+        return np.minimum(half_size * (1.0 + self.gate_size_fraction) + margin, self.max_gate_m)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MemoryConfig:

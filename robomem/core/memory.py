@@ -1,6 +1,6 @@
 """The memory facade: ingest observation batches, keep beliefs and their history, answer queries.
 
-Per frame: associate detections to tracks (Hungarian, per-class gates) → update matched tracks →
+Per frame: associate detections to tracks (Hungarian, size-aware gates) → update matched tracks →
 apply negative evidence to tracks expected in view but not seen → relocate or create tracks for
 the unmatched detections (moved vs new) → re-derive containment relations → log the view.
 """
@@ -31,6 +31,7 @@ from robomem.core.types import ChangeEvent, Detection, ObservationBatch, Rejecte
 from robomem.core.views import ViewLog
 
 _INDEX_SLACK_M = 0.1
+_HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 
 
 class Memory(RetrievalMixin):
@@ -126,7 +127,7 @@ class Memory(RetrievalMixin):
         if detections:
             centers = np.array([d.center for d in detections])
             radii = np.array(
-                [cfg.gate_for(d.label, 1.5 * float(max(d.size[0], d.size[1]))) + _INDEX_SLACK_M for d in detections]
+                [float(np.linalg.norm(cfg.gate_for(d.label, 0.75 * d.size))) + _INDEX_SLACK_M for d in detections]
             )
             for ids in self.index.query_radius_many(centers, radii):
                 candidates.append([self.tracks[i] for i in ids])
@@ -449,8 +450,7 @@ class Memory(RetrievalMixin):
         if self.config.is_receptacle(track.label):
             if track.is_live:
                 self.receptacle_index.set(track.track_id, track.center)
-                reach = float(np.linalg.norm(track.size[:2])) / 2.0 + self.config.support_margin_m
-                self.receptacle_reach = max(self.receptacle_reach, reach)
+                self.receptacle_reach = max(self.receptacle_reach, self._reach(track))
             else:
                 self.receptacle_index.remove(track.track_id)
 
@@ -473,8 +473,7 @@ class Memory(RetrievalMixin):
         for track_id in list(dirty):
             track = self.tracks[track_id]
             if self.config.is_receptacle(track.label):
-                reach = float(np.linalg.norm(track.size[:2])) / 2.0 + self.config.support_margin_m
-                dirty.update(self.index.query_radius(track.center, reach + _INDEX_SLACK_M))
+                dirty.update(self.index.query_radius(track.center, self._reach(track) + _HELD_OBJECT_REACH_M))
         for track_id in dirty:
             track = self.tracks[track_id]
             if track.is_live:
@@ -495,6 +494,10 @@ class Memory(RetrievalMixin):
             if track.is_live:
                 self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
 
+    def _reach(self, track: Track) -> float:
+        """How far from its center a receptacle's box (plus margins) extends: half its 3D diagonal."""
+        return float(np.linalg.norm(track.size)) / 2.0 + self.config.support_margin_m + self.config.support_gap_m
+
     def _best_parent(self, track: Track) -> list | None:
         """What holds the track, as [id, relation]: the smallest receptacle it is *in*, or the highest
         surface it rests *on* — whichever is smaller when both exist (an apple in a bowl on a table)."""
@@ -502,7 +505,8 @@ class Memory(RetrievalMixin):
         own_volume = box_volume(track.size)
         inside: tuple[float, int] | None = None
         support: tuple[float, float, int] | None = None
-        for rec_id in self.receptacle_index.query_radius(track.center, self.receptacle_reach + _INDEX_SLACK_M):
+        radius = self.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + _INDEX_SLACK_M
+        for rec_id in self.receptacle_index.query_radius(track.center, radius):
             if rec_id == track.track_id:
                 continue
             rec = self.tracks[rec_id]
