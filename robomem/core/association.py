@@ -13,11 +13,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from robomem.core.config import MemoryConfig, normalize_label
-from robomem.core.tracks import GONE, TENTATIVE, Track
+from robomem.core.tracks import GONE, REJECTED, TENTATIVE, Track
 from robomem.core.types import Detection
 
 _INFEASIBLE = 1e6
-_STATUS_PENALTY = {GONE: 0.35, TENTATIVE: 0.1}
+_STATUS_PENALTY = {GONE: 0.35, REJECTED: 0.35, TENTATIVE: 0.1}
 _SYNONYM_PENALTY = 0.5
 
 

@@ -159,6 +159,11 @@ class Memory(RetrievalMixin):
         displacement = distance(det.center, track.center)
         threshold = cfg.static_move_threshold_m if cfg.is_static(track.label) else cfg.move_threshold_m
         was_gone = track.status == GONE
+        if track.status == REJECTED:  # dismissed too early: seen again where it was
+            track.log_odds = max(track.log_odds, 0.0)
+            self._set_status(track, TENTATIVE, t)
+            self.by_label[normalize_label(track.label)].add(track.track_id)
+            self.counters["revived_tracks"] += 1
         if relocate or displacement > threshold:
             self._new_placement(track, det.center, det.size, t)
             if track.ever_confirmed:
@@ -246,7 +251,7 @@ class Memory(RetrievalMixin):
             return
         if track.status == TENTATIVE:
             self._set_status(track, REJECTED, t)
-            self._drop_from_indexes(track)
+            self._drop_from_indexes(track, keep_position=True)  # a later detection there revives it
             self.counters["rejected_tracks"] += 1
         elif track.status == CONFIRMED:
             self._set_status(track, GONE, t)
@@ -441,7 +446,7 @@ class Memory(RetrievalMixin):
     # ------------------------------------------------------------------ indexes and relations
     def _reindex(self, track: Track) -> None:
         self._dirty_tracks.add(track.track_id)
-        if not (track.is_live or track.status == GONE):
+        if track.status == MERGED:
             return
         indexed = self._indexed_at.get(track.track_id)
         if indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2:
@@ -454,9 +459,10 @@ class Memory(RetrievalMixin):
             else:
                 self.receptacle_index.remove(track.track_id)
 
-    def _drop_from_indexes(self, track: Track) -> None:
-        self.index.remove(track.track_id)
-        self._indexed_at.pop(track.track_id, None)
+    def _drop_from_indexes(self, track: Track, keep_position: bool = False) -> None:
+        if not keep_position:
+            self.index.remove(track.track_id)
+            self._indexed_at.pop(track.track_id, None)
         self.receptacle_index.remove(track.track_id)
         self.by_label[normalize_label(track.label)].discard(track.track_id)
         self._missing_by_label[normalize_label(track.label)].discard(track.track_id)
@@ -602,8 +608,8 @@ class Memory(RetrievalMixin):
                 self._missing_by_label[key].add(track.track_id)
             if track.status in (TENTATIVE, CONFIRMED, GONE):
                 self.by_label[key].add(track.track_id)
-                self._reindex(track)
                 self._index_object_vector(track)
+            self._reindex(track)
             if track.is_live:
                 receptacle = self.config.is_receptacle(track.label)
                 self.graph.upsert(track.track_id, track.label, track.center, track.size, receptacle)
