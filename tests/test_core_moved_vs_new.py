@@ -52,7 +52,7 @@ def test_negative_evidence_marks_gone_and_respects_the_cone(memory):
     view = looking(0, 0, yaw=0, fov=90)
     _see(memory, 0, view, det("Mug", 2, 0), det("Book", -2, 0))  # book seen with a 360 view below
     memory.ingest(frame(3, looking(0, 0, yaw=180), det("Book", -2, 0)))
-    for t in range(10, 14):
+    for t in range(10, 20):
         memory.ingest(frame(t, view))  # mug's place in view, empty; book behind the camera
     mug = [tr for tr in memory.tracks.values() if tr.label == "Mug"][0]
     book = [tr for tr in memory.tracks.values() if tr.label == "Book"][0]
@@ -76,7 +76,7 @@ def test_closed_fridge_hides_its_contents_open_fridge_does_not(memory):
     assert memory.where_is("Apple").receptacle == "Fridge"
     _see(memory, 10, view, det("Fridge", 2, 0, 0.9, open=False), times=5)
     assert memory.where_is("Apple") is not None, "closed fridge: not seeing the apple is no evidence"
-    _see(memory, 20, view, det("Fridge", 2, 0, 0.9, open=True), times=5)
+    _see(memory, 20, view, det("Fridge", 2, 0, 0.9, open=True), times=10)
     assert memory.where_is("Apple") is None, "open fridge, apple not seen: it is gone"
     kinds = [c.change for c in memory.what_changed(since=5, until=15)]
     assert kinds == ["closed"]
@@ -86,7 +86,7 @@ def test_false_detection_is_dismissed_when_its_place_is_seen_empty(memory):
     view = looking(0, 0)
     memory.ingest(frame(0, view, det("Apple", 2, 0, confidence=0.5)))
     assert memory.count("Apple") == 0, "one low-confidence detection is not yet belief"
-    _see(memory, 1, view, times=2)
+    _see(memory, 1, view, times=6)  # a tiny apple 2 m away is often missed: each miss is weak evidence
     track = next(iter(memory.tracks.values()))
     assert track.status == REJECTED
     assert memory.where_is("Apple") is None

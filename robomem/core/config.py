@@ -69,7 +69,7 @@ class MemoryConfig:
     # --- existence belief (log-odds) ---
     hit_base: float = 0.9
     hit_confidence_gain: float = 1.1
-    miss_weight: float = 1.6
+    miss_weight: float = 0.6  # discounts a miss, log(1 - p_detect): cones overstate visibility (occlusion)
     log_odds_max: float = 4.0
     log_odds_min: float = -3.0
     confirm_log_odds: float = 2.2
@@ -79,7 +79,11 @@ class MemoryConfig:
     relocate_min_confidence: float = 0.35
     tentative_answer_confidence: float = 0.6  # a once-seen object is reported if this confident
     appeared_min_coverage: float = 2.0  # earlier looks at a place before a newcomer there "appeared"
-    detection_range_falloff: float = 0.5  # p_detect drops by this fraction at the edge of range
+    # --- detector model: how likely a present, visible object is detected ---
+    detector_p_max: float = 0.85  # a near, normal-sized object
+    detection_range_falloff: float = 0.35  # drops by this fraction at the edge of the view's range
+    small_object_m: float = 0.12  # objects whose largest side is below this ...
+    small_object_factor: float = 0.75  # ... are detected this much less often
     # --- states ---
     numeric_state_tolerance: float = 0.05  # numeric states closer than this are the same value
     fraction_change: float = 0.3  # 'openness' must move this much to be opened/closed
@@ -101,6 +105,11 @@ class MemoryConfig:
     # --- text embedding model (None: the packaged all-MiniLM-L6-v2 ONNX int8) ---
     embedding_model_path: str | None = None
     embedding_tokenizer_path: str | None = None
+
+    def detection_probability(self, range_fraction: float, size: np.ndarray) -> float:
+        """Chance the detector reports a present object at this fraction of the view's range."""
+        p = self.detector_p_max * (1.0 - self.detection_range_falloff * min(max(range_fraction, 0.0), 1.0))
+        return p * self.small_object_factor if float(np.max(size)) < self.small_object_m else p
 
     def is_receptacle(self, label: str) -> bool:
         return normalize_label(label) in self.receptacles

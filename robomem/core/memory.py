@@ -232,15 +232,15 @@ class Memory(RetrievalMixin):
             track = self.tracks[track_id]
             if not visible or self._hidden(track):
                 continue
-            range_fraction = distance(center, camera) / view.range_m
-            p_detect = 1.0 - cfg.detection_range_falloff * range_fraction
-            self._miss(track, t, p_detect)
+            self._miss(track, t, cfg.detection_probability(distance(center, camera) / view.range_m, track.size))
             missed.append(track)
         return missed
 
     def _miss(self, track: Track, t: float, p_detect: float) -> None:
         cfg = self.config
-        track.log_odds = max(cfg.log_odds_min, track.log_odds - cfg.miss_weight * p_detect)
+        # a miss is log(1 - p_detect) of evidence: strong for a big near object, weak for a far tiny one
+        evidence = cfg.miss_weight * -math.log(max(1.0 - p_detect, 0.05))
+        track.log_odds = max(cfg.log_odds_min, track.log_odds - evidence)
         track.misses_since_hit += 1
         track.last_miss = t
         if track.ever_confirmed:
