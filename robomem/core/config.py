@@ -31,6 +31,11 @@ _RECEPTACLES = (
     "Sofa Stool StoveBurner TVStand Toaster Toilet ToiletPaperHanger TowelHolder Table KitchenTable "
     "Counter KitchenCounter Bookshelf Nightstand Couch Tray Basket Oven Dishwasher Closet Wardrobe"
 )
+_CONTAINERS = (  # receptacles things go *into*; the others (tables, sofas, beds, ...) are surfaces
+    "Bathtub BathtubBasin Bowl Box Cabinet CoffeeMachine Cup Drawer Dresser Fridge GarbageCan LaundryHamper "
+    "Microwave Mug Pan Pot Safe Shelf ShelvingUnit Sink SinkBasin Toaster Toilet TVStand Oven Dishwasher Closet "
+    "Wardrobe Basket Bookshelf SideTable Desk Nightstand CoffeeTable"
+)
 _OPENABLE = (
     "Box Cabinet Drawer Fridge Kettle Laptop LaundryHamper Microwave Safe Toilet Oven Dishwasher "
     "Closet Wardrobe Book"
@@ -99,6 +104,7 @@ class MemoryConfig:
     flush_interval_s: float = 0.25  # ... or this much wall time, whichever comes first
     # --- label knowledge ---
     receptacles: frozenset[str] = field(default_factory=lambda: _label_set(_RECEPTACLES))
+    containers: frozenset[str] = field(default_factory=lambda: _label_set(_CONTAINERS))
     openable: frozenset[str] = field(default_factory=lambda: _label_set(_OPENABLE))
     static: frozenset[str] = field(default_factory=lambda: _label_set(_STATIC))
     max_detections_per_batch: int = 2000
@@ -113,6 +119,9 @@ class MemoryConfig:
 
     def is_receptacle(self, label: str) -> bool:
         return normalize_label(label) in self.receptacles
+
+    def is_container(self, label: str) -> bool:
+        return normalize_label(label) in self.containers
 
     def is_openable(self, label: str) -> bool:
         return normalize_label(label) in self.openable
@@ -132,7 +141,7 @@ class MemoryConfig:
         if unknown:
             raise ValueError(f"unknown memory config keys: {unknown}")
         converted = dict(values)
-        for key in ("receptacles", "openable", "static"):
+        for key in ("receptacles", "containers", "openable", "static"):
             if key in converted:
                 converted[key] = _label_set(" ".join(converted[key]))
         if "class_gates" in converted:

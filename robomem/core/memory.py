@@ -500,17 +500,29 @@ class Memory(RetrievalMixin):
             if track.is_live:
                 self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
 
+    def _inside_any(self, part: Track, holders: list[Track]) -> bool:
+        """Whether ``part``'s center lies in the box of a bigger one of ``holders``."""
+        volume = box_volume(part.size)
+        return any(
+            holder.track_id != part.track_id and box_volume(holder.size) > volume
+            and support_relation(part.center, part.size, holder.center, holder.size, 0.0, 0.0) == "in"
+            for holder in holders
+        )
+
     def _reach(self, track: Track) -> float:
         """How far from its center a receptacle's box (plus margins) extends: half its 3D diagonal."""
         return float(np.linalg.norm(track.size)) / 2.0 + self.config.support_margin_m + self.config.support_gap_m
 
     def _best_parent(self, track: Track) -> list | None:
-        """What holds the track, as [id, relation]: the smallest receptacle it is *in*, or the highest
-        surface it rests *on* — whichever is smaller when both exist (an apple in a bowl on a table)."""
+        """What holds the track, as [id, relation]. In order of preference: the smallest *container*
+        its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
+        on (an apple in a bowl on a table: bowl); the highest surface its bottom rests *on*; and last
+        the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box)."""
         cfg = self.config
         own_volume = box_volume(track.size)
-        inside: tuple[float, int] | None = None
-        support: tuple[float, float, int] | None = None
+        containers: list[tuple[float, int]] = []
+        others: list[tuple[float, int]] = []
+        supports: list[tuple[float, float, int]] = []
         radius = self.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + _INDEX_SLACK_M
         for rec_id in self.receptacle_index.query_radius(track.center, radius):
             if rec_id == track.track_id:
@@ -519,15 +531,21 @@ class Memory(RetrievalMixin):
             relation = support_relation(track.center, track.size, rec.center, rec.size,
                                         cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)
-            if relation == "in" and volume > own_volume and (inside is None or volume < inside[0]):
-                inside = (volume, rec_id)
+            if relation == "in" and volume > own_volume:
+                (containers if cfg.is_container(rec.label) else others).append((volume, rec_id))
             elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
-                top = float(rec.center[2] + rec.size[2] / 2.0)
-                if support is None or (top, -volume) > (support[0], -support[1]):
-                    support = (top, volume, rec_id)
-        if inside is not None and (support is None or inside[0] < support[1]):
-            return [inside[1], "in"]
-        return None if support is None else [support[2], "on"]
+                supports.append((float(rec.center[2] + rec.size[2] / 2.0), volume, rec_id))
+        # a drawer's top is no table top: drop supports lying inside another, bigger holder candidate
+        holders = [self.tracks[rec_id] for _, rec_id in containers] + [self.tracks[r] for _, _, r in supports]
+        supports = [s for s in supports if not self._inside_any(self.tracks[s[2]], holders)]
+        support = max(supports, key=lambda s: (s[0], -s[1]), default=None)
+        container = min(containers, default=None)
+        if container is not None and (support is None or container[0] < support[1]):
+            return [container[1], "in"]
+        if support is not None:
+            return [support[2], "on"]
+        other = min(others, default=None)
+        return None if other is None else [other[1], "in"]
 
     def _index_object_vector(self, track: Track) -> None:
         if track.embedding is None:
