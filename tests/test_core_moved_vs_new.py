@@ -95,9 +95,11 @@ def test_false_detection_is_dismissed_when_its_place_is_seen_empty(memory):
 
 def test_appeared_only_where_memory_had_looked_before(memory):
     view = looking(0, 0)
-    _see(memory, 0, view, det("Mug", 2, 0))
+    _see(memory, 0, view, det("Mug", 2, 0), times=8)  # 8 looks: a tiny apple there would have been seen
     _see(memory, 10, view, det("Mug", 2, 0), det("Apple", 2.5, 1.0))
+    _see(memory, 15, view, det("Mug", 2, 0), det("Egg", 2.5, -1.5), det("Fridge", 2.5, -1.5, open=True))
     behind = looking(0, 0, yaw=180)
     _see(memory, 20, behind, det("Book", -2, 0))  # never looked there before: a discovery
     changes = {(c.label, c.change) for c in memory.what_changed(since=5)}
+    # the egg was inside the fridge (hidden before); the fridge is furniture, found late, not new
     assert changes == {("Apple", "appeared")}

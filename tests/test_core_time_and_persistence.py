@@ -147,3 +147,13 @@ def test_schema_version_is_checked(tmp_path):
     db.commit()
     with pytest.raises(RuntimeError, match="schema version 999"):
         SQLiteStore(path)
+
+
+@pytest.mark.parametrize("order", ["holder_first", "item_first"])
+def test_contents_do_not_depend_on_detection_order(memory, order):
+    view = looking(0, 0)
+    holder, item = det("CounterTop", 2, 0, 0.45), det("Mug", 2, 0, 0.95)
+    dets = [holder, item] if order == "holder_first" else [item, holder]
+    memory.ingest(frame(0, view, *dets))
+    assert [o.label for o in memory.contents("CounterTop")] == ["Mug"]
+    assert memory.where_is("Mug").receptacle == "CounterTop"

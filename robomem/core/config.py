@@ -79,11 +79,10 @@ class MemoryConfig:
     log_odds_min: float = -3.0
     confirm_log_odds: float = 2.2
     confirm_min_hits: int = 2
-    confirm_single_confidence: float = 2.0  # >1 disables confirming on one detection
+    confirm_single_confidence: float = 0.6  # one detection this confident is believed at once
     gone_log_odds: float = -0.5
     relocate_min_confidence: float = 0.35
-    tentative_answer_confidence: float = 0.6  # a once-seen object is reported if this confident
-    appeared_min_coverage: float = 2.0  # earlier looks at a place before a newcomer there "appeared"
+    appeared_min_evidence: float = 4.0  # -log P(missed by all earlier looks) before a newcomer "appeared"
     # --- detector model: how likely a present, visible object is detected ---
     detector_p_max: float = 0.85  # a near, normal-sized object
     detection_range_falloff: float = 0.35  # drops by this fraction at the edge of the view's range

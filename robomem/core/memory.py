@@ -76,6 +76,7 @@ class Memory(RetrievalMixin):
         self._last_flush = time.monotonic()
         self._newest_first_seen: dict[str, float] = {}
         self._latest_confirmed: dict[str, int] = {}
+        self._appear_checks: list[Track] = []
         self._load()
 
     # ------------------------------------------------------------------ ingest
@@ -96,6 +97,11 @@ class Memory(RetrievalMixin):
         self.counters["observations"] += len(batch.detections)
         matched_ids = self._process(t, batch.robot, batch.detections, batch.view)
         self._update_relations(t)
+        for track in self._appear_checks:
+            track.appeared = self._appeared_in_watched_place(track)
+            if track.appeared:
+                self._emit(t, track, "appeared", {})
+        self._appear_checks.clear()
         if batch.view is not None:
             self.views.add(t, batch.view)
             v = batch.view
@@ -206,16 +212,27 @@ class Memory(RetrievalMixin):
             self._latest_confirmed[key] = track.track_id
 
     def _maybe_confirm(self, track: Track, t: float) -> None:
+        """Believe a track after repeated sightings, or after one confident enough detection."""
         cfg = self.config
-        if track.status != TENTATIVE or track.log_odds < cfg.confirm_log_odds:
+        if track.status != TENTATIVE:
             return
-        if track.hits < cfg.confirm_min_hits and track.max_confidence < cfg.confirm_single_confidence:
+        repeated = track.log_odds >= cfg.confirm_log_odds and track.hits >= cfg.confirm_min_hits
+        if not repeated and track.max_confidence < cfg.confirm_single_confidence:
             return
-        coverage = self.views.coverage_before(track.center, track.first_seen, cfg.detection_range_falloff)
-        track.appeared = coverage >= cfg.appeared_min_coverage
         self._set_status(track, CONFIRMED, t)
-        if track.appeared:
-            self._emit(t, track, "appeared", {"coverage": round(coverage, 2)})
+        self._appear_checks.append(track)  # decided once this frame's containment is known
+
+    def _appeared_in_watched_place(self, track: Track) -> bool:
+        """New where earlier views would almost surely have shown it (not inside an openable container,
+        which may have been closed then): a change in the world, not just a discovery."""
+        parent = track.history(PARENT).value_now()
+        if parent and parent[1] == "in" and self.config.is_openable(self.tracks[parent[0]].label):
+            return False
+        cfg = self.config
+        evidence = self.views.miss_evidence_before(
+            track.center, track.first_seen, lambda fraction: cfg.detection_probability(fraction, track.size)
+        )
+        return evidence >= cfg.appeared_min_evidence
 
     def _negative_evidence(self, t: float, view: ViewCone, seen: set[int]) -> list[Track]:
         """Tracks memory expected in this view (not hidden in a closed receptacle) that were not seen."""
@@ -480,15 +497,16 @@ class Memory(RetrievalMixin):
             track = self.tracks[track_id]
             if self.config.is_receptacle(track.label):
                 dirty.update(self.index.query_radius(track.center, self._reach(track) + _HELD_OBJECT_REACH_M))
-        for track_id in dirty:
+        for track_id in dirty:  # nodes first, so that edges never point at a node not yet there
             track = self.tracks[track_id]
             if track.is_live:
                 receptacle = self.config.is_receptacle(track.label)
                 self.graph.upsert(track_id, track.label, track.center, track.size, receptacle)
-                parent = self._best_parent(track)
             else:
                 self.graph.remove(track_id)
-                parent = None
+        for track_id in dirty:
+            track = self.tracks[track_id]
+            parent = self._best_parent(track) if track.is_live else None
             history = track.history(PARENT)
             if history.value_now() != parent:
                 if parent is None:

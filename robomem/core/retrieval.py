@@ -77,9 +77,7 @@ class RetrievalMixin:
 
     def _believed(self: Memory, track: Track, at: float | None) -> bool:
         status = track.status if at is None or at >= self.now else track.history(STATUS).value_at(at)
-        if status == CONFIRMED:
-            return True
-        return status == TENTATIVE and track.max_confidence >= self.config.tentative_answer_confidence
+        return status == CONFIRMED
 
     def _label_tracks(self: Memory, label: str, at: float | None) -> list[Track]:
         key = normalize_label(label)
@@ -189,7 +187,7 @@ class RetrievalMixin:
         """Time of the latest observation of the object (of any instance unless ``near`` is given)."""
         tracks = [
             t for t in self._label_tracks(label, at)
-            if t.ever_confirmed or t.max_confidence >= self.config.tentative_answer_confidence
+            if t.ever_confirmed
         ]
         if not tracks:
             return None
@@ -266,6 +264,8 @@ class RetrievalMixin:
         believed_before = before == CONFIRMED
         believed_after = after == CONFIRMED
         pose = track.history(POSE)
+        if self.config.is_static(track.label) and believed_before != believed_after:
+            return []  # furniture does not come and go: a late discovery or a flicker of the detector
         if not believed_before and believed_after:
             if before == GONE:  # back where it was: a false 'gone'; elsewhere: it moved
                 moved = self._moved_or(track, since, end, "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from robomem.core.types import ViewCone
@@ -34,8 +36,11 @@ class ViewLog:
             )
         return self._arrays
 
-    def coverage_before(self, point: np.ndarray, before: float, falloff: float) -> float:
-        """Sum over earlier views containing ``point`` of the chance a detector would have seen it there."""
+    def miss_evidence_before(
+        self, point: np.ndarray, before: float, p_detect: Callable[[np.ndarray], np.ndarray]
+    ) -> float:
+        """-log P(an object at ``point`` went undetected in every earlier view containing it), given the
+        detector's chance ``p_detect(range_fraction)``: large means it would almost surely have been seen."""
         if not self._t:
             return 0.0
         times, positions, yaws, half_fovs, ranges = self._as_arrays()
@@ -44,4 +49,5 @@ class ViewLog:
         bearing = np.arctan2(delta[:, 1], delta[:, 0])
         off_axis = np.abs((bearing - yaws + np.pi) % (2 * np.pi) - np.pi)
         inside = (times < before) & (dist <= ranges) & ((off_axis <= half_fovs + 1e-9) | (half_fovs >= np.pi))
-        return float(np.sum(1.0 - falloff * dist[inside] / ranges[inside]))
+        chances = np.array([p_detect(f) for f in dist[inside] / ranges[inside]], dtype=float)
+        return float(-np.sum(np.log(np.clip(1.0 - chances, 1e-6, 1.0))))
