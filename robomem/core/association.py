@@ -57,6 +57,7 @@ def associate(
     det_centers = np.array([d.center for d in detections])
     offsets = np.abs(det_centers[:, None, :] - track_centers[None, :, :])
     cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
+    size_gate = float(np.log(config.size_gate_ratio))
     for row, (det, near) in enumerate(zip(detections, candidates, strict=True)):
         for track in near:
             col = columns[track.track_id]
@@ -64,11 +65,15 @@ def associate(
             ratio = offsets[row, col] / gate
             if np.any(ratio > 1.0):
                 continue
+            # boxes of very different shape are different objects (stacked shelves of a unit)
+            shape = float(np.max(np.abs(np.log(np.maximum(det.size, 0.02) / np.maximum(track.size, 0.02)))))
+            if shape > size_gate:
+                continue
             extra = label_compatibility(det, track, config)
             if extra is None:
                 continue
             closeness = float(np.sqrt(ratio @ ratio / 3.0))
-            cost[row, col] = closeness + extra + _STATUS_PENALTY.get(track.status, 0.0)
+            cost[row, col] = closeness + 0.5 * shape / size_gate + extra + _STATUS_PENALTY.get(track.status, 0.0)
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), tracks[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
     matched = {r for r, _ in pairs}

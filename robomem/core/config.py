@@ -67,6 +67,7 @@ class MemoryConfig:
     gate_m: float = 0.1
     gate_size_fraction: float = 0.25
     max_gate_m: float = 2.0
+    size_gate_ratio: float = 1.8  # a detection whose box side differs more than this factor is another object
     class_gates: dict[str, float] = field(default_factory=dict)
     embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
     move_threshold_m: float = 0.25  # displacement that makes a new placement (a "moved" fact)

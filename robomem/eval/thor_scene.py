@@ -51,6 +51,7 @@ REST_ABOVE = 0.06  # m, ... or this far below it (a gap)
 HIDE_MARGIN = 0.02  # m, slack of "center inside a closed openable's box"
 SUPPORT_AREA_FRAC = 0.25  # a support's footprint is at least this part of the object's
 UNMOVED_TOL = 0.02  # m, RoomR pose this close to the metadata pose = not moved
+STAND_TOL = 0.05  # m, a smaller "parent" whose bottom is this close to the child's stands beside it
 
 _ROOM_GROUPS = {0: "kitchens", 2: "living_rooms", 3: "bedrooms", 4: "bathrooms"}
 
@@ -199,12 +200,20 @@ class WorldState:
     def hidden(self, key: str) -> bool:
         """True when the object is inside (not on top of) a closed openable on its chain."""
         obj = self.by_key[key]
-        for k in obj.chain:
-            parent = self.by_key[k]
-            if not parent.openable or parent.states.get("open", True):
+        return self.hides(obj.center, obj.chain)
+
+    def hides(self, point: np.ndarray, keys: list[str]) -> bool:
+        """True when ``point`` lies inside a closed openable among ``keys`` (others skipped).
+
+        With another arrangement's chain as ``keys`` this tells whether a place (where a
+        removed object was, where an added one will be) can be seen in this arrangement.
+        """
+        for k in keys:
+            parent = self.by_key.get(k)
+            if parent is None or not parent.openable or parent.states.get("open", True):
                 continue
             half = parent.size / 2 + HIDE_MARGIN
-            if np.all(np.abs(obj.center - parent.center) <= half):
+            if np.all(np.abs(np.asarray(point) - parent.center) <= half):
                 return True
         return False
 
@@ -397,7 +406,8 @@ def geometric_parents(objects: list[ThorObject]) -> list[int | None]:
     has its top just below the object's bottom and a footprint at least a quarter of
     the object's ("on").  The support is the "on"
     candidate with the highest top; the smallest "in" candidate wins when it is
-    smaller than that support (an Apple in a Bowl on a CounterTop -> Bowl).
+    smaller than that support (an Apple in a Bowl on a CounterTop -> Bowl).  Of two
+    objects that would hold each other, only the higher one keeps its parent.
     """
     n = len(objects)
     centers = np.array([o.center for o in objects]).reshape(n, 3)
@@ -433,6 +443,10 @@ def geometric_parents(objects: list[ThorObject]) -> list[int | None]:
             parents.append(best_in)
         else:
             parents.append(best_rest if has_rest else None)
+    for i, j in enumerate(parents):  # a mutual pair (a thin CounterTop piece "in" the
+        # Toaster standing on it): the lower one holds the higher one
+        if j is not None and parents[j] == i and centers[i, 1] <= centers[j, 1]:
+            parents[i] = None
     return parents
 
 
@@ -449,20 +463,71 @@ def compute_chains(world: WorldState) -> None:
     def geo_chain(i: int) -> list[str]:
         out: list[str] = []
         j = parents[i]
-        while j is not None and objs[j].key not in out:
+        while j is not None and j != i and objs[j].key not in out:
             out.append(objs[j].key)
             j = parents[j]
         return out
 
     index = {o.key: i for i, o in enumerate(objs)}
     geo = [geo_chain(i) for i in range(len(objs))]
+    below = [set(g) for g in geo]  # below[i]: everything that holds objs[i], geometrically
     for i, obj in enumerate(objs):
         chain = list(geo[i])
         for parent_key in obj.thor_parents:
             j = index.get(parent_key)
-            if j is None or objs[j].label in UNDETECTED_TYPES:
+            if j is None or objs[j].label in UNDETECTED_TYPES or not thor_parent_plausible(
+                    objs[j], obj):
                 continue
             for k in [parent_key, *geo[j]]:
-                if k not in chain and k != obj.key:
+                # never the object itself, nor anything that it holds up (a cycle)
+                if k not in chain and k != obj.key and obj.key not in below[index[k]]:
                     chain.append(k)
         obj.chain = chain
+
+
+def thor_parent_plausible(parent: ThorObject, child: ThorObject) -> bool:
+    """Whether an AI2-THOR ``parentReceptacles`` entry can really hold ``child``.
+
+    The metadata lists neighbours too (a DiningTable "in" a Chair pushed under it, a
+    DiningTable on the Plate that lay on it).  Rejected: a parent RoomR moved (the
+    relation describes the metadata pose), and a parent smaller than the child that is
+    pickupable, that names the child as its own parent (the smaller one of a mutual
+    pair is the one held), or that stands beside a fixed child (its bottom no higher
+    than the child's, its top above the child's center: it neither encloses the child
+    nor carries it from below).
+    """
+    if parent.moved:
+        return False
+    if float(np.prod(parent.size)) >= float(np.prod(child.size)):
+        return True
+    if parent.pickupable or child.key in parent.thor_parents:
+        return False
+    if not child.pickupable:
+        top = parent.center[1] + parent.size[1] / 2
+        bottom = parent.center[1] - parent.size[1] / 2
+        child_bottom = child.center[1] - child.size[1] / 2
+        if top > child.center[1] and bottom <= child_bottom + STAND_TOL:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- other rooms
+
+
+def foreign_pickupables(scene: str) -> list[dict[str, Any]]:
+    """Metadata of the pickupable objects of the *other* iTHOR rooms of ``scene``'s kind."""
+    group, index = scene_group_index(scene)
+    rooms = _all_metadata(str(metadata_path()))[group]
+    return [
+        m for i, room in enumerate(rooms) if i != index for m in room
+        if m.get("pickupable") and m["objectType"] not in UNDETECTED_TYPES
+    ]
+
+
+def object_from_metadata(meta: dict[str, Any], key: str, center: np.ndarray) -> ThorObject:
+    """A copy of a metadata object under a new ``key``, its box centred at ``center``."""
+    obj = _base_object(meta)
+    obj.key = key
+    obj.center = np.asarray(center, dtype=float).copy()
+    obj.moved = True  # not at its metadata pose: AI2-THOR's parents do not apply
+    return obj
