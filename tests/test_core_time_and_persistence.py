@@ -157,3 +157,15 @@ def test_contents_do_not_depend_on_detection_order(memory, order):
     memory.ingest(frame(0, view, *dets))
     assert [o.label for o in memory.contents("CounterTop")] == ["Mug"]
     assert memory.where_is("Mug").receptacle == "CounterTop"
+
+
+def test_near_and_relations(memory):
+    view = looking(0, 0, fov=360)
+    for t in range(2):
+        memory.ingest(frame(t, view, det("CounterTop", 2, 0, 0.45), det("Mug", 2, 0, 0.95),
+                            det("Apple", 2.4, 0.3, 0.94), det("Book", -2, 0, 0.95)))
+    assert [o.label for o in memory.near("Mug")] == ["Apple"]
+    relations = memory.relations("Mug")
+    assert relations[0][0] == "on" and relations[0][1].startswith("CounterTop#")
+    assert [r for r, _ in relations[1:]] == ["near"]
+    assert memory.near("Teapot") == []

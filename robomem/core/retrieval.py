@@ -323,6 +323,26 @@ class RetrievalMixin:
                 found.append((distance, track))
         return [self._info(t, None) for _, t in sorted(found, key=lambda p: p[0])]
 
+    def near(self: Memory, label: str, radius: float | None = None, near: Any = None) -> list[ObjectInfo]:
+        """Objects *near* the most likely instance of ``label`` (within ``radius``, default the
+        configured near radius), closest first, the object itself and its holders excluded."""
+        anchor = self.where_is(label, near=near)
+        if anchor is None:
+            return []
+        track = self.tracks[anchor.track_id]
+        excluded = {track.track_id, *(n for n in self.graph.ancestors_chain(track.track_id) if isinstance(n, int))}
+        found = self.within_radius(track.center, radius if radius is not None else self.config.near_radius_m)
+        return [info for info in found if info.track_id not in excluded]
+
+    def relations(self: Memory, label: str, near: Any = None) -> list[tuple[str, str]]:
+        """The scene-graph relations of the most likely instance: ('in'|'on', holder) and ('near', other)."""
+        anchor = self.where_is(label, near=near)
+        if anchor is None:
+            return []
+        found = [(anchor.relation, f"{anchor.receptacle}#{anchor.receptacle_id}")] if anchor.receptacle else []
+        found += [("near", f"{info.label}#{info.track_id}") for info in self.near(label, near=near)]
+        return found
+
     def within_box(self: Memory, lower: Any, upper: Any, label: str | None = None) -> list[ObjectInfo]:
         """Believed objects whose center lies in the axis-aligned box [lower, upper]."""
         lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)

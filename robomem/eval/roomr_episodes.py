@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robomem.eval import questions as qs
+from robomem.eval.shuffle import shuffle_extras
 from robomem.eval.simulate import Detection, EpisodeConfig, SceneArrays, View, detect, plan_views
 from robomem.eval.thor_scene import build_world, load_roomr, thor_vocabulary
 
@@ -30,6 +31,8 @@ __all__ = [
     "simulate",
     "write_episode",
 ]
+
+EXTRAS_STREAM = 0x5EED  # random stream of the objects removed and added in the shuffle
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Trace:
     knowledge: qs.Knowledge
     ask_times: list[float]
     questions: list[qs.Question]
+    removed: list[str] = field(default_factory=list)  # keys taken out in the shuffle
+    added: list[str] = field(default_factory=list)  # keys brought in by the shuffle
 
 
 def simulate(
@@ -73,22 +78,30 @@ def simulate(
     cfg = config or EpisodeConfig()
     plan = plan or QuestionPlan()
     rng = np.random.default_rng(seed)
-    worlds = {1: build_world(scene, roomr_episode, "target"),
-              2: build_world(scene, roomr_episode, "start")}
-    arrays = {p: SceneArrays(w) for p, w in worlds.items()}
-    views1 = plan_views(arrays[1], cfg.walk_viewpoints, 1.0, 1, rng, cfg)
+    target = build_world(scene, roomr_episode, "target")
+    start = build_world(scene, roomr_episode, "start")
+    arrays1 = SceneArrays(target)
+    views1 = plan_views(arrays1, cfg.walk_viewpoints, 1.0, 1, rng, cfg)
     t_walk_end = views1[-1].t + 0.5
     t_shuffle = views1[-1].t + cfg.view_dt_s
-    views2 = plan_views(arrays[2], cfg.explore_viewpoints,
+    views2 = plan_views(SceneArrays(start), cfg.explore_viewpoints,
                         views1[-1].t + cfg.shuffle_gap_s, 2, rng, cfg)
+    detections = [detect(arrays1, v, rng, cfg) for v in views1]
+    seen = {d.key for dets in detections for d in dets if d.key is not None}
+    extras_rng = np.random.default_rng([seed, EXTRAS_STREAM])  # own stream: RoomR part kept
+    start, removed, added = shuffle_extras(
+        target, start, cfg.removed_per_episode, cfg.added_per_episode, views1, seen,
+        extras_rng)
+    arrays2 = SceneArrays(start)
+    detections += [detect(arrays2, v, rng, cfg) for v in views2]
     views = views1 + views2
-    detections = [detect(arrays[v.phase], v, rng, cfg) for v in views]
     half = (cfg.explore_viewpoints // 2) * cfg.headings
     t_mid = views2[max(half - 1, 0)].t + 0.5
     t_end = views2[-1].t + 0.5
-    kn = qs.Knowledge(worlds, views, detections, t_shuffle)
+    kn = qs.Knowledge({1: target, 2: start}, views, detections, t_shuffle)
     questions = _make_questions(kn, plan, [t_walk_end, t_mid, t_end], views1, rng)
-    return Trace(scene, views, detections, kn, [t_walk_end, t_mid, t_end], questions)
+    return Trace(scene, views, detections, kn, [t_walk_end, t_mid, t_end], questions,
+                 removed, added)
 
 
 def _make_questions(

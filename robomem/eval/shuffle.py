@@ -216,7 +216,8 @@ def shuffle_extras(
     """The start arrangement with objects removed and added: (world, removed, added)."""
     cands = removal_candidates(target, start, seen)
     n_removed = min(int(rng.integers(removed_range[0], removed_range[1] + 1)), len(cands))
-    removed = sorted(cands[int(i)] for i in rng.choice(len(cands), n_removed, replace=False))
+    picks = rng.choice(len(cands), n_removed, replace=False) if n_removed else []
+    removed = sorted(cands[int(i)] for i in picks)
     world = remove_objects(start, removed) if removed else start
     n_added = int(rng.integers(added_range[0], added_range[1] + 1))
     world, added = add_objects(target, world, n_added, views1, seen, rng)

@@ -40,6 +40,9 @@ class EpisodeConfig:
     false_per_view: float = 0.15  # Poisson mean of false detections per view
     viewpoint_margin_m: float = 0.3  # keep viewpoints this far inside the object extent
     furniture_min_height_m: float = 0.35  # boxes taller than this block a viewpoint
+    # the shuffle also takes objects away and brings new ones in (inclusive ranges)
+    removed_per_episode: tuple[int, int] = (1, 2)  # walkthrough-detected pickupables
+    added_per_episode: tuple[int, int] = (1, 1)  # types from other rooms of the same kind
 
 
 @dataclass
