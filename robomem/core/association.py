@@ -53,27 +53,32 @@ def associate(
                 tracks.append(track)
     if not tracks:
         return [], list(range(len(detections)))
-    track_centers = np.array([t.center for t in tracks])
-    det_centers = np.array([d.center for d in detections])
-    offsets = np.abs(det_centers[:, None, :] - track_centers[None, :, :])
-    cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
-    size_gate = float(np.log(config.size_gate_ratio))
-    for row, (det, near) in enumerate(zip(detections, candidates, strict=True)):
+    rows_of, cols_of = [], []
+    for row, near in enumerate(candidates):
         for track in near:
-            col = columns[track.track_id]
-            gate = config.gate_for(track.label, np.maximum(track.size, det.size) / 2.0)
-            ratio = offsets[row, col] / gate
-            if np.any(ratio > 1.0):
-                continue
-            # boxes of very different shape are different objects (stacked shelves of a unit)
-            shape = float(np.max(np.abs(np.log(np.maximum(det.size, 0.02) / np.maximum(track.size, 0.02)))))
-            if shape > size_gate:
-                continue
-            extra = label_compatibility(det, track, config)
-            if extra is None:
-                continue
-            closeness = float(np.sqrt(ratio @ ratio / 3.0))
-            cost[row, col] = closeness + 0.5 * shape / size_gate + extra + _STATUS_PENALTY.get(track.status, 0.0)
+            rows_of.append(row)
+            cols_of.append(columns[track.track_id])
+    r, c = np.array(rows_of), np.array(cols_of)
+    det_centers = np.array([d.center for d in detections])
+    det_sizes = np.array([d.size for d in detections])
+    track_centers = np.array([t.center for t in tracks])
+    track_sizes = np.array([t.size for t in tracks])
+    margins = np.array([config.class_gates.get(normalize_label(t.label), config.gate_m) for t in tracks])
+    # gate: the detection's center must lie in the track's box grown per axis (see MemoryConfig)
+    half = np.maximum(track_sizes[c], det_sizes[r]) / 2.0
+    gate = np.minimum(half * (1.0 + config.gate_size_fraction) + margins[c, None], config.max_gate_m)
+    ratio = np.abs(det_centers[r] - track_centers[c]) / gate
+    # boxes of very different shape are different objects (the stacked shelves of a unit)
+    size_gate = float(np.log(config.size_gate_ratio))
+    shape = np.max(np.abs(np.log(np.maximum(det_sizes[r], 0.02) / np.maximum(track_sizes[c], 0.02))), axis=1)
+    feasible = (np.max(ratio, axis=1) <= 1.0) & (shape <= size_gate)
+    base = np.sqrt(np.sum(ratio * ratio, axis=1) / 3.0) + 0.5 * shape / size_gate
+    cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
+    for k in np.flatnonzero(feasible):
+        det, track = detections[r[k]], tracks[c[k]]
+        extra = label_compatibility(det, track, config)
+        if extra is not None:
+            cost[r[k], c[k]] = base[k] + extra + _STATUS_PENALTY.get(track.status, 0.0)
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), tracks[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
     matched = {r for r, _ in pairs}

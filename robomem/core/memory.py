@@ -132,9 +132,11 @@ class Memory(RetrievalMixin):
         candidates: list[list[Track]] = []
         if detections:
             centers = np.array([d.center for d in detections])
-            radii = np.array(
-                [float(np.linalg.norm(cfg.gate_for(d.label, 0.75 * d.size))) + _INDEX_SLACK_M for d in detections]
-            )
+            margins = np.array([cfg.class_gates.get(normalize_label(d.label), cfg.gate_m) for d in detections])
+            # a matching track's box may be up to size_gate_ratio times the detection's: search that far
+            sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
+            reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins[:, None]
+            radii = np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + _INDEX_SLACK_M
             for ids in self.index.query_radius_many(centers, radii):
                 candidates.append([self.tracks[i] for i in ids])
         pairs, unmatched = associate(detections, candidates, cfg) if detections else ([], [])

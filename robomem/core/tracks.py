@@ -62,12 +62,11 @@ class Track:
 
     def to_row(self) -> tuple:
         """The current state as a storage row (see ``TRACK_COLUMNS``); histories are stored as facts."""
-        c, z = self.center, self.size
         return (
             self.track_id, self.label, self.status, self.first_seen, self.last_seen, self.hits,
             self.placement_hits, self.log_odds, self.max_confidence, self.misses_since_hit, self.last_miss,
-            float(c[0]), float(c[1]), float(c[2]), float(z[0]), float(z[1]), float(z[2]),
-            int(self.ever_confirmed), int(self.appeared), self.robot, self.merged_into,
+            *self.center.tolist(), *self.size.tolist(), int(self.ever_confirmed), int(self.appeared), self.robot,
+            self.merged_into,
             None if self.embedding is None else np.asarray(self.embedding, dtype=np.float32).tobytes(),
         )
 

@@ -25,6 +25,7 @@ NEAR_MARGIN_M = 0.2  # a near point is this much closer to its instance than to 
 NEAR_FAR = (0.55, 1.0)  # where_is/where_was: near is off the truth by more than the 0.5 m
 NEAR_CLOSE = (0.0, 0.15)  # state: near only has to pick the instance
 MANY_LOOKS = 3  # in this many views yet never detected: memory may call it gone
+APPEAR_LOOKS = 2  # walkthrough views on a place where an object turns up later: "appeared"
 
 
 @dataclass
@@ -63,13 +64,22 @@ class Knowledge:
                     self.false_times.setdefault(det.label, []).append(view.t)
                 else:
                     self.sightings.setdefault(det.key, []).append(view.t)
-        self.keys = [
-            o.key for o in worlds[1].objects if o.label not in UNDETECTED_TYPES
-        ]
-        self.labels = sorted({worlds[1].by_key[k].label for k in self.keys})
-        self.emitted_labels = {
-            worlds[1].by_key[k].label for k in self.sightings
-        } | set(self.false_times)
+        before, after = worlds[1], worlds[2]
+        self.keys = [o.key for o in before.objects if o.label not in UNDETECTED_TYPES]
+        self.keys += [o.key for o in after.objects  # brought in by the shuffle
+                      if o.label not in UNDETECTED_TYPES and o.key not in before.by_key]
+        self.removed = {k for k in self.keys if k not in after.by_key}
+        self.added = {k for k in self.keys if k not in before.by_key}
+        self._label = {k: (before.by_key.get(k) or after.by_key[k]).label for k in self.keys}
+        self.labels = sorted(set(self._label.values()))
+        self.emitted_labels = {self._label[k] for k in self.sightings} | set(self.false_times)
+        # the place of a removed (added) object in the arrangement that lacks it: hidden
+        # there when it lies inside a closed receptacle of its chain
+        self._place: dict[str, tuple[np.ndarray, bool]] = {}
+        for keys, src, dst in ((self.removed, before, after), (self.added, after, before)):
+            for k in keys:
+                obj = src.by_key[k]
+                self._place[k] = (obj.center, dst.hides(obj.center, obj.chain))
 
     # ------------------------------------------------------------------ basics
 
@@ -82,8 +92,44 @@ class Knowledge:
         return self.worlds[self.phase(t)]
 
     def obj(self, key: str, t: float) -> ThorObject:
-        """The object ``key`` as it is at time ``t``."""
+        """The object ``key`` as it is at time ``t`` (KeyError when it is not in the room)."""
         return self.world(t).by_key[key]
+
+    def present(self, key: str, t: float) -> bool:
+        """Whether the object is in the room at time ``t`` (removed/added ones are not
+        always)."""
+        return key in self.world(t).by_key
+
+    def label(self, key: str) -> str:
+        """The object's label."""
+        return self._label[key]
+
+    def all_instances(self, label: str) -> list[str]:
+        """Keys labelled ``label`` in either arrangement."""
+        return sorted(k for k in self.keys if self._label[k] == label)
+
+    def single(self, key: str) -> bool:
+        """No other object ever in the room shares the label of ``key``."""
+        return len(self.all_instances(self._label[key])) == 1
+
+    def false_between(self, label: str, t_min: float, t_max: float) -> bool:
+        """Whether a false detection of ``label`` was emitted in (t_min, t_max]."""
+        return any(t_min < s <= t_max for s in self.false_times.get(label, []))
+
+    def settled_gone(self, key: str, t: float) -> bool:
+        """A removed object, after the shuffle, that memory either never saw or must have
+        missed at its old place: in view (cone, not hidden) at least MANY_LOOKS times
+        after the shuffle (it is detected nowhere then: it is not in the room)."""
+        if key not in self.removed or self.phase(t) != 2:
+            return False
+        return self.last_seen(key, t) is None or self.looks(key, 2, t) >= MANY_LOOKS
+
+    def gone_now(self, key: str, t: float) -> bool:
+        """where_is truth null: a removed single-instance object whose old place was in
+        view at least MANY_LOOKS times after the shuffle, and no false detection of its
+        label since the shuffle."""
+        return (self.settled_gone(key, t) and self.single(key)
+                and not self.false_between(self._label[key], self.t_shuffle, t))
 
     def seen_times(self, key: str, t_max: float, t_min: float = -np.inf) -> list[float]:
         """Times of true detections of ``key`` in [t_min, t_max]."""
@@ -101,27 +147,31 @@ class Knowledge:
         return bool(times) and times[0] <= t
 
     def displacement(self, key: str) -> float:
-        """How far the object moved in the shuffle."""
+        """How far the object moved in the shuffle (inf when removed or added)."""
+        if key in self.removed or key in self.added:
+            return float("inf")
         return float(np.linalg.norm(self.worlds[1].by_key[key].center
                                     - self.worlds[2].by_key[key].center))
 
     def openness_change(self, key: str) -> float:
-        """Signed openness change in the shuffle (0 for non-openables)."""
+        """Signed openness change in the shuffle (0 for non-openables, removed, added)."""
+        if key in self.removed or key in self.added:
+            return 0.0
         before = self.worlds[1].by_key[key].openness
         after = self.worlds[2].by_key[key].openness
         return 0.0 if before is None or after is None else float(after - before)
 
     def fresh(self, key: str, t: float) -> bool:
-        """Seen by ``t`` and its true position has not changed since its last sighting."""
+        """In the room at ``t``, seen by ``t``, and not moved since its last sighting."""
         last = self.last_seen(key, t)
-        if last is None:
+        if last is None or not self.present(key, t):
             return False
         return self.phase(last) == self.phase(t) or self.displacement(key) <= STILL_M
 
     def fresh_state(self, key: str, skey: str, t: float) -> bool:
-        """Seen by ``t`` and state ``skey`` has not changed since its last sighting."""
+        """Seen by ``t``, in the room, and state ``skey`` unchanged since its last sighting."""
         last = self.last_seen(key, t)
-        if last is None:
+        if last is None or not self.present(key, t):
             return False
         return self.obj(key, last).states.get(skey) == self.obj(key, t).states.get(skey)
 
@@ -130,11 +180,21 @@ class Knowledge:
         return sorted(o.key for o in self.world(t).objects if o.label == label)
 
     def looks(self, key: str, phase: int, t_max: float) -> int:
-        """Views of ``phase`` up to ``t_max`` that had the object visible (cone, not hidden)."""
+        """Views of ``phase`` up to ``t_max`` that had the object visible (cone, not hidden).
+
+        For a phase whose arrangement lacks the object (removed: after the shuffle; added:
+        before it) these are the views that had its place visible: where it was, where it
+        will be.
+        """
         world = self.worlds[phase]
-        if world.hidden(key):
-            return 0
-        center = world.by_key[key].center
+        if key in world.by_key:
+            if world.hidden(key):
+                return 0
+            center = world.by_key[key].center
+        else:
+            center, hidden = self._place[key]
+            if hidden:
+                return 0
         return sum(
             1 for v in self.views
             if v.phase == phase and v.t <= t_max and in_view(center, v)[0]
@@ -149,6 +209,8 @@ class Knowledge:
         """
         obj = self.obj(key, t)
         others = [self.obj(k, t).center for k in self.instances(obj.label, t) if k != key]
+        if self.phase(t) == 2:  # where removed instances were: memory may still hold them
+            others += [self._place[k][0] for k in self.removed if self._label[k] == obj.label]
         if not others:
             return None
         for _ in range(24):
@@ -192,10 +254,18 @@ def _location_truth(world: WorldState, key: str) -> tuple[dict[str, Any], dict[s
 
 
 def ask_where_is(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list[Question]:
-    """where_is for objects whose current place was observed; moved ones first."""
+    """where_is for objects whose current place was observed; moved and added ones first.
+
+    Removed single-instance objects that are known gone (:meth:`Knowledge.gone_now`)
+    come before all others, with truth null.
+    """
+    out: list[Question] = []
+    gone = [k for k in sorted(kn.removed) if kn.gone_now(k, t)]
+    for key in _pick(rng, gone, n):
+        q = {"type": "where_is", "label": kn.label(key)}
+        out.append(Question(t, "where_is", q, None, {"receptacle_chain": [], "object": key}))
     fresh = [k for k in kn.keys if kn.fresh(k, t)]
     moved = [k for k in fresh if kn.phase(t) == 2 and kn.displacement(k) > MOVED_M]
-    out: list[Question] = []
     for key in _prefer(kn, rng, moved, [k for k in fresh if k not in moved], t):
         if len(out) >= n:
             break
@@ -230,39 +300,48 @@ def ask_where_was(
         out.append(Question(t, "where_was", q, truth, extra))
     unknown = [  # single instance, not seen by `at` but seen later: memory knew nothing then
         k for k in kn.keys
-        if len(kn.instances(kn.obj(k, at).label, at)) == 1 and kn.last_seen(k, at) is None
-        and kn.last_seen(k, t) is not None and not kn.false_before(kn.obj(k, at).label, at)
+        if kn.single(k) and kn.last_seen(k, at) is None
+        and kn.last_seen(k, t) is not None and not kn.false_before(kn.label(k), at)
     ]
     for key in _pick(rng, unknown, n_null):
-        q = {"type": "where_was", "label": kn.obj(key, at).label, "at": at}
+        q = {"type": "where_was", "label": kn.label(key), "at": at}
         out.append(Question(t, "where_was", q, None, {"object": key}))
     return out
 
 
 def ask_last_seen(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list[Question]:
-    """last_seen for single-instance labels that no false detection ever named."""
-    keys = [k for k in kn.keys
-            if len(kn.instances(kn.obj(k, t).label, t)) == 1
-            and not kn.false_before(kn.obj(k, t).label, t)]
+    """last_seen for labels of one object ever in the room that no false detection named.
+
+    After the shuffle one removed object (its last sighting is from the walkthrough)
+    comes first.
+    """
+    keys = [k for k in kn.keys if kn.single(k) and not kn.false_before(kn.label(k), t)]
     seen = [k for k in keys if kn.last_seen(k, t) is not None]
     unseen = [k for k in keys if kn.last_seen(k, t) is None]
-    chosen = _pick(rng, seen, n - 1 if unseen else n) + _pick(rng, unseen, 1 if n > 1 else 0)
+    gone = _pick(rng, [k for k in seen if k in kn.removed and kn.phase(t) == 2], 1 if n else 0)
+    seen = [k for k in seen if k not in gone]
+    n_seen = (n - 1 if unseen else n) - len(gone)
+    chosen = gone + _pick(rng, seen, n_seen) + _pick(rng, unseen, 1 if n > 1 else 0)
     out = []
     for key in chosen:
         last = kn.last_seen(key, t)
         truth = None if last is None else {"t": last}
-        q = {"type": "last_seen", "label": kn.obj(key, t).label}
+        q = {"type": "last_seen", "label": kn.label(key)}
         out.append(Question(t, "last_seen", q, truth, {"object": key}))
     return out
 
 
 def _contents_determined(kn: Knowledge, rkey: str, t: float) -> bool:
-    """No object that memory may wrongly place in/out of ``rkey`` (seen, then moved)."""
+    """No object that memory may wrongly place in/out of ``rkey`` (seen, then moved, or
+    removed but not yet missed often enough at its old place)."""
     for key in kn.keys:
         last = kn.last_seen(key, t)
-        if key == rkey or last is None or kn.fresh(key, t) or not kn.obj(key, t).pickupable:
+        if key == rkey or last is None or kn.fresh(key, t):
             continue
-        if rkey in kn.obj(key, last).chain or rkey in kn.obj(key, t).chain:
+        then = kn.obj(key, last)
+        if not then.pickupable or kn.settled_gone(key, t):
+            continue
+        if rkey in then.chain or (kn.present(key, t) and rkey in kn.obj(key, t).chain):
             return False
     return True
 
@@ -277,12 +356,14 @@ def ask_contents(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> l
     world = kn.world(t)
     cands = []
     for rkey in kn.keys:
+        if rkey not in world.by_key:
+            continue
         rec = world.by_key[rkey]
         if not rec.receptacle or len(kn.instances(rec.label, t)) != 1:
             continue
         if kn.fresh(rkey, t) and _contents_determined(kn, rkey, t):
             labels = sorted(world.by_key[k].label for k in kn.keys
-                            if k != rkey and world.by_key[k].pickupable and kn.fresh(k, t)
+                            if k != rkey and kn.fresh(k, t) and world.by_key[k].pickupable
                             and rkey in world.by_key[k].chain)
             cands.append((rkey, labels))
     full = [c for c in cands if c[1]]
@@ -298,7 +379,7 @@ def ask_contents(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> l
 def ask_state(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list[Question]:
     """state of a boolean key, as last observed (and still true now)."""
     pairs = [
-        (k, s) for k in kn.keys for s in STATE_KEYS
+        (k, s) for k in kn.keys if kn.present(k, t) for s in STATE_KEYS
         if s in kn.obj(k, t).states and kn.fresh_state(k, s, t)
     ]
     out: list[Question] = []
@@ -317,13 +398,23 @@ def ask_state(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list
 
 
 def ask_count(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list[Question]:
-    """count of labels whose every instance was observed where it is now."""
+    """count of labels whose every instance was observed where it is now and whose
+    removed instances memory never saw or missed often enough (:meth:`settled_gone`).
+
+    Labels with a removed or added instance come first (at most one per question time).
+    """
     ok = [lab for lab in kn.labels
-          if all(kn.fresh(k, t) for k in kn.instances(lab, t))]
+          if all(kn.fresh(k, t) for k in kn.instances(lab, t))
+          and all(kn.settled_gone(k, t) for k in kn.all_instances(lab) if k in kn.removed
+                  and kn.phase(t) == 2)]
+    extra = kn.removed | kn.added if kn.phase(t) == 2 else set()
+    changed = _pick(rng, [lab for lab in ok if any(kn.label(k) == lab for k in extra)],
+                    1 if n else 0)
+    ok = [lab for lab in ok if lab not in changed]
     many = [lab for lab in ok if len(kn.instances(lab, t)) > 1]
     single = [lab for lab in ok if lab not in many]
     half = (n + 1) // 2
-    chosen = _pick(rng, many, half)
+    chosen = changed + _pick(rng, many, half - len(changed))
     chosen += _pick(rng, single, n - len(chosen))
     return [
         Question(t, "count", {"type": "count", "label": lab}, {"n": len(kn.instances(lab, t))})
@@ -335,6 +426,16 @@ def _change_of(kn: Knowledge, key: str, since: float, t: float) -> list[str] | N
     """Observable changes of one object (or None when undecidable)."""
     seen1 = bool(kn.seen_times(key, since))
     seen2 = bool(kn.seen_times(key, t, kn.t_shuffle))
+    if key in kn.removed:  # known before, then missed where it was
+        looks = kn.looks(key, 2, t)
+        if not seen1 or looks == 0:
+            return []
+        return ["disappeared"] if looks >= MANY_LOOKS else None
+    if key in kn.added:  # found where the walkthrough had looked and seen nothing
+        looks = kn.looks(key, 1, since)
+        if not seen2 or looks == 0:
+            return []
+        return ["appeared"] if looks >= APPEAR_LOOKS else None
     disp = kn.displacement(key)
     if seen1 != seen2:
         if disp > STILL_M:
@@ -342,8 +443,9 @@ def _change_of(kn: Knowledge, key: str, since: float, t: float) -> list[str] | N
             limit = t if missing_phase == 2 else since
             if kn.looks(key, missing_phase, limit) > 0:
                 return None
-        elif kn.looks(key, 2 if seen1 else 1, t if seen1 else since) >= MANY_LOOKS:
-            return None
+        elif kn.looks(key, 2 if seen1 else 1, t if seen1 else since) >= (
+                MANY_LOOKS if seen1 else APPEAR_LOOKS):
+            return None  # memory may call it gone (appeared), as for a removed (added) one
         return []
     if not seen1:
         return []
@@ -365,7 +467,7 @@ def ask_what_changed(kn: Knowledge, t: float, since: float) -> list[Question]:
         changes = _change_of(kn, key, since, t)
         if changes is None:
             return []
-        pairs += [{"label": kn.worlds[1].by_key[key].label, "change": c} for c in changes]
+        pairs += [{"label": kn.label(key), "change": c} for c in changes]
     pairs.sort(key=lambda p: (p["label"], p["change"]))
     q = {"type": "what_changed", "since": since, "until": t}
     return [Question(t, "what_changed", q, {"changes": pairs})]
