@@ -186,6 +186,7 @@ class Memory(RetrievalMixin):
         track.last_seen = t
         track.robot = robot or track.robot
         track.misses_since_hit = 0
+        track.miss_evidence = 0.0
         if track.track_id in self._missing_by_label[normalize_label(track.label)] and track.status != GONE:
             self._missing_by_label[normalize_label(track.label)].discard(track.track_id)
         track.max_confidence = max(track.max_confidence, det.confidence)
@@ -258,21 +259,21 @@ class Memory(RetrievalMixin):
     def _miss(self, track: Track, t: float, p_detect: float) -> None:
         cfg = self.config
         # a miss is log(1 - p_detect) of evidence: strong for a big near object, weak for a far tiny one
-        evidence = cfg.miss_weight * -math.log(max(1.0 - p_detect, 0.05))
-        track.log_odds = max(cfg.log_odds_min, track.log_odds - evidence)
+        surprise = -math.log(max(1.0 - p_detect, 0.05))
+        track.log_odds = max(cfg.log_odds_min, track.log_odds - cfg.miss_weight * surprise)
+        track.miss_evidence += surprise
         track.misses_since_hit += 1
         track.last_miss = t
         if track.ever_confirmed:
             self._missing_by_label[normalize_label(track.label)].add(track.track_id)
         self.counters["misses"] += 1
         self._dirty_tracks.add(track.track_id)
-        if track.log_odds > cfg.gone_log_odds:
-            return
-        if track.status == TENTATIVE:
+        if track.status == TENTATIVE and track.log_odds <= cfg.gone_log_odds:
             self._set_status(track, REJECTED, t)
             self._drop_from_indexes(track, keep_position=True)  # a later detection there revives it
             self.counters["rejected_tracks"] += 1
-        elif track.status == CONFIRMED:
+        elif track.status == CONFIRMED and track.miss_evidence >= cfg.gone_evidence:
+            # so many misses in a row that a present object would rarely produce them: it is gone
             self._set_status(track, GONE, t)
             self._emit(t, track, "disappeared", {})
 
@@ -354,6 +355,7 @@ class Memory(RetrievalMixin):
         track.last_seen = max(track.last_seen, newcomer.last_seen)
         track.log_odds = max(track.log_odds, newcomer.log_odds)
         track.misses_since_hit = newcomer.misses_since_hit
+        track.miss_evidence = newcomer.miss_evidence
         track.max_confidence = max(track.max_confidence, newcomer.max_confidence)
         for key in newcomer.state_keys():
             value = newcomer.history(f"state:{key}").value_now()

@@ -33,6 +33,7 @@ class Track:
     log_odds: float = 0.0
     max_confidence: float = 0.0
     misses_since_hit: int = 0
+    miss_evidence: float = 0.0  # -log P(all misses since the last sighting | still there)
     last_miss: float | None = None
     status: str = TENTATIVE
     ever_confirmed: bool = False
@@ -64,8 +65,8 @@ class Track:
         """The current state as a storage row (see ``TRACK_COLUMNS``); histories are stored as facts."""
         return (
             self.track_id, self.label, self.status, self.first_seen, self.last_seen, self.hits,
-            self.placement_hits, self.log_odds, self.max_confidence, self.misses_since_hit, self.last_miss,
-            *self.center.tolist(), *self.size.tolist(), int(self.ever_confirmed), int(self.appeared), self.robot,
+            self.placement_hits, self.log_odds, self.max_confidence, self.misses_since_hit, self.miss_evidence,
+            self.last_miss, *self.center.tolist(), *self.size.tolist(), int(self.ever_confirmed), int(self.appeared), self.robot,
             self.merged_into,
             None if self.embedding is None else np.asarray(self.embedding, dtype=np.float32).tobytes(),
         )
@@ -73,12 +74,12 @@ class Track:
     @classmethod
     def from_row(cls, row: tuple) -> Track:
         (track_id, label, status, first_seen, last_seen, hits, placement_hits, log_odds, max_confidence,
-         misses_since_hit, last_miss, cx, cy, cz, sx, sy, sz, ever_confirmed, appeared, robot, merged_into,
-         embedding) = row
+         misses_since_hit, miss_evidence, last_miss, cx, cy, cz, sx, sy, sz, ever_confirmed, appeared, robot,
+         merged_into, embedding) = row
         return cls(
             track_id=track_id, label=label, status=status, first_seen=first_seen, last_seen=last_seen,
             hits=hits, placement_hits=placement_hits, log_odds=log_odds, max_confidence=max_confidence,
-            misses_since_hit=misses_since_hit, last_miss=last_miss, center=np.array([cx, cy, cz]),
+            misses_since_hit=misses_since_hit, miss_evidence=miss_evidence, last_miss=last_miss, center=np.array([cx, cy, cz]),
             size=np.array([sx, sy, sz]), ever_confirmed=bool(ever_confirmed), appeared=bool(appeared),
             robot=robot, merged_into=merged_into,
             embedding=None if embedding is None else np.frombuffer(embedding, dtype=np.float32).copy(),
@@ -88,6 +89,6 @@ class Track:
 TRACK_COLUMNS = (
     "track_id INTEGER PRIMARY KEY, label TEXT NOT NULL, status TEXT NOT NULL, first_seen REAL, last_seen REAL, "
     "hits INTEGER, placement_hits INTEGER, log_odds REAL, max_confidence REAL, misses_since_hit INTEGER, "
-    "last_miss REAL, cx REAL, cy REAL, cz REAL, sx REAL, sy REAL, sz REAL, ever_confirmed INTEGER, "
+    "miss_evidence REAL, last_miss REAL, cx REAL, cy REAL, cz REAL, sx REAL, sy REAL, sz REAL, ever_confirmed INTEGER, "
     "appeared INTEGER, robot TEXT, merged_into INTEGER, embedding BLOB"
 )

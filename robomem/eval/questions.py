@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from robomem.eval.simulate import Detection, View, in_view
+from robomem.eval.simulate import Detection, View, views_containing
 from robomem.eval.thor_scene import UNDETECTED_TYPES, ThorObject, WorldState
 
 STATE_KEYS = ("open", "on", "dirty", "sliced", "cooked", "filled")
@@ -75,11 +75,7 @@ class Knowledge:
         self.emitted_labels = {self._label[k] for k in self.sightings} | set(self.false_times)
         # the place of a removed (added) object in the arrangement that lacks it: hidden
         # there when it lies inside a closed receptacle of its chain
-        self._place: dict[str, tuple[np.ndarray, bool]] = {}
-        for keys, src, dst in ((self.removed, before, after), (self.added, after, before)):
-            for k in keys:
-                obj = src.by_key[k]
-                self._place[k] = (obj.center, dst.hides(obj.center, obj.chain))
+        self._look_times: dict[tuple[str, int, int], list[float]] = {}  # sorted view times
 
     # ------------------------------------------------------------------ basics
 
@@ -186,19 +182,22 @@ class Knowledge:
         before it) these are the views that had its place visible: where it was, where it
         will be.
         """
-        world = self.worlds[phase]
-        if key in world.by_key:
-            if world.hidden(key):
-                return 0
-            center = world.by_key[key].center
-        else:
-            center, hidden = self._place[key]
-            if hidden:
-                return 0
-        return sum(
-            1 for v in self.views
-            if v.phase == phase and v.t <= t_max and in_view(center, v)[0]
-        )
+        if key in self.worlds[phase].by_key:
+            return self.place_looks(key, phase, phase, t_max)
+        return self.place_looks(key, 3 - phase, phase, t_max)
+
+    def place_looks(self, key: str, where: int, phase: int, t_max: float) -> int:
+        """Views of ``phase`` up to ``t_max`` whose cone holds the object's center in the
+        arrangement of phase ``where``, unless that place is inside a closed receptacle
+        (of the object's chain there) in the arrangement of ``phase``."""
+        cache = (key, where, phase)
+        if cache not in self._look_times:
+            obj = self.worlds[where].by_key[key]
+            hidden = self.worlds[phase].hides(obj.center, obj.chain)
+            views = [v for v in self.views if v.phase == phase]
+            mask = np.zeros(len(views), bool) if hidden else views_containing(obj.center, views)
+            self._look_times[cache] = [v.t for v, m in zip(views, mask, strict=True) if m]
+        return bisect.bisect_right(self._look_times[cache], t_max)
 
     def near_point(
         self, key: str, t: float, rng: np.random.Generator, offset: tuple[float, float]
@@ -210,7 +209,8 @@ class Knowledge:
         obj = self.obj(key, t)
         others = [self.obj(k, t).center for k in self.instances(obj.label, t) if k != key]
         if self.phase(t) == 2:  # where removed instances were: memory may still hold them
-            others += [self._place[k][0] for k in self.removed if self._label[k] == obj.label]
+            others += [self.worlds[1].by_key[k].center for k in self.removed
+                       if self._label[k] == obj.label]
         if not others:
             return None
         for _ in range(24):
@@ -442,6 +442,11 @@ def _change_of(kn: Knowledge, key: str, since: float, t: float) -> list[str] | N
             missing_phase = 2 if seen1 else 1  # where memory looked and saw nothing
             limit = t if missing_phase == 2 else since
             if kn.looks(key, missing_phase, limit) > 0:
+                return None
+            # the place where it was seen, looked at on the other side as often as makes
+            # memory call a removed (added) object gone (new): the same evidence
+            if kn.place_looks(key, 3 - missing_phase, missing_phase, limit) >= (
+                    MANY_LOOKS if seen1 else APPEAR_LOOKS):
                 return None
         elif kn.looks(key, 2 if seen1 else 1, t if seen1 else since) >= (
                 MANY_LOOKS if seen1 else APPEAR_LOOKS):

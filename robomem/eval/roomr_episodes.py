@@ -1,7 +1,8 @@
 """Memory-QA episodes (spec: memory-qa.md) from real RoomR rearrangements.
 
 An episode: a walkthrough of the room in its RoomR "target" arrangement, a silent gap
-while the room is shuffled into the "start" arrangement, then a second exploration.
+while the room is shuffled into the "start" arrangement (plus a few objects taken away
+and brought in: shuffle.py), then a second exploration.
 Questions are asked at the end of the walkthrough, halfway through the second
 exploration and at its end.
 """

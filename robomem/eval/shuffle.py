@@ -16,6 +16,7 @@ import numpy as np
 from robomem.eval.simulate import View, in_view
 from robomem.eval.thor_scene import (
     UNDETECTED_TYPES,
+    UNMOVED_TOL,
     ThorObject,
     WorldState,
     foreign_pickupables,
@@ -33,6 +34,7 @@ CLEARANCE_M = 0.005  # boxes may touch by this much without counting as a collis
 PLACE_TRIES = 40  # random spots tried per preference tier
 DONOR_TRIES = 6  # object types tried per added object
 SEEN_LOOKS = 2  # walkthrough views that should hold an added object's place
+STRAIGHT_M = 0.8  # a CounterTop this narrow is a straight run: its whole box top is surface
 
 
 def _with(world: WorldState, objects: list[ThorObject]) -> WorldState:
@@ -47,12 +49,17 @@ def removal_candidates(
 
     Their place must be visible in both arrangements (not inside a closed receptacle,
     judged with the walkthrough chain) and nothing may rest on or in them in either one.
+    Objects that RoomR moves, opens or closes are kept: the RoomR changes stay as they are.
     """
     holders = {k for w in (target, start) for o in w.objects for k in o.chain}
     out = []
     for obj in target.objects:
         if (not obj.pickupable or obj.label in UNDETECTED_TYPES or obj.key not in seen
                 or obj.key not in start.by_key or obj.key in holders):
+            continue
+        later = start.by_key[obj.key]
+        if (float(np.linalg.norm(later.center - obj.center)) > UNMOVED_TOL
+                or later.openness != obj.openness):
             continue
         if target.hidden(obj.key) or start.hides(obj.center, obj.chain):
             continue
@@ -109,7 +116,7 @@ def _surfaces(
 
     Anchors are the centers of the pickupable objects resting on the surface in any of
     ``worlds`` (proof that its box top is real surface: an L-shaped CounterTop's box
-    also spans empty air), plus the center of a surface other than a CounterTop.
+    also spans empty air), plus the center of a surface other than a wide CounterTop.
     """
     out = []
     for surf in world.objects:
@@ -122,7 +129,7 @@ def _surfaces(
             o.center for w in worlds for o in w.objects
             if o.pickupable and o.chain[:1] == [surf.key]
         ]
-        if surf.label != "CounterTop":
+        if surf.label != "CounterTop" or min(surf.size[0], surf.size[2]) <= STRAIGHT_M:
             anchors.append(surf.center)
         if anchors:
             out.append((surf, anchors))
@@ -146,11 +153,8 @@ def place_object(
     box; its containment chain starts with the surface and it holds nothing.
     """
     surfaces = _surfaces([target, world], world, proto.size)
-    tiers = (
-        [s for s in surfaces if s[0].key in seen],
-        [s for s in surfaces if s[0].key in seen],
-        surfaces,
-    )
+    seen_surfaces = [s for s in surfaces if s[0].key in seen]
+    tiers = (seen_surfaces, seen_surfaces, surfaces)  # tier 0 also wants walkthrough looks
     for tier, options in enumerate(tiers):
         if not options:
             continue

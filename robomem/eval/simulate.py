@@ -116,6 +116,23 @@ def in_view(points: np.ndarray, view: View) -> np.ndarray:
     return (angle <= view.fov_deg / 2) & (dist <= view.range_m)
 
 
+def views_containing(point: np.ndarray, views: list[View]) -> np.ndarray:
+    """Boolean mask of the ``views`` whose cone holds ``point`` (same test as in_view)."""
+    if not views:
+        return np.zeros(0, dtype=bool)
+    pos = np.array([v.position for v in views], dtype=float)
+    yaw = np.radians([v.yaw_deg for v in views])
+    delta = np.asarray(point, dtype=float).reshape(1, 3) - pos
+    horiz = delta[:, [0, 2]]
+    hnorm = np.linalg.norm(horiz, axis=1)
+    dot = horiz[:, 0] * np.sin(yaw) + horiz[:, 1] * np.cos(yaw)
+    cos_a = np.where(hnorm > 1e-9, dot / np.maximum(hnorm, 1e-9), 1.0)
+    angle = np.degrees(np.arccos(np.clip(cos_a, -1.0, 1.0)))
+    half_fov = np.array([v.fov_deg / 2 for v in views])
+    ranges = np.array([v.range_m for v in views])
+    return (angle <= half_fov) & (np.linalg.norm(delta, axis=1) <= ranges)
+
+
 def visible_mask(arrays: SceneArrays, view: View) -> np.ndarray:
     """Objects inside the cone and not hidden in a closed receptacle."""
     if not arrays.keys:
