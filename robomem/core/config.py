@@ -82,7 +82,7 @@ class MemoryConfig:
     confirm_min_hits: int = 2
     confirm_single_confidence: float = 0.6  # one detection this confident is believed at once
     gone_log_odds: float = -0.5  # a tentative track this doubtful is dismissed as a false detection
-    gone_evidence: float = 2.0  # a believed object is gone once -log P(its misses in a row | there) passes this
+    gone_evidence: float = 4.0  # a believed object is gone once -log P(its misses in a row | there) passes this
     relocate_min_confidence: float = 0.35
     appeared_min_evidence: float = 4.0  # -log P(missed by all earlier looks) before a newcomer "appeared"
     # --- detector model: how likely a present, visible object is detected ---

@@ -53,9 +53,19 @@ class ObjectInfo:
         }
 
 
-def _recency_key(track: Track) -> tuple[float, int, int]:
-    """Most recently seen first, then most seen, then oldest id: how 'now' queries rank instances."""
-    return (track.last_seen, track.hits, -track.track_id)
+STRONG_CONFIDENCE = 0.85
+
+
+def _recency_key(track: Track) -> tuple[bool, float, int, int]:
+    """How 'now' queries rank instances (largest first): well-supported ones (seen twice, or once very
+    confidently) before a lone sighting that may be a false detection; then the most recently seen,
+    the most seen, the oldest."""
+    strong = track.hits >= 2 or track.max_confidence >= STRONG_CONFIDENCE
+    return (strong, track.last_seen, track.hits, -track.track_id)
+
+
+def _negated(key: tuple) -> tuple:
+    return tuple(-float(v) for v in key)
 
 
 @dataclass
@@ -96,7 +106,7 @@ class RetrievalMixin:
                 key=lambda t: (t.status != CONFIRMED, float(np.linalg.norm(self._pose_at(t, at)[0] - point))),
             )
         if now:
-            return sorted(found, key=lambda t: (t.status != CONFIRMED, -t.last_seen, -t.hits, t.track_id))
+            return sorted(found, key=lambda t: (t.status != CONFIRMED, _negated(_recency_key(t))))
         return sorted(
             found,
             key=lambda t: (

@@ -66,8 +66,8 @@ class Track:
         return (
             self.track_id, self.label, self.status, self.first_seen, self.last_seen, self.hits,
             self.placement_hits, self.log_odds, self.max_confidence, self.misses_since_hit, self.miss_evidence,
-            self.last_miss, *self.center.tolist(), *self.size.tolist(), int(self.ever_confirmed), int(self.appeared), self.robot,
-            self.merged_into,
+            self.last_miss, *self.center.tolist(), *self.size.tolist(), int(self.ever_confirmed),
+            int(self.appeared), self.robot, self.merged_into,
             None if self.embedding is None else np.asarray(self.embedding, dtype=np.float32).tobytes(),
         )
 
@@ -79,9 +79,9 @@ class Track:
         return cls(
             track_id=track_id, label=label, status=status, first_seen=first_seen, last_seen=last_seen,
             hits=hits, placement_hits=placement_hits, log_odds=log_odds, max_confidence=max_confidence,
-            misses_since_hit=misses_since_hit, miss_evidence=miss_evidence, last_miss=last_miss, center=np.array([cx, cy, cz]),
-            size=np.array([sx, sy, sz]), ever_confirmed=bool(ever_confirmed), appeared=bool(appeared),
-            robot=robot, merged_into=merged_into,
+            misses_since_hit=misses_since_hit, miss_evidence=miss_evidence, last_miss=last_miss,
+            center=np.array([cx, cy, cz]), size=np.array([sx, sy, sz]), ever_confirmed=bool(ever_confirmed),
+            appeared=bool(appeared), robot=robot, merged_into=merged_into,
             embedding=None if embedding is None else np.frombuffer(embedding, dtype=np.float32).copy(),
         )
 
