@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -82,7 +83,12 @@ class MemoryConfig:
     confirm_min_hits: int = 2
     confirm_single_confidence: float = 0.6  # one detection this confident is believed at once
     gone_log_odds: float = -0.5  # a tentative track this doubtful is dismissed as a false detection
-    gone_evidence: float = 4.0  # a believed object is gone once -log P(its misses in a row | there) passes this
+    # A believed object is gone once the evidence of its misses since last seen, -log P(misses | there),
+    # outweighs the prior log-odds that it is still there: objects change place at ``change_rate_per_hour``,
+    # so after a long absence fewer misses suffice. Bounded to [min_gone_evidence, max_gone_evidence].
+    change_rate_per_hour: float = 1.0
+    min_gone_evidence: float = 2.0
+    max_gone_evidence: float = 4.5
     relocate_min_confidence: float = 0.35
     appeared_min_evidence: float = 4.0  # -log P(missed by all earlier looks) before a newcomer "appeared"
     # --- detector model: how likely a present, visible object is detected ---
@@ -112,6 +118,12 @@ class MemoryConfig:
     # --- text embedding model (None: the packaged all-MiniLM-L6-v2 ONNX int8) ---
     embedding_model_path: str | None = None
     embedding_tokenizer_path: str | None = None
+
+    def gone_threshold(self, unseen_s: float) -> float:
+        """Prior log-odds that an object last seen ``unseen_s`` seconds ago is still where it was."""
+        changed = -math.expm1(-self.change_rate_per_hour * max(unseen_s, 1e-3) / 3600.0)
+        prior = math.log((1.0 - changed) / max(changed, 1e-12))
+        return min(max(prior, self.min_gone_evidence), self.max_gone_evidence)
 
     def detection_probability(self, range_fraction: float, size: np.ndarray) -> float:
         """Chance the detector reports a present object at this fraction of the view's range."""
