@@ -58,8 +58,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = score_files(answers, truths)
     print(format_report(report))
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    _show_memory(Path(config.db_path))
     print(f"answers, SQLite memories and report.json in {out_dir}")
     return 0
+
+
+def _show_memory(db_path: Path) -> None:
+    """Reopen the last episode's memory from SQLite and show what a planner would be told."""
+    from robomem.core import Memory
+    from robomem.core.render import render_context
+
+    memory = Memory(MemoryConfig(db_path=str(db_path)))
+    try:
+        print(f"\nReopened {db_path.name}: {len(memory.tracks)} tracks, {memory.count_believed()} objects believed "
+              f"present, {memory.events_recorded} change events in its history.")
+        moved = [e.label for e in memory.stm.events() if e.change == "moved"]
+        query = f"where is the {moved[-1]}" if moved else "what is on the table"
+        print(f"Planner context for {query!r} (150-token budget):")
+        print(render_context(memory, query, token_budget=150))
+    finally:
+        memory.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,7 +98,7 @@ class Memory(RetrievalMixin):
         matched_ids = self._process(t, batch.robot, batch.detections, batch.view)
         self._update_relations(t)
         for track in self._appear_checks:
-            track.appeared = self._appeared_in_watched_place(track)
+            track.appeared = not self.config.is_static(track.label) and self._appeared_in_watched_place(track)
             if track.appeared:
                 self._emit(t, track, "appeared", {})
         self._appear_checks.clear()
@@ -663,6 +663,11 @@ class Memory(RetrievalMixin):
         self.stm.mark_consolidated()
         self.counters.update({f"rejected.{k}": v for k, v in state.reject_counts.items()})
         self._dirty_tracks.clear()
+
+    @property
+    def events_recorded(self) -> int:
+        """How many change events memory has recorded (all kept in long-term storage)."""
+        return self._next_event_id - 1
 
     # ------------------------------------------------------------------ text embeddings
     @property

@@ -210,6 +210,10 @@ class RetrievalMixin:
         ids = [i for t in tracks for i in (t.track_id, *self._aliases.get(t.track_id, ()))]
         return self.store.last_seen(ids, at)
 
+    def count_believed(self: Memory) -> int:
+        """How many objects, of any label, memory believes present now."""
+        return sum(1 for t in self.tracks.values() if self._believed(t, None))
+
     def count(self: Memory, label: str, at: float | None = None) -> int:
         """How many distinct instances of ``label`` memory believes in."""
         return sum(1 for t in self._label_tracks(label, at) if self._believed(t, at))
