@@ -89,6 +89,7 @@ class MemoryConfig:
     change_rate_per_hour: float = 1.0
     min_gone_evidence: float = 2.0
     max_gone_evidence: float = 4.5
+    static_gone_factor: float = 2.0  # furniture needs this many times the evidence (its box center may be air)
     relocate_min_confidence: float = 0.35
     appeared_min_evidence: float = 4.0  # -log P(missed by all earlier looks) before a newcomer "appeared"
     # --- detector model: how likely a present, visible object is detected ---

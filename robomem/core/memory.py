@@ -272,7 +272,9 @@ class Memory(RetrievalMixin):
             self._set_status(track, REJECTED, t)
             self._drop_from_indexes(track, keep_position=True)  # a later detection there revives it
             self.counters["rejected_tracks"] += 1
-        elif track.status == CONFIRMED and track.miss_evidence >= cfg.gone_threshold(t - track.last_seen):
+        elif track.status == CONFIRMED and track.miss_evidence >= cfg.gone_threshold(t - track.last_seen) * (
+            cfg.static_gone_factor if cfg.is_static(track.label) else 1.0
+        ):
             # misses a present object would rarely produce, weighed against how likely it is that
             # something changed since it was last seen: it is gone
             self._set_status(track, GONE, t)
