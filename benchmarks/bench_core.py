@@ -79,7 +79,10 @@ def run_size(n: int, seed: int, n_frames: int, n_queries: int, workdir: Path, fl
     rng = np.random.default_rng(seed)
     centers, labels, side = make_world(n, rng)
     db = workdir / f"bench_{n}.sqlite"
-    memory = Memory(MemoryConfig(db_path=str(db), flush_every_batches=flush_every))
+    config = MemoryConfig(db_path=str(db))
+    if flush_every:
+        config.flush_every_batches = flush_every
+    memory = Memory(config)
     start = time.perf_counter()
     t = populate(memory, centers, labels)
     populate_s = time.perf_counter() - start
@@ -126,13 +129,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--queries", type=int, default=2000)
-    parser.add_argument("--flush-every", type=int, default=1, help="SQLite commit every N frames")
+    parser.add_argument("--flush-every", type=int, default=0,
+                        help="SQLite commit every N frames (default: the memory's own policy, 50 frames or 0.25 s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/core.json"))
     args = parser.parse_args()
     report = {"benchmark": "core", "machine": {"python": platform.python_version(), "cpu": platform.processor(),
                                                 "cores": __import__("os").cpu_count()},
-              "flush_every_batches": args.flush_every, "sizes": []}
+              "flush_every_batches": args.flush_every or MemoryConfig().flush_every_batches,
+              "flush_interval_s": MemoryConfig().flush_interval_s, "sizes": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             report["sizes"].append(run_size(n, args.seed, args.frames, args.queries, Path(tmp), args.flush_every))

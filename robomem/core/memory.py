@@ -54,6 +54,7 @@ class Memory(RetrievalMixin):
         self._fact_subjects: list[int] = []
         self.index = DynamicPointIndex()
         self.receptacle_index = DynamicPointIndex(min_rebuild=32)
+        self.label_points: dict[str, DynamicPointIndex] = defaultdict(lambda: DynamicPointIndex(min_rebuild=32))
         self.receptacle_reach = 0.0
         self.graph = SceneGraph()
         self.views = ViewLog()
@@ -137,8 +138,14 @@ class Memory(RetrievalMixin):
             sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
             reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins[:, None]
             radii = np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + _INDEX_SLACK_M
-            for ids in self.index.query_radius_many(centers, radii):
-                candidates.append([self.tracks[i] for i in ids])
+            if view is not None:  # one query around the camera serves the whole frame
+                ids, points = self.index.query_radius_points(
+                    np.asarray(view.position), max(view.range_m, float(np.max(np.linalg.norm(
+                        centers - np.asarray(view.position), axis=1)))) + float(np.max(radii)))
+                close = np.linalg.norm(centers[:, None, :] - points[None, :, :], axis=2) <= radii[:, None]
+                candidates = [[self.tracks[i] for i in ids[row].tolist()] for row in close]
+            else:
+                candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
         pairs, unmatched = associate(detections, candidates, cfg) if detections else ([], [])
         seen: set[int] = set()
         for row, track in pairs:
@@ -240,18 +247,16 @@ class Memory(RetrievalMixin):
     def _negative_evidence(self, t: float, view: ViewCone, seen: set[int]) -> list[Track]:
         """Tracks memory expected in this view (not hidden in a closed receptacle) that were not seen."""
         cfg = self.config
-        ids = [i for i in self.index.query_radius(np.asarray(view.position), view.range_m + _INDEX_SLACK_M)
-               if i not in seen and self.tracks[i].is_live]
-        if not ids:
-            return []
-        centers = np.array([self.tracks[i].center for i in ids])
-        mask = in_view(centers, view)
         camera = np.asarray(view.position)
+        ids, points = self.index.query_radius_points(camera, view.range_m + _INDEX_SLACK_M)
+        if not len(ids):
+            return []
         missed = []
-        for track_id, visible, center in zip(ids, mask, centers, strict=True):
+        for track_id in ids[in_view(points, view)].tolist():  # indexed positions lag by at most a few cm
             track = self.tracks[track_id]
-            if not visible or self._hidden(track):
+            if track_id in seen or not track.is_live or self._hidden(track):
                 continue
+            center = track.center
             self._miss(track, t, cfg.detection_probability(distance(center, camera) / view.range_m, track.size))
             missed.append(track)
         return missed
@@ -475,6 +480,7 @@ class Memory(RetrievalMixin):
         indexed = self._indexed_at.get(track.track_id)
         if indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2:
             self.index.set(track.track_id, track.center)
+            self.label_points[normalize_label(track.label)].set(track.track_id, track.center)
             self._indexed_at[track.track_id] = track.center.copy()
         if self.config.is_receptacle(track.label):
             if track.is_live:
@@ -486,6 +492,7 @@ class Memory(RetrievalMixin):
     def _drop_from_indexes(self, track: Track, keep_position: bool = False) -> None:
         if not keep_position:
             self.index.remove(track.track_id)
+            self.label_points[normalize_label(track.label)].remove(track.track_id)
             self._indexed_at.pop(track.track_id, None)
         self.receptacle_index.remove(track.track_id)
         self.by_label[normalize_label(track.label)].discard(track.track_id)

@@ -103,7 +103,8 @@ class RetrievalMixin:
             point = np.asarray(near, dtype=float)
             return sorted(
                 found,
-                key=lambda t: (t.status != CONFIRMED, float(np.linalg.norm(self._pose_at(t, at)[0] - point))),
+                key=lambda t: (t.status != CONFIRMED, float(np.linalg.norm(self._pose_at(t, at)[0] - point)),
+                               t.track_id),
             )
         if now:
             return sorted(found, key=lambda t: (t.status != CONFIRMED, _negated(_recency_key(t))))
@@ -175,19 +176,18 @@ class RetrievalMixin:
         return best
 
     def _nearest_confirmed(self: Memory, label: str, near: Any) -> Track | None:
-        """The confirmed instance closest to ``near``, searching outwards through the spatial index."""
-        key = normalize_label(label)
+        """The confirmed instance closest to ``near``, from the label's own KD-tree."""
+        points = self.label_points.get(normalize_label(label))
+        if points is None:
+            return None
         point = np.asarray(near, dtype=float)
-        radius = 1.0
-        while radius <= 64.0:
-            found = [
-                self.tracks[i] for i in self.index.query_radius(point, radius)
-                if self.tracks[i].status == CONFIRMED and normalize_label(self.tracks[i].label) == key
-            ]
-            if found:
-                return min(found, key=lambda t: float(np.linalg.norm(t.center - point)))
-            radius *= 4.0
-        return None
+        first = points.nearest(point, accept=lambda i: self.tracks[i].status == CONFIRMED)
+        if first is None:
+            return None
+        # indexed positions may lag the running estimates by a few cm: settle ties on exact centers
+        reach = float(np.linalg.norm(self.tracks[first].center - point)) + 0.1
+        found = [self.tracks[i] for i in points.query_radius(point, reach) if self.tracks[i].status == CONFIRMED]
+        return min(found, key=lambda t: (float(np.linalg.norm(t.center - point)), t.track_id))
 
     def where_was(self: Memory, label: str, at: float, near: Any = None) -> ObjectInfo | None:
         """Where memory believed ``label`` was at time ``at``."""
@@ -220,6 +220,11 @@ class RetrievalMixin:
 
     def state(self: Memory, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
         """Latest observed value of ``key`` for the instance (None if never observed)."""
+        if at is None or at >= self.now:
+            fast = self._best_confirmed(label) if near is None else self._nearest_confirmed(label, near)
+            value = None if fast is None else fast.history(f"state:{key}").value_now()
+            if value is not None:
+                return value
         for track in self._ranked(label, at, near):
             history = track.history(f"state:{key}")
             value = history.value_now() if at is None or at >= self.now else history.value_at(at)
