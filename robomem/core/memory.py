@@ -474,20 +474,22 @@ class Memory(RetrievalMixin):
 
     # ------------------------------------------------------------------ indexes and relations
     def _reindex(self, track: Track) -> None:
+        """Keep the spatial indexes in step with the track (positions may lag by half the slack)."""
         self._dirty_tracks.add(track.track_id)
         if track.status == MERGED:
             return
         indexed = self._indexed_at.get(track.track_id)
-        if indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2:
+        moved = indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2
+        if moved:
             self.index.set(track.track_id, track.center)
             self.label_points[normalize_label(track.label)].set(track.track_id, track.center)
             self._indexed_at[track.track_id] = track.center.copy()
         if self.config.is_receptacle(track.label):
-            if track.is_live:
+            if not track.is_live:
+                self.receptacle_index.remove(track.track_id)
+            elif moved or track.track_id not in self.receptacle_index:
                 self.receptacle_index.set(track.track_id, track.center)
                 self.receptacle_reach = max(self.receptacle_reach, self._reach(track))
-            else:
-                self.receptacle_index.remove(track.track_id)
 
     def _drop_from_indexes(self, track: Track, keep_position: bool = False) -> None:
         if not keep_position:
