@@ -73,12 +73,20 @@ def associate(
     shape = np.max(np.abs(np.log(np.maximum(det_sizes[r], 0.02) / np.maximum(track_sizes[c], 0.02))), axis=1)
     feasible = (np.max(ratio, axis=1) <= 1.0) & (shape <= size_gate)
     base = np.sqrt(np.sum(ratio * ratio, axis=1) / 3.0) + 0.5 * shape / size_gate
+    penalty = np.array([_STATUS_PENALTY.get(t.status, 0.0) for t in tracks])
     cost = np.full((len(detections), len(tracks)), _INFEASIBLE)
-    for k in np.flatnonzero(feasible):
-        det, track = detections[r[k]], tracks[c[k]]
-        extra = label_compatibility(det, track, config)
+    # the common case, vectorised: no embeddings on either side, labels must agree
+    det_keys = np.array([normalize_label(d.label) for d in detections], dtype=object)
+    track_keys = np.array([normalize_label(t.label) for t in tracks], dtype=object)
+    det_emb = np.array([d.embedding is not None for d in detections])
+    track_emb = np.array([t.embedding is not None for t in tracks])
+    plain = feasible & ~(det_emb[r] & track_emb[c])
+    same = plain & (det_keys[r] == track_keys[c])
+    cost[r[same], c[same]] = base[same] + penalty[c[same]]
+    for k in np.flatnonzero(feasible & ~plain):  # both carry embeddings: synonyms may match
+        extra = label_compatibility(detections[r[k]], tracks[c[k]], config)
         if extra is not None:
-            cost[r[k], c[k]] = base[k] + extra + _STATUS_PENALTY.get(track.status, 0.0)
+            cost[r[k], c[k]] = base[k] + extra + penalty[c[k]]
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), tracks[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _INFEASIBLE]
     matched = {r for r, _ in pairs}

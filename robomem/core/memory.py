@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,8 @@ from robomem.core import states
 from robomem.core.association import associate
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.embedding import TextEmbedder, VectorIndex
-from robomem.core.geometry import box_volume, distance, in_view, support_relation
+from robomem.core.geometry import distance, in_view
+from robomem.core.relations import INDEX_SLACK_M, RelationsMixin
 from robomem.core.retrieval import RetrievalMixin, _recency_key
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.short_term import ShortTermMemory, make_policy
@@ -30,11 +30,8 @@ from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, POSE, REJECTED,
 from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
 from robomem.core.views import ViewLog
 
-_INDEX_SLACK_M = 0.1
-_HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 
-
-class Memory(RetrievalMixin):
+class Memory(RelationsMixin, RetrievalMixin):
     """Long-term spatio-temporal scene graph + short-term change buffer, persisted in a store."""
 
     def __init__(
@@ -121,38 +118,34 @@ class Memory(RetrievalMixin):
             self.flush()
         return [e for e in self.stm.events() if e.event_id >= events_before]
 
-    def ingest_many(self, batches: list[ObservationBatch]) -> None:
-        for batch in batches:
-            self.ingest(batch)
-
     def _process(
         self, t: float, robot: str, detections: list[Detection], view: ViewCone | None
     ) -> list[int]:
         cfg = self.config
         assigned: list[int] = [-1] * len(detections)
         candidates: list[list[Track]] = []
-        if detections:
-            centers = np.array([d.center for d in detections])
-            margins = np.array([cfg.class_gates.get(normalize_label(d.label), cfg.gate_m) for d in detections])
-            # a matching track's box may be up to size_gate_ratio times the detection's: search that far
-            sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
-            reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins[:, None]
-            radii = np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + _INDEX_SLACK_M
-            if view is not None:  # one query around the camera serves the whole frame
-                ids, points = self.index.query_radius_points(
-                    np.asarray(view.position), max(view.range_m, float(np.max(np.linalg.norm(
-                        centers - np.asarray(view.position), axis=1)))) + float(np.max(radii)))
-                close = np.linalg.norm(centers[:, None, :] - points[None, :, :], axis=2) <= radii[:, None]
-                candidates = [[self.tracks[i] for i in ids[row].tolist()] for row in close]
-            else:
-                candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
+        centers = np.array([d.center for d in detections]).reshape(-1, 3)
+        radii = self._association_radii(detections) if detections else np.zeros(0)
+        around = None
+        if view is not None:  # one index query around the camera serves association and negative evidence
+            camera = np.asarray(view.position)
+            reach = view.range_m + INDEX_SLACK_M
+            if detections:
+                reach = max(reach, float(np.max(np.linalg.norm(centers - camera, axis=1) + radii)))
+            around = self.index.query_radius_points(camera, reach)
+        if detections and around is not None:
+            ids, points = around
+            close = np.linalg.norm(centers[:, None, :] - points[None, :, :], axis=2) <= radii[:, None]
+            candidates = [[self.tracks[i] for i in ids[row].tolist()] for row in close]
+        elif detections:
+            candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
         pairs, unmatched = associate(detections, candidates, cfg) if detections else ([], [])
         seen: set[int] = set()
         for row, track in pairs:
             self._hit(track, detections[row], t, robot)
             assigned[row] = track.track_id
             seen.add(track.track_id)
-        missed = self._negative_evidence(t, view, seen) if view is not None else []
+        missed = self._negative_evidence(t, view, seen, around) if view is not None else []
         for row in unmatched:
             det = detections[row]
             track = self._find_moved_track(det, seen)
@@ -217,6 +210,8 @@ class Memory(RetrievalMixin):
             return
         key = normalize_label(track.label)
         current = self._latest_confirmed.get(key)
+        if current == track.track_id:
+            return
         other = self.tracks.get(current) if current is not None else None
         if other is None or other.status != CONFIRMED or _recency_key(other) <= _recency_key(track):
             self._latest_confirmed[key] = track.track_id
@@ -244,11 +239,22 @@ class Memory(RetrievalMixin):
         )
         return evidence >= cfg.appeared_min_evidence
 
-    def _negative_evidence(self, t: float, view: ViewCone, seen: set[int]) -> list[Track]:
+    def _association_radii(self, detections: list[Detection]) -> np.ndarray:
+        """How far from each detection a track it could match may be indexed (see MemoryConfig.gate_for):
+        a matching track's box may be up to size_gate_ratio times the detection's."""
+        cfg = self.config
+        margins = np.array([cfg.class_gates.get(normalize_label(d.label), cfg.gate_m) for d in detections])
+        sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
+        reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins[:, None]
+        return np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + INDEX_SLACK_M
+
+    def _negative_evidence(
+        self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray]
+    ) -> list[Track]:
         """Tracks memory expected in this view (not hidden in a closed receptacle) that were not seen."""
         cfg = self.config
         camera = np.asarray(view.position)
-        ids, points = self.index.query_radius_points(camera, view.range_m + _INDEX_SLACK_M)
+        ids, points = around
         if not len(ids):
             return []
         missed = []
@@ -479,7 +485,7 @@ class Memory(RetrievalMixin):
         if track.status == MERGED:
             return
         indexed = self._indexed_at.get(track.track_id)
-        moved = indexed is None or distance(indexed, track.center) > _INDEX_SLACK_M / 2
+        moved = indexed is None or distance(indexed, track.center) > INDEX_SLACK_M / 2
         if moved:
             self.index.set(track.track_id, track.center)
             self.label_points[normalize_label(track.label)].set(track.track_id, track.center)
@@ -502,84 +508,6 @@ class Memory(RetrievalMixin):
         if self._object_vectors is not None:
             self._object_vectors.remove(track.track_id)
         self._dirty_relations.add(track.track_id)
-
-    def _update_relations(self, t: float) -> None:
-        """Re-derive parent receptacles for tracks whose geometry or status changed."""
-        if not self._dirty_relations:
-            return
-        dirty = set(self._dirty_relations)
-        self._dirty_relations.clear()
-        for track_id in list(dirty):
-            track = self.tracks[track_id]
-            if self.config.is_receptacle(track.label):
-                dirty.update(self.index.query_radius(track.center, self._reach(track) + _HELD_OBJECT_REACH_M))
-        for track_id in dirty:  # nodes first, so that edges never point at a node not yet there
-            track = self.tracks[track_id]
-            if track.is_live:
-                receptacle = self.config.is_receptacle(track.label)
-                self.graph.upsert(track_id, track.label, track.center, track.size, receptacle)
-            else:
-                self.graph.remove(track_id)
-        for track_id in dirty:
-            track = self.tracks[track_id]
-            parent = self._best_parent(track) if track.is_live else None
-            history = track.history(PARENT)
-            if history.value_now() != parent:
-                if parent is None:
-                    closed = history.close(t)
-                    if closed is not None:
-                        self._pending.facts[closed.fact_id] = closed
-                else:
-                    self._fact(track, PARENT, parent, t)
-            if track.is_live:
-                self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
-
-    def _inside_any(self, part: Track, holders: list[Track]) -> bool:
-        """Whether ``part``'s center lies in the box of a bigger one of ``holders``."""
-        volume = box_volume(part.size)
-        return any(
-            holder.track_id != part.track_id and box_volume(holder.size) > volume
-            and support_relation(part.center, part.size, holder.center, holder.size, 0.0, 0.0) == "in"
-            for holder in holders
-        )
-
-    def _reach(self, track: Track) -> float:
-        """How far from its center a receptacle's box (plus margins) extends: half its 3D diagonal."""
-        return float(np.linalg.norm(track.size)) / 2.0 + self.config.support_margin_m + self.config.support_gap_m
-
-    def _best_parent(self, track: Track) -> list | None:
-        """What holds the track, as [id, relation]. In order of preference: the smallest *container*
-        its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
-        on (an apple in a bowl on a table: bowl); the highest surface its bottom rests *on*; and last
-        the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box)."""
-        cfg = self.config
-        own_volume = box_volume(track.size)
-        containers: list[tuple[float, int]] = []
-        others: list[tuple[float, int]] = []
-        supports: list[tuple[float, float, int]] = []
-        radius = self.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + _INDEX_SLACK_M
-        for rec_id in self.receptacle_index.query_radius(track.center, radius):
-            if rec_id == track.track_id:
-                continue
-            rec = self.tracks[rec_id]
-            relation = support_relation(track.center, track.size, rec.center, rec.size,
-                                        cfg.support_margin_m, cfg.support_gap_m)
-            volume = box_volume(rec.size)
-            if relation == "in" and volume > own_volume:
-                (containers if cfg.is_container(rec.label) else others).append((volume, rec_id))
-            elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
-                supports.append((float(rec.center[2] + rec.size[2] / 2.0), volume, rec_id))
-        # a drawer's top is no table top: drop supports lying inside another, bigger holder candidate
-        holders = [self.tracks[rec_id] for _, rec_id in containers] + [self.tracks[r] for _, _, r in supports]
-        supports = [s for s in supports if not self._inside_any(self.tracks[s[2]], holders)]
-        support = max(supports, key=lambda s: (s[0], -s[1]), default=None)
-        container = min(containers, default=None)
-        if container is not None and (support is None or container[0] < support[1]):
-            return [container[1], "in"]
-        if support is not None:
-            return [support[2], "on"]
-        other = min(others, default=None)
-        return None if other is None else [other[1], "in"]
 
     def _index_object_vector(self, track: Track) -> None:
         if track.embedding is None:
@@ -703,14 +631,3 @@ def _json_state(state: dict[str, Any]) -> str:
     import json
 
     return json.dumps(state, sort_keys=True)
-
-
-def open_memory(path: str | Path, config: MemoryConfig | None = None) -> Memory:
-    """A Memory persisted in the SQLite file at ``path``."""
-    config = config or MemoryConfig()
-    config.db_path = str(path)
-    return Memory(config)
-
-
-def wall_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
