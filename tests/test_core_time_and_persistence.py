@@ -169,3 +169,20 @@ def test_near_and_relations(memory):
     assert relations[0][0] == "on" and relations[0][1].startswith("CounterTop#")
     assert [r for r, _ in relations[1:]] == ["near"]
     assert memory.near("Teapot") == []
+
+
+def test_rooms_top_the_scene_graph_and_scope_what_changed(tmp_path):
+    rooms = [{"name": "kitchen", "min": [0, -5], "max": [5, 5]}, {"name": "living", "min": [-5, -5], "max": [0, 5]}]
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), rooms=rooms))
+    _story(memory)  # the mug goes from the kitchen counter (x=2) to the living-room counter (x=-2)
+    assert memory.where_was("Mug", at=2.5).room == "kitchen"
+    assert memory.where_is("Mug").room == "living"
+    assert memory.graph.room_for(np.array([9.0, 9.0, 0.0])) == "home"
+    counter_ids = {t.track_id for t in memory.tracks.values() if t.label == "CounterTop"}
+    assert counter_ids <= memory.graph.descendants("room:kitchen") | memory.graph.descendants("room:living")
+    kitchen = sorted((c.label, c.change) for c in memory.what_changed(since=5.0, room="kitchen"))
+    assert kitchen == [("Fridge", "opened"), ("Mug", "moved")], "the mug left the kitchen"
+    assert [(c.label, c.change) for c in memory.what_changed(since=5.0, room="living")] == [("Mug", "moved")]
+    memory.close()
+    with pytest.raises(ValueError, match="bad room"):
+        MemoryConfig(rooms=[{"name": "attic"}]).room_regions()

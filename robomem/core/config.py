@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from robomem.core.scene_graph import Room
+
 
 @functools.lru_cache(maxsize=4096)
 def normalize_label(label: str) -> str:
@@ -104,6 +106,9 @@ class MemoryConfig:
     support_margin_m: float = 0.05
     support_gap_m: float = 0.08
     near_radius_m: float = 1.0
+    # --- rooms: the top of the scene graph; horizontal boxes {name, min: [x, y], max: [x, y]} ---
+    rooms: list[dict[str, Any]] = field(default_factory=list)
+    default_room: str = "home"  # where objects outside every listed room go
     # --- short-term memory ---
     stm_capacity: int = 256
     stm_policy: str = "score"  # lru | lfu | score
@@ -125,6 +130,17 @@ class MemoryConfig:
         changed = -math.expm1(-self.change_rate_per_hour * max(unseen_s, 1e-3) / 3600.0)
         prior = math.log((1.0 - changed) / max(changed, 1e-12))
         return min(max(prior, self.min_gone_evidence), self.max_gone_evidence)
+
+    def room_regions(self) -> list[Room]:
+        """The configured rooms, validated."""
+        regions = []
+        for spec in self.rooms:
+            try:
+                lower, upper = [float(v) for v in spec["min"][:2]], [float(v) for v in spec["max"][:2]]
+                regions.append(Room(str(spec["name"]), (lower[0], lower[1]), (upper[0], upper[1])))
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise ValueError(f"bad room {spec!r}: needs name, min [x, y], max [x, y]") from exc
+        return regions
 
     def detection_probability(self, range_fraction: float, size: np.ndarray) -> float:
         """Chance the detector reports a present object at this fraction of the view's range."""

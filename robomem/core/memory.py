@@ -53,7 +53,7 @@ class Memory(RelationsMixin, RetrievalMixin):
         self.receptacle_index = DynamicPointIndex(min_rebuild=32)
         self.label_points: dict[str, DynamicPointIndex] = defaultdict(lambda: DynamicPointIndex(min_rebuild=32))
         self.receptacle_reach = 0.0
-        self.graph = SceneGraph()
+        self.graph = SceneGraph(self.config.room_regions(), self.config.default_room)
         self.views = ViewLog()
         self.counters: Counter[str] = Counter()
         self.stm = ShortTermMemory(self.config.stm_capacity, make_policy(self.config.stm_policy), self._consolidate)

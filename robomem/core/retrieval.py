@@ -263,8 +263,12 @@ class RetrievalMixin:
             chain.append(parent[0])
             node = self.tracks[parent[0]]
 
-    def what_changed(self: Memory, since: float, until: float | None = None) -> list[Change]:
-        """Differences between what memory believed at ``since`` and at ``until`` (default: now)."""
+    def what_changed(
+        self: Memory, since: float, until: float | None = None, room: str | None = None
+    ) -> list[Change]:
+        """Differences between what memory believed at ``since`` and at ``until`` (default: now);
+        with ``room``, only changes of objects that were, or are, in that room ("what changed in the
+        kitchen")."""
         end = self._time(until)
         changes: list[Change] = []
         # only tracks with a fact starting in (since, end] can differ between the two times
@@ -272,8 +276,12 @@ class RetrievalMixin:
         last = bisect.bisect_right(self._fact_times, end)
         for track_id in sorted(set(self._fact_subjects[first:last])):
             track = self.tracks[track_id]
-            if track.ever_confirmed or track.status == TENTATIVE:
-                changes.extend(self._track_changes(track, since, end))
+            if not (track.ever_confirmed or track.status == TENTATIVE):
+                continue
+            if room is not None and room not in {self.graph.room_for(self._pose_at(track, when)[0])
+                                                 for when in (since, end)}:
+                continue
+            changes.extend(self._track_changes(track, since, end))
         self.stm.touch(e.event_id for e in self.stm.events() if since < e.t <= end)
         return changes
 
