@@ -173,7 +173,7 @@ class MemoryConfig:
         converted = dict(values)
         for key in ("receptacles", "containers", "openable", "static"):
             if key in converted:
-                converted[key] = _label_set(" ".join(converted[key]))
+                converted[key] = frozenset(normalize_label(str(label)) for label in converted[key])
         if "class_gates" in converted:
             converted["class_gates"] = {normalize_label(k): float(v) for k, v in converted["class_gates"].items()}
         return cls(**converted)
