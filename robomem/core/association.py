@@ -38,11 +38,13 @@ def associate(
     detections: Sequence[Detection],
     candidates: Sequence[Sequence[Track]],
     config: MemoryConfig,
+    noise_margin: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, Track]], list[int]]:
     """Match detections to candidate tracks; returns (detection index, track) pairs and unmatched indices.
 
     ``candidates[i]`` are the tracks near detection i (from a spatial query); a pair is feasible when
     labels agree (or embeddings say synonyms) and the detection's center lies inside the track's gate box.
+    ``noise_margin`` (per axis) widens the gates to the position noise measured so far.
     """
     columns: dict[int, int] = {}
     tracks: list[Track] = []
@@ -63,10 +65,12 @@ def associate(
     det_sizes = np.array([d.size for d in detections])
     track_centers = np.array([t.center for t in tracks])
     track_sizes = np.array([t.size for t in tracks])
-    margins = np.array([config.class_gates.get(normalize_label(t.label), config.gate_m) for t in tracks])
+    margins = np.array([config.class_gates.get(normalize_label(t.label), config.gate_m) for t in tracks])[:, None]
+    if noise_margin is not None:  # never tighter than the measured position noise allows
+        margins = np.maximum(margins, noise_margin[None, :])
     # gate: the detection's center must lie in the track's box grown per axis (see MemoryConfig)
     half = np.maximum(track_sizes[c], det_sizes[r]) / 2.0
-    gate = np.minimum(half * (1.0 + config.gate_size_fraction) + margins[c, None], config.max_gate_m)
+    gate = np.minimum(half * (1.0 + config.gate_size_fraction) + margins[c], config.max_gate_m)
     ratio = np.abs(det_centers[r] - track_centers[c]) / gate
     # boxes of very different shape are different objects (the stacked shelves of a unit)
     size_gate = float(np.log(config.size_gate_ratio))

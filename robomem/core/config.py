@@ -32,16 +32,21 @@ _RECEPTACLES = (
     "Desk DiningTable DogBed Drawer Dresser Floor Footstool Fridge GarbageCan HandTowelHolder "
     "LaundryHamper Microwave Mug Ottoman Pan Plate Pot Safe Shelf ShelvingUnit SideTable Sink SinkBasin "
     "Sofa Stool StoveBurner TVStand Toaster Toilet ToiletPaperHanger TowelHolder Table KitchenTable "
-    "Counter KitchenCounter Bookshelf Nightstand Couch Tray Basket Oven Dishwasher Closet Wardrobe"
+    "Counter KitchenCounter Bookshelf Nightstand Couch Tray Basket Oven Dishwasher Closet Wardrobe "
+    # VirtualHome / COCO-style names of the same things
+    "KitchenCabinet KitchenCabinets BathroomCabinet BathroomCounter Refrigerator Stove CoffeeMaker "
+    "WashingMachine Bench Cupboard Shelves Rack BookCase TvStand TableTop Island KitchenIsland"
 )
 _CONTAINERS = (  # receptacles things go *into*; the others (tables, sofas, beds, ...) are surfaces
     "Bathtub BathtubBasin Bowl Box Cabinet CoffeeMachine Cup Drawer Dresser Fridge GarbageCan LaundryHamper "
     "Microwave Mug Pan Pot Safe Shelf ShelvingUnit Sink SinkBasin Toaster Toilet TVStand Oven Dishwasher Closet "
-    "Wardrobe Basket Bookshelf SideTable Desk Nightstand CoffeeTable"
+    "Wardrobe Basket Bookshelf SideTable Desk Nightstand CoffeeTable KitchenCabinet KitchenCabinets "
+    "BathroomCabinet Refrigerator Stove CoffeeMaker WashingMachine Cupboard Shelves BookCase"
 )
 _OPENABLE = (
     "Box Cabinet Drawer Fridge Kettle Laptop LaundryHamper Microwave Safe Toilet Oven Dishwasher "
-    "Closet Wardrobe Book"
+    "Closet Wardrobe Book KitchenCabinet KitchenCabinets BathroomCabinet Refrigerator Stove WashingMachine "
+    "Cupboard"
 )
 _STATIC = (  # furniture and fixtures: they do not wander off, so they are never "relocated"
     "ArmChair Bathtub BathtubBasin Bed Blinds Cabinet Chair CoffeeMachine CoffeeTable CounterTop Curtains "
@@ -49,7 +54,9 @@ _STATIC = (  # furniture and fixtures: they do not wander off, so they are never
     "GarbageCan HandTowelHolder HousePlant LaundryHamper LightSwitch Microwave Mirror Ottoman Painting Poster "
     "RoomDecor Safe Shelf ShelvingUnit ShowerCurtain ShowerDoor ShowerGlass ShowerHead SideTable Sink "
     "SinkBasin Sofa Stool StoveBurner StoveKnob TVStand Television Toaster Toilet ToiletPaperHanger "
-    "TowelHolder VacuumCleaner Window Oven Dishwasher Couch Bookshelf Nightstand Wardrobe Closet Table"
+    "TowelHolder VacuumCleaner Window Oven Dishwasher Couch Bookshelf Nightstand Wardrobe Closet Table "
+    "KitchenTable KitchenCounter Counter KitchenCabinet KitchenCabinets BathroomCabinet BathroomCounter "
+    "Refrigerator Stove CoffeeMaker WashingMachine Bench Cupboard Shelves BookCase TV Island KitchenIsland"
 )
 
 
@@ -70,6 +77,8 @@ class MemoryConfig:
     gate_m: float = 0.1
     gate_size_fraction: float = 0.25
     max_gate_m: float = 2.0
+    position_noise_m: float = 0.03  # prior per-axis noise of detected centers; then learned online ...
+    gate_sigmas: float = 3.5  # ... and gates are at least this many standard deviations wide
     size_gate_ratio: float = 1.8  # a detection whose box side differs more than this factor is another object
     class_gates: dict[str, float] = field(default_factory=dict)
     embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
@@ -99,6 +108,8 @@ class MemoryConfig:
     detection_range_falloff: float = 0.35  # drops by this fraction at the edge of the view's range
     small_object_m: float = 0.12  # objects whose largest side is below this ...
     small_object_factor: float = 0.75  # ... are detected this much less often
+    calibrate_detector: bool = True  # learn detector_p_max online from detected vs expected sightings
+    detector_prior_strength: float = 200.0  # how many looks the configured detector_p_max is worth
     # --- states ---
     numeric_state_tolerance: float = 0.05  # numeric states closer than this are the same value
     fraction_change: float = 0.3  # 'openness' must move this much to be opened/closed
@@ -141,11 +152,6 @@ class MemoryConfig:
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 raise ValueError(f"bad room {spec!r}: needs name, min [x, y], max [x, y]") from exc
         return regions
-
-    def detection_probability(self, range_fraction: float, size: np.ndarray) -> float:
-        """Chance the detector reports a present object at this fraction of the view's range."""
-        p = self.detector_p_max * (1.0 - self.detection_range_falloff * min(max(range_fraction, 0.0), 1.0))
-        return p * self.small_object_factor if float(np.max(size)) < self.small_object_m else p
 
     def is_receptacle(self, label: str) -> bool:
         return normalize_label(label) in self.receptacles

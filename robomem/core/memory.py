@@ -17,6 +17,7 @@ import numpy as np
 from robomem.core import states
 from robomem.core.association import associate
 from robomem.core.config import MemoryConfig, normalize_label
+from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
 from robomem.core.geometry import distance, in_view
 from robomem.core.relations import INDEX_SLACK_M, RelationsMixin
@@ -29,6 +30,8 @@ from robomem.core.temporal import Fact, FactIds
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, POSE, REJECTED, STATUS, TENTATIVE, Track
 from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
 from robomem.core.views import ViewLog
+
+_NOISE_LEARNING_RATE = 0.01  # exponential average over roughly the last hundred settled sightings
 
 
 class Memory(RelationsMixin, RetrievalMixin):
@@ -55,6 +58,8 @@ class Memory(RelationsMixin, RetrievalMixin):
         self.receptacle_reach = 0.0
         self.graph = SceneGraph(self.config.room_regions(), self.config.default_room)
         self.views = ViewLog()
+        self.detector = DetectorModel(self.config)
+        self._residual_var = np.full(3, self.config.position_noise_m**2)  # per axis, learned online
         self.counters: Counter[str] = Counter()
         self.stm = ShortTermMemory(self.config.stm_capacity, make_policy(self.config.stm_policy), self._consolidate)
         self.now = -math.inf
@@ -139,7 +144,7 @@ class Memory(RelationsMixin, RetrievalMixin):
             candidates = [[self.tracks[i] for i in ids[row].tolist()] for row in close]
         elif detections:
             candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
-        pairs, unmatched = associate(detections, candidates, cfg) if detections else ([], [])
+        pairs, unmatched = associate(detections, candidates, cfg, self.noise_margin()) if detections else ([], [])
         seen: set[int] = set()
         for row, track in pairs:
             self._hit(track, detections[row], t, robot)
@@ -177,6 +182,9 @@ class Memory(RelationsMixin, RetrievalMixin):
             if track.ever_confirmed:
                 self._emit(t, track, "moved", {"distance_m": round(displacement, 3)})
         else:
+            if track.placement_hits >= 3:  # a settled estimate: learn how noisy detected positions are
+                residual = det.center - track.center
+                self._residual_var += _NOISE_LEARNING_RATE * (residual * residual - self._residual_var)
             weight = 1.0 / min(track.placement_hits + 1, 20)
             track.center = track.center + weight * (det.center - track.center)
             track.size = track.size + weight * (det.size - track.size)
@@ -235,24 +243,28 @@ class Memory(RelationsMixin, RetrievalMixin):
             return False
         cfg = self.config
         evidence = self.views.miss_evidence_before(
-            track.center, track.first_seen, lambda fraction: cfg.detection_probability(fraction, track.size)
+            track.center, track.first_seen, lambda fraction: self.detector.probability(fraction, track.size)
         )
         return evidence >= cfg.appeared_min_evidence
+
+    def noise_margin(self) -> np.ndarray:
+        """Per-axis gate margin from the position noise measured so far (gate_sigmas standard deviations)."""
+        return self.config.gate_sigmas * np.sqrt(self._residual_var)
 
     def _association_radii(self, detections: list[Detection]) -> np.ndarray:
         """How far from each detection a track it could match may be indexed (see MemoryConfig.gate_for):
         a matching track's box may be up to size_gate_ratio times the detection's."""
         cfg = self.config
         margins = np.array([cfg.class_gates.get(normalize_label(d.label), cfg.gate_m) for d in detections])
+        margins = np.maximum(margins[:, None], self.noise_margin()[None, :])
         sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
-        reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins[:, None]
+        reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins
         return np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + INDEX_SLACK_M
 
     def _negative_evidence(
         self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray]
     ) -> list[Track]:
         """Tracks memory expected in this view (not hidden in a closed receptacle) that were not seen."""
-        cfg = self.config
         camera = np.asarray(view.position)
         ids, points = around
         if not len(ids):
@@ -260,11 +272,14 @@ class Memory(RelationsMixin, RetrievalMixin):
         missed = []
         for track_id in ids[in_view(points, view)].tolist():  # indexed positions lag by at most a few cm
             track = self.tracks[track_id]
-            if track_id in seen or not track.is_live or self._hidden(track):
+            if not track.is_live or self._hidden(track):
                 continue
-            center = track.center
-            self._miss(track, t, cfg.detection_probability(distance(center, camera) / view.range_m, track.size))
-            missed.append(track)
+            shape = self.detector.shape(distance(track.center, camera) / view.range_m, track.size)
+            if track.status == CONFIRMED:  # calibrate on believed objects only
+                self.detector.record(shape, track_id in seen)
+            if track_id not in seen:
+                self._miss(track, t, self.detector.p_max * shape)
+                missed.append(track)
         return missed
 
     def _miss(self, track: Track, t: float, p_detect: float) -> None:
@@ -533,6 +548,8 @@ class Memory(RelationsMixin, RetrievalMixin):
             self._pending.tracks[track_id] = self.tracks[track_id].to_row()
         self._dirty_tracks.clear()
         self._pending.meta["now"] = repr(self.now)
+        self._pending.meta["detector"] = f"{self.detector.hits!r} {self.detector.expected!r}"
+        self._pending.meta["position_noise_var"] = " ".join(repr(float(v)) for v in self._residual_var)
         self.store.write(self._pending)
         self._pending = WriteBatch()
         self._batches_since_flush = 0
@@ -576,6 +593,11 @@ class Memory(RelationsMixin, RetrievalMixin):
         self._next_track_id = max(self.tracks, default=0) + 1
         self._next_event_id = max((e.event_id for e in state.events), default=0) + 1
         self.now = float(state.meta.get("now", "-inf"))
+        if "position_noise_var" in state.meta:
+            self._residual_var = np.array([float(v) for v in state.meta["position_noise_var"].split()])
+        if "detector" in state.meta:
+            hits, expected = (float(v) for v in state.meta["detector"].split())
+            self.detector = DetectorModel(self.config, hits, expected)
         for t, _robot, x, y, z, yaw, fov, rng in state.views:
             self.views.add(t, ViewCone((x, y, z), yaw, fov, rng))
         for track in self.tracks.values():

@@ -1,0 +1,45 @@
+"""What memory expects of the detector: the chance that a present, visible object is reported.
+
+p_detect = p_max × (1 − falloff × range fraction) × (small-object factor if small). The shape comes
+from the configuration; p_max is learned online from how often believed objects in view were in fact
+detected (a Beta prior centred on the configured value), so a weaker or stronger detector than
+assumed does not turn ordinary misses into "gone" (or real absences into "still there").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robomem.core.config import MemoryConfig
+
+
+class DetectorModel:
+    """Detection probability with a self-calibrating ceiling."""
+
+    def __init__(self, config: MemoryConfig, hits: float = 0.0, expected: float = 0.0) -> None:
+        self.config = config
+        self.hits = hits  # detections of believed, visible objects
+        self.expected = expected  # the same looks, weighted by the model's shape factor
+
+    @property
+    def p_max(self) -> float:
+        cfg = self.config
+        if not cfg.calibrate_detector:
+            return cfg.detector_p_max
+        prior = cfg.detector_prior_strength
+        estimate = (prior * cfg.detector_p_max + self.hits) / (prior + self.expected)
+        return min(max(estimate, 0.2), 0.99)
+
+    def shape(self, range_fraction: float, size: np.ndarray) -> float:
+        """The part of the probability that depends on range and object size (1 near, for normal sizes)."""
+        cfg = self.config
+        factor = 1.0 - cfg.detection_range_falloff * min(max(range_fraction, 0.0), 1.0)
+        return factor * cfg.small_object_factor if float(np.max(size)) < cfg.small_object_m else factor
+
+    def probability(self, range_fraction: float, size: np.ndarray) -> float:
+        return self.p_max * self.shape(range_fraction, size)
+
+    def record(self, shape: float, detected: bool) -> None:
+        """One look at a believed object that should have been visible."""
+        self.expected += shape
+        self.hits += 1.0 if detected else 0.0
