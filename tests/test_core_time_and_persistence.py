@@ -186,3 +186,15 @@ def test_rooms_top_the_scene_graph_and_scope_what_changed(tmp_path):
     memory.close()
     with pytest.raises(ValueError, match="bad room"):
         MemoryConfig(rooms=[{"name": "attic"}]).room_regions()
+
+
+def test_where_was_uses_hindsight_for_objects_confirmed_later(memory):
+    view = looking(0, 0)
+    memory.ingest(frame(1.0, view, det("Mug", 2, 0, confidence=0.5)))  # one doubtful sighting
+    assert memory.where_is("Mug") is None
+    memory.ingest(frame(5.0, view, det("Mug", 2, 0, confidence=0.5)))  # seen again: it was real
+    assert memory.where_is("Mug") is not None
+    was = memory.where_was("Mug", at=2.0)
+    assert was is not None and abs(was.center[0] - 2.0) < 0.05
+    assert memory.count("Mug", at=2.0) == 1
+    assert memory.where_was("Mug", at=0.5) is None, "not yet seen at t=0.5"

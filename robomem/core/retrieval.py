@@ -86,8 +86,12 @@ class RetrievalMixin:
         return self.now if at is None else float(at)
 
     def _believed(self: Memory, track: Track, at: float | None) -> bool:
-        status = track.status if at is None or at >= self.now else track.history(STATUS).value_at(at)
-        return status == CONFIRMED
+        """Believed present at time ``at`` (now if None). For a past time, a track that was still tentative
+        then but confirmed since was there all along: hindsight, not a change of the past."""
+        if at is None or at >= self.now:
+            return track.status == CONFIRMED
+        status = track.history(STATUS).value_at(at)
+        return status == CONFIRMED or (status == TENTATIVE and track.ever_confirmed)
 
     def _label_tracks(self: Memory, label: str, at: float | None) -> list[Track]:
         key = normalize_label(label)
