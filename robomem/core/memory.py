@@ -369,7 +369,7 @@ class Memory(RelationsMixin, RetrievalMixin):
             return
         newcomers = [
             self.tracks[i]
-            for i in self.by_label[normalize_label(track.label)]
+            for i in self.by_label[key]
             if i != track.track_id
             and self.tracks[i].is_live
             and self.tracks[i].first_seen > track.last_seen
@@ -386,10 +386,10 @@ class Memory(RelationsMixin, RetrievalMixin):
         track.misses_since_hit = newcomer.misses_since_hit
         track.miss_evidence = newcomer.miss_evidence
         track.max_confidence = max(track.max_confidence, newcomer.max_confidence)
-        for key in newcomer.state_keys():
-            value = newcomer.history(f"state:{key}").value_now()
+        for state_key in newcomer.state_keys():
+            value = newcomer.history(f"state:{state_key}").value_now()
             if value is not None:
-                self._observe_states(track, {key: value}, t)
+                self._observe_states(track, {state_key: value}, t)
         self._set_status(track, CONFIRMED, t)
         self._note_latest(track)
         newcomer.merged_into = track.track_id
