@@ -21,6 +21,11 @@ def _config(args: argparse.Namespace) -> MemoryConfig:
 def cmd_qa(args: argparse.Namespace) -> int:
     from robomem.qa import run_episode
 
+    if args.db and Path(args.db).exists() and not args.append:
+        print(f"{args.db} already holds a memory: pass --append to continue it, or choose a new file "
+              "(an episode is meant to start from an empty memory)", file=sys.stderr)
+        return 2
+
     run = run_episode(args.episode, args.out, _config(args))
     print(f"{args.episode}: {run.observations} observations, {run.questions} answers -> {args.out}", file=sys.stderr)
     if run.rejected:
@@ -86,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     qa = sub.add_parser("qa", help="answer a memory-QA episode (see the memory-QA spec)")
     qa.add_argument("episode", type=Path)
     qa.add_argument("--out", type=Path, required=True, help="answers, JSON Lines")
-    qa.add_argument("--config", type=Path, help="YAML with a 'memory:' section (config/memory.yaml)")
+    qa.add_argument("--config", type=Path,
+                    help="YAML with a 'memory:' section (config/memory.yaml); its db_path is ignored, see --db")
     qa.add_argument("--db", help="SQLite file to keep the memory in (default: in memory only)")
+    qa.add_argument("--append", action="store_true", help="continue the memory already in --db")
     qa.set_defaults(func=cmd_qa)
     demo = sub.add_parser("demo", help="run the bundled demo episodes and score them")
     demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")

@@ -62,3 +62,25 @@ def test_late_batches_do_not_rewrite_history(memory):
     assert memory.counters["late_batches"] == 1
     assert memory.where_was("Mug", at=9.0) is None
     assert memory.last_seen("Mug") == 12
+
+
+def test_hand_built_bad_detections_are_dropped_and_counted(memory):
+    import numpy as np
+
+    from robomem.core.types import Detection
+
+    view = looking(0, 0)
+    for t in range(3):
+        memory.ingest(frame(t, view, det("Mug", 2, 0)))
+    nan_center = Detection("Apple", np.array([np.nan, 0.0, 1.0]), np.array([0.1, 0.1, 0.1]), 0.9)
+    too_sure = Detection("Apple", np.array([2.5, 0.5, 1.0]), np.array([0.1, 0.1, 0.1]), 2.0)
+    negative = Detection("Apple", np.array([2.5, 0.5, 1.0]), np.array([-1.0, 0.1, 0.1]), 0.9)
+    as_lists = Detection("Book", [2.4, -0.4, 1.0], [0.2, 0.15, 0.04], 0.9)
+    for t in range(5, 12):
+        memory.ingest(frame(t, view, nan_center, too_sure, negative, as_lists))  # the mug is not reported
+    assert memory.count("Apple") == 0
+    assert memory.count("Book") == 1, "plain lists are fine"
+    assert memory.where_is("Mug") is not None, "a frame that lost detections is no evidence against the mug"
+    assert memory.counters["rejected.non_finite"] == 7
+    assert memory.counters["rejected.bad_confidence"] == 7
+    assert memory.counters["rejected.bad_size"] == 7

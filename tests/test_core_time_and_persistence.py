@@ -198,3 +198,10 @@ def test_where_was_uses_hindsight_for_objects_confirmed_later(memory):
     assert was is not None and abs(was.center[0] - 2.0) < 0.05
     assert memory.count("Mug", at=2.0) == 1
     assert memory.where_was("Mug", at=0.5) is None, "not yet seen at t=0.5"
+
+
+def test_past_answers_report_the_sighting_before_that_time(story):
+    was = story.where_was("Mug", at=5.0)
+    assert was.last_seen == 2.0, "seen at t=12.5 later, but at t=5 the last sighting was t=2"
+    assert [o.last_seen for o in story.contents("CounterTop", at=5.0)] == [2.0]
+    assert story.where_is("Mug").last_seen == 12.5

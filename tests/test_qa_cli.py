@@ -63,3 +63,13 @@ def test_robomem_qa_answers_a_hand_made_episode(episode, tmp_path):
     assert answers["contents"]["answer"] == {"labels": []}
     assert answers["teapot"]["answer"] is None
     assert answers["bogus"]["answer"] is None
+
+
+def test_qa_refuses_to_mix_an_episode_into_an_existing_memory(episode, tmp_path):
+    db = tmp_path / "memory.sqlite"
+    command = [sys.executable, "-m", "robomem.cli", "qa", str(episode), "--out", str(tmp_path / "a.jsonl"), "--db",
+               str(db)]
+    assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--append" in again.stderr
+    assert subprocess.run([*command, "--append"], capture_output=True, timeout=120).returncode == 0

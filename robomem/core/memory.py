@@ -28,7 +28,7 @@ from robomem.core.spatial_index import DynamicPointIndex
 from robomem.core.storage import MemoryStore, SQLiteStore, WriteBatch
 from robomem.core.temporal import Fact, FactIds
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, POSE, REJECTED, STATUS, TENTATIVE, Track
-from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
+from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone, check_detection
 from robomem.core.views import ViewLog
 
 _NOISE_LEARNING_RATE = 0.01  # exponential average over roughly the last hundred settled sightings
@@ -91,14 +91,15 @@ class Memory(RelationsMixin, RetrievalMixin):
         if not math.isfinite(batch.t):
             self._reject(0.0, "non_finite", "batch time is not finite")
             raise RejectedInput("non_finite", "batch time is not finite")
+        detections, view = self._checked(batch)
         t = max(batch.t, self.now) if math.isfinite(self.now) else batch.t
         if batch.t < self.now:
             self.counters["late_batches"] += 1
         self.now = t
         events_before = self._next_event_id
         self.counters["batches"] += 1
-        self.counters["observations"] += len(batch.detections)
-        matched_ids = self._process(t, batch.robot, batch.detections, batch.view)
+        self.counters["observations"] += len(detections)
+        matched_ids = self._process(t, batch.robot, detections, view)
         self._update_relations(t)
         for track in self._appear_checks:
             track.appeared = not self.config.is_static(track.label) and self._appeared_in_watched_place(track)
@@ -109,7 +110,7 @@ class Memory(RelationsMixin, RetrievalMixin):
             self.views.add(t, batch.view)
             v = batch.view
             self._pending.views.append((t, batch.robot, *v.position, v.yaw_deg, v.fov_deg, v.range_m))
-        for det, track_id in zip(batch.detections, matched_ids, strict=True):
+        for det, track_id in zip(detections, matched_ids, strict=True):
             c, s = det.center, det.size
             state = None if not det.state else _json_state(det.state)
             self._pending.observations.append(
@@ -122,6 +123,26 @@ class Memory(RelationsMixin, RetrievalMixin):
         ):
             self.flush()
         return [e for e in self.stm.events() if e.event_id >= events_before]
+
+    def _checked(self, batch: ObservationBatch) -> tuple[list[Detection], ViewCone | None]:
+        """The batch's valid detections (bad ones are counted, recorded and dropped) and its view; a frame
+        that lost a detection gives no negative evidence, since the dropped object was not 'unseen'."""
+        good = list(batch.detections) if _all_sound(batch.detections) else []
+        if not good:
+            for det in batch.detections:  # the slow path names what is wrong with each bad detection
+                try:
+                    check_detection(det)
+                except RejectedInput as error:
+                    self._reject(batch.t, error.reason, error.detail)
+                    continue
+                det.center, det.size = np.asarray(det.center, dtype=float), np.asarray(det.size, dtype=float)
+                good.append(det)
+        view = batch.view
+        if len(good) < len(batch.detections) or (view is not None and not _valid_view(view)):
+            if view is not None and not _valid_view(view):
+                self._reject(batch.t, "bad_view", f"{view!r}"[:300])
+            view = None
+        return good, view
 
     def _process(
         self, t: float, robot: str, detections: list[Detection], view: ViewCone | None
@@ -638,6 +659,32 @@ class Memory(RelationsMixin, RetrievalMixin):
 
             self._embedder = MiniLMEmbedder(self.config.embedding_model_path, self.config.embedding_tokenizer_path)
         return self._embedder
+
+
+def _valid_view(view: ViewCone) -> bool:
+    values = [*view.position, view.yaw_deg, view.fov_deg, view.range_m]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    return finite and view.range_m > 0 and view.fov_deg > 0
+
+
+def _all_sound(detections: list[Detection]) -> bool:
+    """Vectorised check that every detection is well-formed (the common case, so it must be cheap)."""
+    if not detections:
+        return True
+    try:
+        centers = np.array([d.center for d in detections], dtype=float)
+        sizes = np.array([d.size for d in detections], dtype=float)
+        confidences = np.array([d.confidence for d in detections], dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return (
+        centers.shape == sizes.shape == (len(detections), 3)
+        and all(isinstance(d.center, np.ndarray) and isinstance(d.size, np.ndarray) for d in detections)
+        and bool(np.all(np.isfinite(centers)) and np.all(np.isfinite(sizes)) and np.all(sizes >= 0))
+        and bool(np.all(sizes <= 50.0) and np.all((confidences >= 0) & (confidences <= 1)))
+        and all(isinstance(d.label, str) and d.label.strip() for d in detections)
+        and all(d.embedding is None or np.all(np.isfinite(d.embedding)) for d in detections)
+    )
 
 
 def _pose_value(track: Track) -> list[float]:

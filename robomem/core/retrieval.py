@@ -149,7 +149,7 @@ class RetrievalMixin:
             center=center,
             size=size,
             status=status or TENTATIVE,
-            last_seen=track.last_seen,
+            last_seen=track.last_seen if at is None or at >= self.now else self._last_seen_at(track, at),
             receptacle=parent_track.label if parent_track else None,
             receptacle_id=parent_track.track_id if parent_track else None,
             relation=parent[1] if parent else None,
@@ -213,6 +213,14 @@ class RetrievalMixin:
         self.flush()
         ids = [i for t in tracks for i in (t.track_id, *self._aliases.get(t.track_id, ()))]
         return self.store.last_seen(ids, at)
+
+    def _last_seen_at(self: Memory, track: Track, at: float) -> float:
+        """The track's latest sighting at or before ``at`` (from the observation log)."""
+        if track.last_seen <= at:
+            return track.last_seen
+        self.flush()
+        seen = self.store.last_seen([track.track_id, *self._aliases.get(track.track_id, ())], at)
+        return track.first_seen if seen is None else seen
 
     def count_believed(self: Memory) -> int:
         """How many objects, of any label, memory believes present now."""

@@ -118,6 +118,24 @@ def make_detection(
     return Detection(label.strip(), center_arr, np.abs(size_arr), conf, clean_state, emb)
 
 
+def check_detection(det: Detection, max_size_m: float = 50.0) -> None:
+    """Raise RejectedInput unless ``det`` (built by hand, not by :func:`make_detection`) is sound."""
+    if not isinstance(det.label, str) or not det.label.strip():
+        raise RejectedInput("bad_label", f"label must be a non-empty string, got {det.label!r}")
+    for name, vector in (("center", det.center), ("size", det.size)):
+        arr = np.asarray(vector)
+        if arr.shape != (3,) or not np.issubdtype(arr.dtype, np.number):
+            raise RejectedInput("malformed", f"{name} must be 3 numbers, got {vector!r}")
+        if not np.all(np.isfinite(arr)):
+            raise RejectedInput("non_finite", f"{name} has NaN/inf: {arr.tolist()}")
+    if np.any(np.asarray(det.size) < 0) or np.any(np.asarray(det.size) > max_size_m):
+        raise RejectedInput("bad_size", f"size out of range: {np.asarray(det.size).tolist()}")
+    if not isinstance(det.confidence, (int, float)) or not 0.0 <= det.confidence <= 1.0:
+        raise RejectedInput("bad_confidence", f"confidence must be in [0, 1], got {det.confidence!r}")
+    if det.embedding is not None and not np.all(np.isfinite(det.embedding)):
+        raise RejectedInput("bad_embedding", "embedding is not finite")
+
+
 def make_view(position: Any, yaw_deg: Any, fov_deg: Any, range_m: Any) -> ViewCone:
     """Validate a camera view cone."""
     pos = _finite_vector(position, "view.position")
