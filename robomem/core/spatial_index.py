@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 class DynamicPointIndex:
     """Points keyed by int id, with radius and nearest queries; points may move or be removed."""
 
-    def __init__(self, rebuild_fraction: float = 0.02, min_rebuild: int = 128, max_buffer: int = 1024) -> None:
+    def __init__(self, rebuild_fraction: float = 0.05, min_rebuild: int = 128, max_buffer: int = 8192) -> None:
         self._positions: dict[int, np.ndarray] = {}
         self._tree: cKDTree | None = None
         self._tree_ids = np.zeros(0, dtype=np.int64)
