@@ -91,7 +91,7 @@ class DynamicPointIndex:
 
     def query_radius(self, point: np.ndarray, radius: float) -> list[int]:
         """Ids of points within ``radius`` of ``point``."""
-        return self.query_radius_many(np.asarray(point, dtype=float).reshape(1, 3), radius)[0]
+        return self.query_radius_points(point, radius)[0].tolist()
 
     def query_radius_many(self, points: np.ndarray, radius: float | np.ndarray) -> list[list[int]]:
         """For each query point, the ids within its radius (scalar or one per point)."""
