@@ -20,6 +20,7 @@ from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
 from robomem.core.geometry import distance, in_view
+from robomem.core.moves import MovesMixin
 from robomem.core.relations import INDEX_SLACK_M, RelationsMixin
 from robomem.core.retrieval import RetrievalMixin, _recency_key
 from robomem.core.scene_graph import SceneGraph
@@ -34,7 +35,7 @@ from robomem.core.views import ViewLog
 _NOISE_LEARNING_RATE = 0.01  # exponential average over roughly the last hundred settled sightings
 
 
-class Memory(RelationsMixin, RetrievalMixin):
+class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
     """Long-term spatio-temporal scene graph + short-term change buffer, persisted in a store."""
 
     def __init__(
@@ -343,83 +344,6 @@ class Memory(RelationsMixin, RetrievalMixin):
                     return True
             node = parent_track
         return False
-
-    # ------------------------------------------------------------------ moved vs new
-    def _co_present_instances(self, track: Track) -> int:
-        """Other believed instances of the label that were known while this one was last seen."""
-        return sum(
-            1
-            for other_id in self.by_label[normalize_label(track.label)]
-            if other_id != track.track_id
-            and self.tracks[other_id].ever_confirmed
-            and self.tracks[other_id].first_seen <= track.last_seen
-            and self.tracks[other_id].status != GONE
-        )
-
-    def _missing(self, track: Track) -> bool:
-        """Looked for where memory had it and not found (strongly enough to accept a move)."""
-        if track.status == GONE:
-            return True
-        if track.status != CONFIRMED or track.misses_since_hit == 0:
-            return False
-        return track.misses_since_hit >= 2 or self._co_present_instances(track) == 0
-
-    def _find_moved_track(self, det: Detection, seen: set[int]) -> Track | None:
-        """An unmatched detection is a moved object when a same-label object is missing from its place."""
-        cfg = self.config
-        if cfg.is_static(det.label) or det.confidence < cfg.relocate_min_confidence:
-            return None
-        key = normalize_label(det.label)
-        options = [
-            self.tracks[i] for i in self._missing_by_label[key]
-            if i not in seen and self.tracks[i].status in (CONFIRMED, GONE) and self._missing(self.tracks[i])
-        ]
-        if not options:
-            return None
-        return max(
-            options,
-            key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -float(np.linalg.norm(tr.center - det.center))),
-        )
-
-    def _merge_newcomer(self, track: Track, t: float) -> None:
-        """``track`` was just missed: if a same-label object appeared elsewhere since, that is it, moved."""
-        key = normalize_label(track.label)
-        if self._newest_first_seen.get(key, -math.inf) <= track.last_seen:
-            return  # nothing of this label was first seen after this object's last sighting
-        if self.config.is_static(track.label) or not self._missing(track):
-            return
-        newcomers = [
-            self.tracks[i]
-            for i in self.by_label[key]
-            if i != track.track_id
-            and self.tracks[i].is_live
-            and self.tracks[i].first_seen > track.last_seen
-            and self.tracks[i].max_confidence >= self.config.relocate_min_confidence
-        ]
-        if not newcomers:
-            return
-        newcomer = max(newcomers, key=lambda n: (n.status == CONFIRMED, n.hits, n.last_seen))
-        was_gone = track.status == GONE
-        self._new_placement(track, newcomer.center, newcomer.size, t)
-        track.hits += newcomer.hits
-        track.last_seen = max(track.last_seen, newcomer.last_seen)
-        track.log_odds = max(track.log_odds, newcomer.log_odds)
-        track.misses_since_hit = newcomer.misses_since_hit
-        track.miss_evidence = newcomer.miss_evidence
-        track.max_confidence = max(track.max_confidence, newcomer.max_confidence)
-        for state_key in newcomer.state_keys():
-            value = newcomer.history(f"state:{state_key}").value_now()
-            if value is not None:
-                self._observe_states(track, {state_key: value}, t)
-        self._set_status(track, CONFIRMED, t)
-        self._note_latest(track)
-        newcomer.merged_into = track.track_id
-        self._set_status(newcomer, MERGED, t)
-        self._drop_from_indexes(newcomer)
-        self._aliases[track.track_id].append(newcomer.track_id)
-        self._emit(t, track, "moved", {"merged": newcomer.track_id, "was_gone": was_gone})
-        self._reindex(track)
-        self.counters["merges"] += 1
 
     # ------------------------------------------------------------------ tracks and facts
     def _new_track(self, det: Detection, t: float, robot: str) -> Track:
