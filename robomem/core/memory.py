@@ -168,10 +168,19 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
         pairs, unmatched = associate(detections, candidates, cfg, self.noise_margin()) if detections else ([], [])
         seen: set[int] = set()
-        for row, track in pairs:
-            self._hit(track, detections[row], t, robot)
-            assigned[row] = track.track_id
-            seen.add(track.track_id)
+        if pairs:
+            # the running means of all matched tracks in one vectorised step
+            rows = [row for row, _ in pairs]
+            matched = [track for _, track in pairs]
+            det_c, det_s = centers[rows], np.array([detections[row].size for row in rows])
+            trk_c, trk_s = np.array([tr.center for tr in matched]), np.array([tr.size for tr in matched])
+            weights = 1.0 / np.minimum(np.array([tr.placement_hits for tr in matched]) + 1.0, 20.0)[:, None]
+            moved_by = np.linalg.norm(det_c - trk_c, axis=1)
+            new_c, new_s = trk_c + weights * (det_c - trk_c), trk_s + weights * (det_s - trk_s)
+            for k, (row, track) in enumerate(pairs):
+                self._hit(track, detections[row], t, robot, refined=(float(moved_by[k]), new_c[k], new_s[k]))
+                assigned[row] = track.track_id
+                seen.add(track.track_id)
         missed = self._negative_evidence(t, view, seen, around) if view is not None else []
         for row in unmatched:
             det = detections[row]
@@ -189,9 +198,19 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         return assigned
 
     # ------------------------------------------------------------------ evidence
-    def _hit(self, track: Track, det: Detection, t: float, robot: str, relocate: bool = False) -> None:
+    def _hit(
+        self,
+        track: Track,
+        det: Detection,
+        t: float,
+        robot: str,
+        relocate: bool = False,
+        refined: tuple[float, np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """A detection of ``track``; ``refined`` = (displacement, new mean center, new mean size) when
+        the caller computed them for a whole frame at once."""
         cfg = self.config
-        displacement = distance(det.center, track.center)
+        displacement = distance(det.center, track.center) if refined is None else refined[0]
         threshold = cfg.static_move_threshold_m if cfg.is_static(track.label) else cfg.move_threshold_m
         was_gone = track.status == GONE
         if track.status == REJECTED:  # dismissed too early: seen again where it was
@@ -207,9 +226,12 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             if track.placement_hits >= 3:  # a settled estimate: learn how noisy detected positions are
                 residual = det.center - track.center
                 self._residual_var += _NOISE_LEARNING_RATE * (residual * residual - self._residual_var)
-            weight = 1.0 / min(track.placement_hits + 1, 20)
-            track.center = track.center + weight * (det.center - track.center)
-            track.size = track.size + weight * (det.size - track.size)
+            if refined is None:
+                weight = 1.0 / min(track.placement_hits + 1, 20)
+                track.center = track.center + weight * (det.center - track.center)
+                track.size = track.size + weight * (det.size - track.size)
+            else:
+                track.center, track.size = refined[1].copy(), refined[2].copy()
             track.placement_hits += 1
             self._refine_pose_fact(track)
         track.hits += 1
