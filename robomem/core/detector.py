@@ -36,10 +36,17 @@ class DetectorModel:
         factor = 1.0 - cfg.detection_range_falloff * min(max(range_fraction, 0.0), 1.0)
         return factor * cfg.small_object_factor if float(np.max(size)) < cfg.small_object_m else factor
 
+    def shapes(self, range_fractions: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """:meth:`shape` for many objects at once (sizes: one row per object)."""
+        cfg = self.config
+        factor = 1.0 - cfg.detection_range_falloff * np.clip(range_fractions, 0.0, 1.0)
+        return np.where(np.max(sizes, axis=1) < cfg.small_object_m, factor * cfg.small_object_factor, factor)
+
     def probability(self, range_fraction: float, size: np.ndarray) -> float:
         return self.p_max * self.shape(range_fraction, size)
 
-    def record(self, shape: float, detected: bool) -> None:
-        """One look at a believed object that should have been visible."""
-        self.expected += shape
-        self.hits += 1.0 if detected else 0.0
+    def record(self, shapes: np.ndarray, detected: np.ndarray) -> None:
+        """Looks at believed objects that should have been visible: their shape factors, and which
+        of them the detector reported."""
+        self.expected += float(np.sum(shapes))
+        self.hits += float(np.count_nonzero(detected))

@@ -313,17 +313,22 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         ids, points = around
         if not len(ids):
             return []
+        expected = [self.tracks[i] for i in ids[in_view(points, view)].tolist()]  # indexed positions: a few cm off
+        expected = [track for track in expected if track.is_live and not self._hidden(track)]
+        if not expected:
+            return []
+        centers = np.array([track.center for track in expected])
+        shapes = self.detector.shapes(
+            np.linalg.norm(centers - camera, axis=1) / view.range_m, np.array([track.size for track in expected])
+        )
+        detected = np.array([track.track_id in seen for track in expected])
+        confirmed = np.array([track.status == CONFIRMED for track in expected])
+        self.detector.record(shapes[confirmed], detected[confirmed])  # calibrate on believed objects only
         missed = []
-        for track_id in ids[in_view(points, view)].tolist():  # indexed positions lag by at most a few cm
-            track = self.tracks[track_id]
-            if not track.is_live or self._hidden(track):
-                continue
-            shape = self.detector.shape(distance(track.center, camera) / view.range_m, track.size)
-            if track.status == CONFIRMED:  # calibrate on believed objects only
-                self.detector.record(shape, track_id in seen)
-            if track_id not in seen:
-                self._miss(track, t, self.detector.p_max * shape)
-                missed.append(track)
+        p_max = self.detector.p_max
+        for k in np.flatnonzero(~detected):
+            self._miss(expected[k], t, p_max * float(shapes[k]))
+            missed.append(expected[k])
         return missed
 
     def _miss(self, track: Track, t: float, p_detect: float) -> None:
@@ -352,6 +357,8 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
 
     def _hidden(self, track: Track) -> bool:
         """Inside a receptacle that is closed, or openable with its state unknown."""
+        if PARENT not in track.histories:
+            return False
         node = track
         for _ in range(8):
             parent = node.history(PARENT).value_now()
