@@ -307,8 +307,8 @@ class RetrievalMixin:
             return []  # furniture does not come and go: a late discovery or a flicker of the detector
         if not believed_before and believed_after:
             if before == GONE:  # back where it was: a false 'gone'; elsewhere: it moved
-                moved = self._moved_or(track, since, end, "")
-                return [moved] if moved.change else []
+                moved = self._moved_since(track, since, end)
+                return [moved] if moved else []
             if before is None and track.appeared:
                 return [Change(track.label, "appeared", track.track_id, {})]
             return []  # first confirmed after `since` but already there: a discovery, not a change
@@ -334,7 +334,8 @@ class RetrievalMixin:
                 found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new}))
         return found
 
-    def _moved_or(self: Memory, track: Track, since: float, end: float, otherwise: str) -> Change:
+    def _moved_since(self: Memory, track: Track, since: float, end: float) -> Change | None:
+        """A 'moved' change if the placement at ``end`` lies away from the last one before ``since``."""
         pose = track.history(POSE)
         first, last = pose.at(since), pose.at(end)
         if first is None:
@@ -344,7 +345,7 @@ class RetrievalMixin:
             distance = float(np.linalg.norm(self._placement_center(track, first) - self._placement_center(track, last)))
             if distance > self.config.move_threshold_m:
                 return Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)})
-        return Change(track.label, otherwise, track.track_id, {})
+        return None
 
     def within_radius(
         self: Memory, center: Any, radius: float, label: str | None = None
