@@ -8,6 +8,7 @@ the unmatched detections (moved vs new) → re-derive containment relations → 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -20,6 +21,7 @@ from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
 from robomem.core.geometry import distance, in_view
+from robomem.core.locking import synchronized
 from robomem.core.moves import MovesMixin
 from robomem.core.relations import INDEX_SLACK_M, RelationsMixin
 from robomem.core.retrieval import RetrievalMixin, _recency_key
@@ -45,6 +47,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         embedder: TextEmbedder | None = None,
     ) -> None:
         self.config = config or MemoryConfig()
+        self._lock = threading.RLock()  # every public method holds it: safe to share between threads
         self.store = store or SQLiteStore(self.config.db_path)
         self._embedder = embedder
         self.tracks: dict[int, Track] = {}
@@ -84,6 +87,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         self._load()
 
     # ------------------------------------------------------------------ ingest
+    @synchronized
     def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
         """Take one frame of observations; returns the change events it caused."""
         if len(batch.detections) > self.config.max_detections_per_batch:
@@ -511,10 +515,12 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         self.counters[f"rejected.{reason}"] += 1
         self._pending.rejects.append((t, reason, detail[:500]))
 
+    @synchronized
     def record_rejection(self, error: RejectedInput, t: float = 0.0) -> None:
         """Count and persist input refused before it reached :meth:`ingest` (adapters call this)."""
         self._reject(t, error.reason, error.detail)
 
+    @synchronized
     def flush(self, sync: bool = False) -> None:
         """Hand everything pending to the store as one transaction; ``sync`` waits until it is durable."""
         self.stm.consolidate()
@@ -540,6 +546,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
                 self._pending.facts[fact.fact_id] = fact
         self._dirty_poses.clear()
 
+    @synchronized
     def close(self) -> None:
         self._write_open_placements()
         self.flush()

@@ -61,6 +61,11 @@ def relevant_tracks(memory: Memory, query: str, min_similarity: float = 0.5) -> 
 def render_context(memory: Memory, query: str = "", token_budget: int = 400, max_changes: int = 8) -> str:
     """Header, the objects relevant to ``query`` with their holders, recent changes, then the rest,
     cut where the budget ends."""
+    with memory._lock:
+        return _render(memory, query, token_budget, max_changes)
+
+
+def _render(memory: Memory, query: str, token_budget: int, max_changes: int) -> str:
     believed = [t for t in memory.tracks.values() if memory._believed(t, None)]
     lines = [f"Memory at t={memory.now:.1f}: {len(believed)} objects believed present."]
     budget = token_budget - estimate_tokens(lines[0])

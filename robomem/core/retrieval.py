@@ -16,6 +16,7 @@ import numpy as np
 from robomem.core import states
 from robomem.core.config import label_to_text, normalize_label
 from robomem.core.embedding import VectorIndex
+from robomem.core.locking import synchronized
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ class RetrievalMixin:
         )
 
     # ------------------------------------------------------------------ the queries
+    @synchronized
     def where_is(self: Memory, label: str, near: Any = None, at: float | None = None) -> ObjectInfo | None:
         """The most likely instance of ``label`` (closest to ``near`` if given); None if unknown or gone."""
         if at is None or at >= self.now:
@@ -193,10 +195,12 @@ class RetrievalMixin:
         found = [self.tracks[i] for i in points.query_radius(point, reach) if self.tracks[i].status == CONFIRMED]
         return min(found, key=lambda t: (float(np.linalg.norm(t.center - point)), t.track_id))
 
+    @synchronized
     def where_was(self: Memory, label: str, at: float, near: Any = None) -> ObjectInfo | None:
         """Where memory believed ``label`` was at time ``at``."""
         return self.where_is(label, near=near, at=at)
 
+    @synchronized
     def last_seen(self: Memory, label: str, near: Any = None, at: float | None = None) -> float | None:
         """Time of the latest observation of the object (of any instance unless ``near`` is given)."""
         tracks = [
@@ -222,14 +226,17 @@ class RetrievalMixin:
         seen = self.store.last_seen([track.track_id, *self._aliases.get(track.track_id, ())], at)
         return track.first_seen if seen is None else seen
 
+    @synchronized
     def count_believed(self: Memory) -> int:
         """How many objects, of any label, memory believes present now."""
         return sum(1 for t in self.tracks.values() if self._believed(t, None))
 
+    @synchronized
     def count(self: Memory, label: str, at: float | None = None) -> int:
         """How many distinct instances of ``label`` memory believes in."""
         return sum(1 for t in self._label_tracks(label, at) if self._believed(t, at))
 
+    @synchronized
     def state(self: Memory, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
         """Latest observed value of ``key`` for the instance (None if never observed)."""
         if at is None or at >= self.now:
@@ -244,6 +251,7 @@ class RetrievalMixin:
                 return value
         return None
 
+    @synchronized
     def contents(
         self: Memory, receptacle: str, at: float | None = None, include_fixtures: bool = False
     ) -> list[ObjectInfo]:
@@ -275,6 +283,7 @@ class RetrievalMixin:
             chain.append(parent[0])
             node = self.tracks[parent[0]]
 
+    @synchronized
     def what_changed(
         self: Memory, since: float, until: float | None = None, room: str | None = None
     ) -> list[Change]:
@@ -347,6 +356,7 @@ class RetrievalMixin:
                 return Change(track.label, "moved", track.track_id, {"distance_m": round(distance, 3)})
         return None
 
+    @synchronized
     def within_radius(
         self: Memory, center: Any, radius: float, label: str | None = None
     ) -> list[ObjectInfo]:
@@ -363,6 +373,7 @@ class RetrievalMixin:
                 found.append((distance, track))
         return [self._info(t, None) for _, t in sorted(found, key=lambda p: p[0])]
 
+    @synchronized
     def near(self: Memory, label: str, radius: float | None = None, near: Any = None) -> list[ObjectInfo]:
         """Objects *near* the most likely instance of ``label`` (within ``radius``, default the
         configured near radius), closest first, the object itself and its holders excluded."""
@@ -374,6 +385,7 @@ class RetrievalMixin:
         found = self.within_radius(track.center, radius if radius is not None else self.config.near_radius_m)
         return [info for info in found if info.track_id not in excluded]
 
+    @synchronized
     def relations(self: Memory, label: str, near: Any = None) -> list[tuple[str, str]]:
         """The scene-graph relations of the most likely instance: ('in'|'on', holder) and ('near', other)."""
         anchor = self.where_is(label, near=near)
@@ -383,6 +395,7 @@ class RetrievalMixin:
         found += [("near", f"{info.label}#{info.track_id}") for info in self.near(label, near=near)]
         return found
 
+    @synchronized
     def within_box(self: Memory, lower: Any, upper: Any, label: str | None = None) -> list[ObjectInfo]:
         """Believed objects whose center lies in the axis-aligned box [lower, upper]."""
         lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -406,6 +419,7 @@ class RetrievalMixin:
                 self._label_vectors.add(key, vector)
         return self._label_vectors, {v: k for k, v in self._label_keys.items()}
 
+    @synchronized
     def search(self: Memory, text: str, k: int = 10, min_similarity: float = 0.5) -> list[tuple[ObjectInfo, float]]:
         """Objects whose label means what ``text`` says ("cup" finds a Mug), best first."""
         index, names = self._label_index()
@@ -419,6 +433,7 @@ class RetrievalMixin:
         results.sort(key=lambda pair: -pair[1])
         return results[:k]
 
+    @synchronized
     def search_by_embedding(self: Memory, vector: Any, k: int = 10) -> list[tuple[ObjectInfo, float]]:
         """Objects whose detection embeddings (e.g. image features) are nearest to ``vector``."""
         if self._object_vectors is None:
