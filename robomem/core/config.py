@@ -114,8 +114,8 @@ class MemoryConfig:
     numeric_state_tolerance: float = 0.05  # numeric states closer than this are the same value
     fraction_change: float = 0.3  # 'openness' must move this much to be opened/closed
     # --- relations ---
-    support_margin_m: float = 0.05
-    support_gap_m: float = 0.08
+    support_margin_m: float = 0.02
+    support_gap_m: float = 0.12
     near_radius_m: float = 1.0
     # --- rooms: the top of the scene graph; horizontal boxes {name, min: [x, y], max: [x, y]} ---
     rooms: list[dict[str, Any]] = field(default_factory=list)
