@@ -205,3 +205,16 @@ def test_past_answers_report_the_sighting_before_that_time(story):
     assert was.last_seen == 2.0, "seen at t=12.5 later, but at t=5 the last sighting was t=2"
     assert [o.last_seen for o in story.contents("CounterTop", at=5.0)] == [2.0]
     assert story.where_is("Mug").last_seen == 12.5
+
+
+def test_past_last_seen_reads_uncommitted_sightings_without_waiting(tmp_path):
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), flush_every_batches=10**9,
+                                 flush_interval_s=10**9))
+    view = looking(0, 0)
+    for t in range(5):
+        memory.ingest(frame(float(t), view, det("Mug", 2, 0)))
+    assert memory.store.load().tracks == [], "nothing committed yet"
+    assert memory.last_seen("Mug", at=2.5) == 2.0
+    memory.flush(sync=True)
+    assert memory.last_seen("Mug", at=2.5) == 2.0
+    memory.close()

@@ -6,6 +6,7 @@ History is append-only: rows are never deleted. A fact row may be refined while 
 
 from __future__ import annotations
 
+import collections
 import json
 import queue
 import sqlite3
@@ -115,6 +116,11 @@ class SQLiteStore(MemoryStore):
             raise RuntimeError(f"{path}: schema version {row[0]}, this robomem reads {SCHEMA_VERSION}")
         self._queue: queue.Queue[WriteBatch | None] | None = None
         self._error: BaseException | None = None
+        # batches handed over but not yet committed, oldest first (a reader looks in them, then on disk)
+        self._uncommitted: collections.deque[WriteBatch] = collections.deque()
+        self._uncommitted_lock = threading.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False) if path != ":memory:" else None
+        self._reader_lock = threading.Lock()
         if background_writes:
             self._queue = queue.Queue(maxsize=64)
             self._writer = threading.Thread(target=self._write_loop, name="robomem-sqlite-writer", daemon=True)
@@ -132,6 +138,9 @@ class SQLiteStore(MemoryStore):
             except BaseException as error:  # surfaced to the caller on the next read, write or close
                 self._error = error
             finally:
+                if batch is not None:
+                    with self._uncommitted_lock:
+                        self._uncommitted.popleft()
                 self._queue.task_done()
 
     def _drain(self) -> None:
@@ -168,6 +177,8 @@ class SQLiteStore(MemoryStore):
         if self._error is not None:
             self._drain()
         if self._queue is not None:
+            with self._uncommitted_lock:
+                self._uncommitted.append(batch)
             self._queue.put(batch)
         else:
             self._write_now(batch)
@@ -205,12 +216,23 @@ class SQLiteStore(MemoryStore):
     def last_seen(self, track_ids: list[int], until: float) -> float | None:
         if not track_ids:
             return None
-        self._drain()
         marks = ",".join("?" * len(track_ids))
-        row = self._db.execute(
-            f"SELECT MAX(t) FROM observations WHERE track_id IN ({marks}) AND t <= ?", (*track_ids, until)
-        ).fetchone()
-        return None if row is None else row[0]
+        query = f"SELECT MAX(t) FROM observations WHERE track_id IN ({marks}) AND t <= ?"
+        if self._reader is None or self._error is not None:  # in-memory database: wait for the writer
+            self._drain()
+            row = self._db.execute(query, (*track_ids, until)).fetchone()
+            return None if row is None else row[0]
+        # no waiting on the writer: first the batches not committed yet (a batch leaves this list only
+        # once committed), then what is on disk, read through a second WAL connection
+        with self._uncommitted_lock:
+            pending = list(self._uncommitted)
+        wanted = set(track_ids)
+        times = [row[0] for batch in pending for row in batch.observations if row[-1] in wanted and row[0] <= until]
+        with self._reader_lock:
+            row = self._reader.execute(query, (*track_ids, until)).fetchone()
+        if row is not None and row[0] is not None:
+            times.append(row[0])
+        return max(times, default=None)
 
     def sync(self) -> None:
         self._drain()
@@ -228,4 +250,6 @@ class SQLiteStore(MemoryStore):
                 self._queue.put(None)
                 self._writer.join()
                 self._queue = None
+            if self._reader is not None:
+                self._reader.close()
             self._db.close()
