@@ -214,16 +214,17 @@ class RetrievalMixin:
             tracks = [min(tracks, key=lambda t: float(np.linalg.norm(self._pose_at(t, at)[0] - point)))]
         if at is None or at >= self.now:
             return max(t.last_seen for t in tracks)
-        self.flush()
-        ids = [i for t in tracks for i in (t.track_id, *self._aliases.get(t.track_id, ()))]
-        return self.store.last_seen(ids, at)
+        times = [self._last_seen_at(t, at) for t in tracks if t.first_seen <= at]
+        return max(times, default=None)
 
     def _last_seen_at(self: Memory, track: Track, at: float) -> float:
         """The track's latest sighting at or before ``at`` (from the observation log)."""
         if track.last_seen <= at:
             return track.last_seen
-        self.flush()
-        seen = self.store.last_seen([track.track_id, *self._aliases.get(track.track_id, ())], at)
+        ids = {track.track_id, *self._aliases.get(track.track_id, ())}
+        unflushed = [row[0] for row in self._pending.observations if row[-1] in ids and row[0] <= at]
+        stored = self.store.last_seen(sorted(ids), at)
+        seen = max([*unflushed, *([] if stored is None else [stored])], default=None)
         return track.first_seen if seen is None else seen
 
     @synchronized

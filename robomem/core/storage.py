@@ -95,12 +95,15 @@ class MemoryStore(ABC):
 class SQLiteStore(MemoryStore):
     """SQLite in WAL mode at a file path (or ':memory:').
 
-    Writes run on one background thread (sqlite releases the GIL while it works), in order; every
-    read and :meth:`close` first waits for the queued writes, and a failed write is raised there.
+    For a file, writes run on one background thread (sqlite releases the GIL while it works), in order;
+    reads and :meth:`close` wait for the queued writes (``last_seen`` does not: it also reads the batches
+    still queued), and a failed write is raised there. ``:memory:`` is written in the caller's thread.
     """
 
-    def __init__(self, path: str | Path, background_writes: bool = True) -> None:
+    def __init__(self, path: str | Path, background_writes: bool | None = None) -> None:
         path = str(path)
+        if background_writes is None:  # an in-memory database is quick to write and has no second reader
+            background_writes = path != ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
