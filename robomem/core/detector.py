@@ -30,20 +30,21 @@ class DetectorModel:
         estimate = (prior * cfg.detector_p_max + self.hits) / (prior + self.expected)
         return min(max(estimate, 0.2), 0.99)
 
-    def shape(self, range_fraction: float, size: np.ndarray) -> float:
-        """The part of the probability that depends on range and object size (1 near, for normal sizes)."""
-        cfg = self.config
-        factor = 1.0 - cfg.detection_range_falloff * min(max(range_fraction, 0.0), 1.0)
-        return factor * cfg.small_object_factor if float(np.max(size)) < cfg.small_object_m else factor
-
     def shapes(self, range_fractions: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """:meth:`shape` for many objects at once (sizes: one row per object)."""
+        """The part of the probability that depends on range and object size (1 near, for normal sizes),
+        for many looks at once (sizes: one row per look)."""
         cfg = self.config
         factor = 1.0 - cfg.detection_range_falloff * np.clip(range_fractions, 0.0, 1.0)
         return np.where(np.max(sizes, axis=1) < cfg.small_object_m, factor * cfg.small_object_factor, factor)
 
-    def probability(self, range_fraction: float, size: np.ndarray) -> float:
-        return self.p_max * self.shape(range_fraction, size)
+    def shape(self, range_fraction: float, size: np.ndarray) -> float:
+        """:meth:`shapes` for one look."""
+        return float(self.shapes(np.array([range_fraction]), np.asarray(size, dtype=float)[None, :])[0])
+
+    def probabilities(self, range_fractions: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Detection chances of one object seen at these fractions of the views' ranges."""
+        sizes = np.broadcast_to(np.asarray(size, dtype=float), (len(range_fractions), 3))
+        return self.p_max * self.shapes(range_fractions, sizes)
 
     def record(self, shapes: np.ndarray, detected: np.ndarray) -> None:
         """Looks at believed objects that should have been visible: their shape factors, and which

@@ -31,7 +31,15 @@ from robomem.core.spatial_index import DynamicPointIndex
 from robomem.core.storage import MemoryStore, SQLiteStore, WriteBatch
 from robomem.core.temporal import Fact, FactIds
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, POSE, REJECTED, STATUS, TENTATIVE, Track
-from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone, check_detection
+from robomem.core.types import (
+    MAX_OBJECT_SIZE_M,
+    ChangeEvent,
+    Detection,
+    ObservationBatch,
+    RejectedInput,
+    ViewCone,
+    check_detection,
+)
 from robomem.core.views import ViewLog
 
 _NOISE_LEARNING_RATE = 0.01  # exponential average over roughly the last hundred settled sightings
@@ -143,11 +151,10 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
                 det.center, det.size = np.asarray(det.center, dtype=float), np.asarray(det.size, dtype=float)
                 good.append(det)
         view = batch.view
-        if len(good) < len(batch.detections) or (view is not None and not _valid_view(view)):
-            if view is not None and not _valid_view(view):
-                self._reject(batch.t, "bad_view", f"{view!r}"[:300])
+        if view is not None and not _valid_view(view):
+            self._reject(batch.t, "bad_view", f"{view!r}"[:300])
             view = None
-        return good, view
+        return good, view if len(good) == len(batch.detections) else None
 
     def _process(
         self, t: float, robot: str, detections: list[Detection], view: ViewCone | None
@@ -190,7 +197,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             det = detections[row]
             track = self._find_moved_track(det, seen)
             if track is not None:
-                self._hit(track, det, t, robot, relocate=True)
+                self._hit(track, det, t, robot)
                 self.counters["relocations"] += 1
             else:
                 track = self._new_track(det, t, robot)
@@ -208,13 +215,13 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         det: Detection,
         t: float,
         robot: str,
-        relocate: bool = False,
         refined: tuple[float, np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        """A detection of ``track``; ``refined`` = (displacement, new mean center, new mean size) when
-        the caller computed them for a whole frame at once."""
+        """A detection of ``track``: matched in place, with ``refined`` = (displacement, new mean center,
+        new mean size) computed for the whole frame at once; or, without it, found after a move."""
         cfg = self.config
-        displacement = distance(det.center, track.center) if refined is None else refined[0]
+        relocate = refined is None
+        displacement = distance(det.center, track.center) if relocate else refined[0]
         threshold = cfg.static_move_threshold_m if cfg.is_static(track.label) else cfg.move_threshold_m
         was_gone = track.status == GONE
         if track.status == REJECTED:  # dismissed too early: seen again where it was
@@ -230,12 +237,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             if track.placement_hits >= 3:  # a settled estimate: learn how noisy detected positions are
                 residual = det.center - track.center
                 self._residual_var += _NOISE_LEARNING_RATE * (residual * residual - self._residual_var)
-            if refined is None:
-                weight = 1.0 / min(track.placement_hits + 1, 20)
-                track.center = track.center + weight * (det.center - track.center)
-                track.size = track.size + weight * (det.size - track.size)
-            else:
-                track.center, track.size = refined[1].copy(), refined[2].copy()
+            track.center, track.size = refined[1].copy(), refined[2].copy()
             track.placement_hits += 1
             self._refine_pose_fact(track)
         track.hits += 1
@@ -291,7 +293,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             return False
         cfg = self.config
         evidence = self.views.miss_evidence_before(
-            track.center, track.first_seen, lambda fraction: self.detector.probability(fraction, track.size)
+            track.center, track.first_seen, lambda fractions: self.detector.probabilities(fractions, track.size)
         )
         return evidence >= cfg.appeared_min_evidence
 
@@ -641,7 +643,7 @@ def _all_sound(detections: list[Detection]) -> bool:
         centers.shape == sizes.shape == (len(detections), 3)
         and all(isinstance(d.center, np.ndarray) and isinstance(d.size, np.ndarray) for d in detections)
         and bool(np.all(np.isfinite(centers)) and np.all(np.isfinite(sizes)) and np.all(sizes >= 0))
-        and bool(np.all(sizes <= 50.0) and np.all((confidences >= 0) & (confidences <= 1)))
+        and bool(np.all(sizes <= MAX_OBJECT_SIZE_M) and np.all((confidences >= 0) & (confidences <= 1)))
         and all(isinstance(d.label, str) and d.label.strip() for d in detections)
         and all(d.embedding is None or np.all(np.isfinite(d.embedding)) for d in detections)
     )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 StateValue = bool | int | float | str
+MAX_OBJECT_SIZE_M = 50.0  # no household object's box side is larger
 
 
 class RejectedInput(ValueError):
@@ -83,7 +84,7 @@ def make_detection(
     confidence: Any = 1.0,
     state: Any = None,
     embedding: Any = None,
-    max_size_m: float = 50.0,
+    max_size_m: float = MAX_OBJECT_SIZE_M,
 ) -> Detection:
     """Validate raw fields into a Detection, raising RejectedInput with a counter key."""
     if not isinstance(label, str) or not label.strip() or len(label) > 128:
@@ -118,7 +119,7 @@ def make_detection(
     return Detection(label.strip(), center_arr, np.abs(size_arr), conf, clean_state, emb)
 
 
-def check_detection(det: Detection, max_size_m: float = 50.0) -> None:
+def check_detection(det: Detection, max_size_m: float = MAX_OBJECT_SIZE_M) -> None:
     """Raise RejectedInput unless ``det`` (built by hand, not by :func:`make_detection`) is sound."""
     if not isinstance(det.label, str) or not det.label.strip():
         raise RejectedInput("bad_label", f"label must be a non-empty string, got {det.label!r}")

@@ -40,7 +40,7 @@ class ViewLog:
         self, point: np.ndarray, before: float, p_detect: Callable[[np.ndarray], np.ndarray]
     ) -> float:
         """-log P(an object at ``point`` went undetected in every earlier view containing it), given the
-        detector's chance ``p_detect(range_fraction)``: large means it would almost surely have been seen."""
+        detector's chances ``p_detect(range_fractions)``: large means it would almost surely have been seen."""
         if not self._t:
             return 0.0
         times, positions, yaws, half_fovs, ranges = self._as_arrays()
@@ -49,5 +49,5 @@ class ViewLog:
         bearing = np.arctan2(delta[:, 1], delta[:, 0])
         off_axis = np.abs((bearing - yaws + np.pi) % (2 * np.pi) - np.pi)
         inside = (times < before) & (dist <= ranges) & ((off_axis <= half_fovs + 1e-9) | (half_fovs >= np.pi))
-        chances = np.array([p_detect(f) for f in dist[inside] / ranges[inside]], dtype=float)
+        chances = p_detect(dist[inside] / ranges[inside])
         return float(-np.sum(np.log(np.clip(1.0 - chances, 1e-6, 1.0))))
