@@ -86,24 +86,28 @@ class RetrievalMixin:
     def _time(self: Memory, at: float | None) -> float:
         return self.now if at is None else float(at)
 
+    def _is_now(self: Memory, at: float | None) -> bool:
+        """Whether a query about time ``at`` is about the present (answered from current estimates)."""
+        return at is None or at >= self.now
+
     def _believed(self: Memory, track: Track, at: float | None) -> bool:
         """Believed present at time ``at`` (now if None). For a past time, a track that was still tentative
         then but confirmed since was there all along: hindsight, not a change of the past."""
-        if at is None or at >= self.now:
+        if self._is_now(at):
             return track.status == CONFIRMED
         status = track.history(STATUS).value_at(at)
         return status == CONFIRMED or (status == TENTATIVE and track.ever_confirmed)
 
     def _label_tracks(self: Memory, label: str, at: float | None) -> list[Track]:
         key = normalize_label(label)
-        if at is None or at >= self.now:
+        if self._is_now(at):
             return [self.tracks[i] for i in self.by_label.get(key, ())]
         return [self.tracks[i] for i in self.all_by_label.get(key, ()) if self.tracks[i].first_seen <= at]
 
     def _ranked(self: Memory, label: str, at: float | None, near: Any = None) -> list[Track]:
         """Believed instances of a label at a time, most likely first."""
         found = [t for t in self._label_tracks(label, at) if self._believed(t, at)]
-        now = at is None or at >= self.now
+        now = self._is_now(at)
         if near is not None:
             point = np.asarray(near, dtype=float)
             return sorted(
@@ -113,17 +117,15 @@ class RetrievalMixin:
             )
         if now:
             return sorted(found, key=lambda t: (t.status != CONFIRMED, _negated(_recency_key(t))))
-        return sorted(
-            found,
-            key=lambda t: (
-                t.history(STATUS).value_at(at) != CONFIRMED,
-                -(t.history(POSE).at(at).valid_from if t.history(POSE).at(at) else -math.inf),
-                -t.hits,
-            ),
-        )
+        def placed_since(track: Track) -> float:
+            fact = track.history(POSE).at(at)
+            return -math.inf if fact is None else fact.valid_from
+
+        # past times: confirmed then first, then the most recently established placement, the most seen
+        return sorted(found, key=lambda t: (t.history(STATUS).value_at(at) != CONFIRMED, -placed_since(t), -t.hits))
 
     def _pose_at(self: Memory, track: Track, at: float | None) -> tuple[np.ndarray, np.ndarray]:
-        if at is None or at >= self.now:
+        if self._is_now(at):
             return track.center, track.size
         history = track.history(POSE)
         fact = history.at(at)
@@ -137,20 +139,20 @@ class RetrievalMixin:
 
     def _parent_at(self: Memory, track: Track, at: float | None) -> list | None:
         history = track.history(PARENT)
-        return history.value_now() if at is None or at >= self.now else history.value_at(at)
+        return history.value_now() if self._is_now(at) else history.value_at(at)
 
     def _info(self: Memory, track: Track, at: float | None) -> ObjectInfo:
         center, size = self._pose_at(track, at)
         parent = self._parent_at(track, at)
         parent_track = self.tracks.get(parent[0]) if parent else None
-        status = track.status if at is None or at >= self.now else track.history(STATUS).value_at(at)
+        status = track.status if self._is_now(at) else track.history(STATUS).value_at(at)
         return ObjectInfo(
             track_id=track.track_id,
             label=track.label,
             center=center,
             size=size,
             status=status or TENTATIVE,
-            last_seen=track.last_seen if at is None or at >= self.now else self._last_seen_at(track, at),
+            last_seen=track.last_seen if self._is_now(at) else self._last_seen_at(track, at),
             receptacle=parent_track.label if parent_track else None,
             receptacle_id=parent_track.track_id if parent_track else None,
             relation=parent[1] if parent else None,
@@ -161,7 +163,7 @@ class RetrievalMixin:
     @synchronized
     def where_is(self: Memory, label: str, near: Any = None, at: float | None = None) -> ObjectInfo | None:
         """The most likely instance of ``label`` (closest to ``near`` if given); None if unknown or gone."""
-        if at is None or at >= self.now:
+        if self._is_now(at):
             fast = self._best_confirmed(label) if near is None else self._nearest_confirmed(label, near)
             if fast is not None:
                 return self._info(fast, None)
@@ -203,16 +205,13 @@ class RetrievalMixin:
     @synchronized
     def last_seen(self: Memory, label: str, near: Any = None, at: float | None = None) -> float | None:
         """Time of the latest observation of the object (of any instance unless ``near`` is given)."""
-        tracks = [
-            t for t in self._label_tracks(label, at)
-            if t.ever_confirmed
-        ]
+        tracks = [t for t in self._label_tracks(label, at) if t.ever_confirmed]
         if not tracks:
             return None
         if near is not None:
             point = np.asarray(near, dtype=float)
             tracks = [min(tracks, key=lambda t: float(np.linalg.norm(self._pose_at(t, at)[0] - point)))]
-        if at is None or at >= self.now:
+        if self._is_now(at):
             return max(t.last_seen for t in tracks)
         times = [self._last_seen_at(t, at) for t in tracks if t.first_seen <= at]
         return max(times, default=None)
@@ -222,10 +221,11 @@ class RetrievalMixin:
         if track.last_seen <= at:
             return track.last_seen
         ids = {track.track_id, *self._aliases.get(track.track_id, ())}
-        unflushed = [row[0] for row in self._pending.observations if row[-1] in ids and row[0] <= at]
+        times = [row[0] for row in self._pending.observations if row[-1] in ids and row[0] <= at]
         stored = self.store.last_seen(sorted(ids), at)
-        seen = max([*unflushed, *([] if stored is None else [stored])], default=None)
-        return track.first_seen if seen is None else seen
+        if stored is not None:
+            times.append(stored)
+        return max(times, default=track.first_seen)
 
     @synchronized
     def count_believed(self: Memory) -> int:
@@ -240,14 +240,14 @@ class RetrievalMixin:
     @synchronized
     def state(self: Memory, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
         """Latest observed value of ``key`` for the instance (None if never observed)."""
-        if at is None or at >= self.now:
+        if self._is_now(at):
             fast = self._best_confirmed(label) if near is None else self._nearest_confirmed(label, near)
             value = None if fast is None else fast.history(f"state:{key}").value_now()
             if value is not None:
                 return value
         for track in self._ranked(label, at, near):
             history = track.history(f"state:{key}")
-            value = history.value_now() if at is None or at >= self.now else history.value_at(at)
+            value = history.value_now() if self._is_now(at) else history.value_at(at)
             if value is not None:
                 return value
         return None
@@ -261,7 +261,7 @@ class RetrievalMixin:
         if not holders:
             return []
         found: list[Track] = []
-        if at is None or at >= self.now:
+        if self._is_now(at):
             ids = set().union(*(self.graph.descendants(h) for h in holders))
             found = [self.tracks[i] for i in ids if self._believed(self.tracks[i], None)]
         else:
