@@ -596,12 +596,10 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
                 self._index_object_vector(track)
             self._reindex(track)
             if track.is_live:
-                receptacle = self.config.is_receptacle(track.label)
-                self.graph.upsert(track.track_id, track.label, track.center, track.size, receptacle)
-        for track in self.tracks.values():
-            parent = track.history(PARENT).value_now() if track.is_live else None
+                self._graph_node(track)
+        for track in self.tracks.values():  # edges once every node is there
             if track.is_live:
-                self.graph.set_parent(track.track_id, parent[0] if parent else None, parent[1] if parent else None)
+                self.graph.set_parent(track.track_id, track.history(PARENT).value_now())
         for event in state.events[-self.stm.capacity :]:
             self.stm.add(event)
         self.stm.mark_consolidated()

@@ -32,8 +32,7 @@ class RelationsMixin:
         for track_id in dirty:  # nodes first, so that edges never point at a node not yet there
             track = self.tracks[track_id]
             if track.is_live:
-                receptacle = self.config.is_receptacle(track.label)
-                self.graph.upsert(track_id, track.label, track.center, track.size, receptacle)
+                self._graph_node(track)
             else:
                 self.graph.remove(track_id)
         for track_id in dirty:
@@ -48,7 +47,10 @@ class RelationsMixin:
                 else:
                     self._fact(track, PARENT, parent, t)
             if track.is_live:
-                self.graph.set_parent(track_id, parent[0] if parent else None, parent[1] if parent else None)
+                self.graph.set_parent(track_id, parent)
+
+    def _graph_node(self: Memory, track: Track) -> None:
+        self.graph.upsert(track.track_id, track.label, track.center, track.size, self.config.is_receptacle(track.label))
 
     def _inside_any(self: Memory, part: Track, holders: list[Track]) -> bool:
         """Whether ``part``'s center lies in the box of a bigger one of ``holders``."""

@@ -5,6 +5,7 @@ It mirrors memory's *current* beliefs; the past lives in the fact timelines of e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -59,13 +60,14 @@ class SceneGraph:
             for child in children:
                 self._attach_to_room(child)
 
-    def set_parent(self, track_id: int, parent_id: int | None, relation: str | None) -> None:
+    def set_parent(self, track_id: int, parent: Sequence | None) -> None:
+        """Hang the node under ``parent`` = [parent id, "in" | "on"], or under its room when None."""
         if track_id not in self.graph:
             return
         for old in list(self.graph.predecessors(track_id)):
             self.graph.remove_edge(old, track_id)
-        if parent_id is not None and parent_id in self.graph:
-            self.graph.add_edge(parent_id, track_id, relation=relation or "on")
+        if parent and parent[0] in self.graph:
+            self.graph.add_edge(parent[0], track_id, relation=parent[1] or "on")
         else:
             self._attach_to_room(track_id)
 
