@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from robomem.core.config import normalize_label
+from robomem.core.geometry import distance
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, Track
 from robomem.core.types import Detection
 
@@ -19,10 +18,10 @@ if TYPE_CHECKING:
 class MovesMixin:
     """Relocation and merging of :class:`robomem.core.memory.Memory` tracks."""
 
-    def _co_present_instances(self: Memory, track: Track) -> int:
-        """Other believed instances of the label that were known while this one was last seen."""
-        return sum(
-            1
+    def _has_co_present_instance(self: Memory, track: Track) -> bool:
+        """Whether another believed instance of the label was known while this one was last seen."""
+        return any(
+            True
             for other_id in self.by_label[normalize_label(track.label)]
             if other_id != track.track_id
             and self.tracks[other_id].ever_confirmed
@@ -36,7 +35,7 @@ class MovesMixin:
             return True
         if track.status != CONFIRMED or track.misses_since_hit == 0:
             return False
-        return track.misses_since_hit >= 2 or self._co_present_instances(track) == 0
+        return track.misses_since_hit >= 2 or not self._has_co_present_instance(track)
 
     def _find_moved_track(self: Memory, det: Detection, seen: set[int]) -> Track | None:
         """An unmatched detection is a moved object when a same-label object is missing from its place."""
@@ -52,7 +51,7 @@ class MovesMixin:
             return None
         return max(
             options,
-            key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -float(np.linalg.norm(tr.center - det.center))),
+            key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -distance(tr.center, det.center)),
         )
 
     def _merge_newcomer(self: Memory, track: Track, t: float) -> None:
