@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from robomem.core import states
 from robomem.core.config import label_to_text, normalize_label
 from robomem.core.embedding import VectorIndex
 from robomem.core.locking import synchronized
+from robomem.core.scene_graph import room_node
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class ObjectInfo:
     receptacle_id: int | None = None
     relation: str | None = None
     room: str = ""
+    state: dict[str, Any] = field(default_factory=dict)  # latest value of each observed state
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class ObjectInfo:
             "receptacle_id": self.receptacle_id,
             "relation": self.relation,
             "room": self.room,
+            "state": dict(self.state),
         }
 
 
@@ -67,6 +70,27 @@ def _recency_key(track: Track) -> tuple[bool, float, int, int]:
 
 def _negated(key: tuple) -> tuple:
     return tuple(-float(v) for v in key)
+
+
+@dataclass
+class GraphNode:
+    """A node of the believed scene graph: a room or an object."""
+
+    node_id: str  # "room:<name>" or the track id as text
+    kind: str  # room | receptacle | object
+    label: str
+    track_id: int  # -1 for rooms
+    center: np.ndarray
+    size: np.ndarray
+
+
+@dataclass
+class GraphEdge:
+    """child --relation--> parent, relation in | on (rooms hold their objects "in")."""
+
+    child: str
+    parent: str
+    relation: str
 
 
 @dataclass
@@ -157,7 +181,17 @@ class RetrievalMixin:
             receptacle_id=parent_track.track_id if parent_track else None,
             relation=parent[1] if parent else None,
             room=self.graph.room_for(center),
+            state=self._states_at(track, at),
         )
+
+    def _states_at(self: Memory, track: Track, at: float | None) -> dict[str, Any]:
+        found = {}
+        for key in track.state_keys():
+            history = track.history(f"state:{key}")
+            value = history.value_now() if self._is_now(at) else history.value_at(at)
+            if value is not None:
+                found[key] = value
+        return found
 
     # ------------------------------------------------------------------ the queries
     @synchronized
@@ -405,6 +439,29 @@ class RetrievalMixin:
             info for info in self.within_radius(middle, half_diagonal, label)
             if np.all(info.center >= lo) and np.all(info.center <= hi)
         ]
+
+    @synchronized
+    def scene_graph(self: Memory) -> tuple[list[GraphNode], list[GraphEdge]]:
+        """The scene graph of what memory believes now: rooms, believed objects, their in/on edges
+        (an object whose holder is not believed hangs under its room)."""
+        nodes: list[GraphNode] = []
+        for room in self.graph.rooms:
+            lo, hi = np.array([*room.min_xy, 0.0]), np.array([*room.max_xy, 0.0])
+            nodes.append(GraphNode(room_node(room.name), "room", room.name, -1, (lo + hi) / 2, hi - lo))
+        nodes.append(GraphNode(room_node(self.graph.default_room), "room", self.graph.default_room, -1,
+                               np.zeros(3), np.zeros(3)))
+        believed = sorted(i for i, t in self.tracks.items() if t.status == CONFIRMED)
+        edges: list[GraphEdge] = []
+        for track_id in believed:
+            track = self.tracks[track_id]
+            kind = "receptacle" if self.config.is_receptacle(track.label) else "object"
+            nodes.append(GraphNode(str(track_id), kind, track.label, track_id, track.center.copy(), track.size.copy()))
+            parent = track.history(PARENT).value_now()
+            if parent and parent[0] in self.tracks and self.tracks[parent[0]].status == CONFIRMED:
+                edges.append(GraphEdge(str(track_id), str(parent[0]), parent[1] or "on"))
+            else:
+                edges.append(GraphEdge(str(track_id), room_node(self.graph.room_for(track.center)), "in"))
+        return nodes, edges
 
     # ------------------------------------------------------------------ semantic search
     def _label_index(self: Memory) -> tuple[VectorIndex, dict[int, str]]:
