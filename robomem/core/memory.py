@@ -20,6 +20,7 @@ from robomem.core.association import associate
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
+from robomem.core.experience import ExperienceMemory
 from robomem.core.geometry import distance, in_view
 from robomem.core.locking import synchronized
 from robomem.core.moves import MovesMixin
@@ -93,6 +94,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         self._latest_confirmed: dict[str, int] = {}
         self._appear_checks: list[Track] = []
         self._load()
+        self.experience = ExperienceMemory(self)  # past task runs, for few-shot planner prompts
 
     # ------------------------------------------------------------------ ingest
     @synchronized
@@ -374,7 +376,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             if parent_track is None:
                 return False
             if parent[1] == "in" and self.config.is_openable(parent_track.label):
-                current = {k: parent_track.history(f"state:{k}").value_now() for k in ("open", "openness")}
+                current = {k: parent_track.history(f"state:{k}").value_now() for k in ("open", "isOpen", "openness")}
                 if states.is_open(current) is not True:
                     return True
             node = parent_track

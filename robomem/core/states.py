@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 #: Boolean keys with named changes (value True -> first name, False -> second).
-BOOLEAN_CHANGES = {"open": ("opened", "closed"), "on": ("turned_on", "turned_off")}
+#: AI2-THOR's names (isOpen, isToggled) mean the same as open / on.
+BOOLEAN_CHANGES = {
+    "open": ("opened", "closed"),
+    "isOpen": ("opened", "closed"),
+    "on": ("turned_on", "turned_off"),
+    "isToggled": ("turned_on", "turned_off"),
+}
 #: Fractional keys (0..1) with named changes when they rise / fall by at least ``fraction_change``.
 FRACTION_CHANGES = {"openness": ("opened", "closed")}
 
@@ -38,9 +44,10 @@ def change_kind(key: str, old: Any, new: Any, tolerance: float, fraction_change:
 
 
 def is_open(states: dict[str, Any]) -> bool | None:
-    """Open, closed or unknown, from 'open' or else 'openness' (> 0.05 counts as open)."""
-    if isinstance(states.get("open"), bool):
-        return states["open"]
+    """Open, closed or unknown, from 'open' (or 'isOpen') or else 'openness' (> 0.05 counts as open)."""
+    for key in ("open", "isOpen"):
+        if isinstance(states.get(key), bool):
+            return states[key]
     openness = states.get("openness")
     if _is_number(openness):
         return float(openness) > 0.05

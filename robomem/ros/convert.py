@@ -140,7 +140,8 @@ def batch_from_msg(
     message: rmsg.ObservationBatch, map_frame: str, max_observations: int
 ) -> tuple[ObservationBatch, list[RejectedInput]]:
     """Validate a batch message. Raises RejectedInput for a batch that cannot be used at all (wrong
-    frame, oversized, bad view or stamp); single bad observations are left out and returned."""
+    frame, oversized, bad view); single bad observations are left out and returned (and the view
+    dropped with them)."""
     if message.header.frame_id != map_frame:
         raise RejectedInput("unknown_frame", f"frame {message.header.frame_id!r}, expected {map_frame!r}")
     if len(message.observations) > max_observations:
@@ -158,6 +159,8 @@ def batch_from_msg(
             detections.append(detection_from_msg(observation))
         except RejectedInput as error:
             rejected.append(error)
+    if rejected:  # the dropped objects were seen, not missed: this frame gives no negative evidence
+        view = None
     batch = ObservationBatch(time_from_msg(message.header.stamp), message.robot_id, detections, view)
     return batch, rejected
 

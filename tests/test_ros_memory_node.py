@@ -1,0 +1,220 @@
+"""The memory node in its own process over real DDS: observations in, every service answered as the
+core answers the same messages, bad input rejected and counted, memory kept across a restart."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from frames import det, frame, looking
+from ros_helpers import NodeProcess, call, wait_for
+
+from robomem import msg as rmsg
+from robomem import srv
+from robomem.core import Memory, MemoryConfig
+from robomem.core.render import render_context
+from robomem.ros import convert
+from robomem.ros.memory_node import observation_qos
+
+NODE = "memory"
+MAX_OBSERVATIONS = 40
+
+
+def kitchen_frames():
+    """Counter with a mug, an open fridge with an apple; later the mug moves to the table, the apple is
+    taken out of sight and the fridge is closed."""
+    early = [
+        frame(t, looking(0.0, 0.0), det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 2.0, 0.1, 0.95),
+              det("Fridge", 2.5, 1.5, 0.9, isOpen=True), det("Apple", 2.5, 1.5, 1.0), det("Book", 1.5, -1.0, 0.5))
+        for t in (1.0, 2.0, 3.0, 4.0)
+    ]
+    late = [
+        frame(t, looking(0.0, 0.0), det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 1.0, -1.5, 0.8),
+              det("Fridge", 2.5, 1.5, 0.9, isOpen=False), det("Book", 1.5, -1.0, 0.5))
+        for t in (20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0)
+    ]
+    return early + late
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The node (separate process) and a reference core Memory fed the same messages."""
+    from ros_helpers import isolate_this_process
+
+    isolate_this_process()
+    folder: Path = tmp_path_factory.mktemp("memory_node")
+    messages = [convert.batch_to_msg(b) for b in kitchen_frames()]
+    reference = Memory(MemoryConfig(db_path=":memory:"))
+    for message in messages:
+        batch, rejected = convert.batch_from_msg(message, "map", MAX_OBSERVATIONS)
+        assert not rejected
+        reference.ingest(batch)
+    params = {"db_path": str(folder / "memory.sqlite"), "max_observations_per_batch": MAX_OBSERVATIONS,
+              "graph_period_s": 0.2}
+    node = NodeProcess("robomem.ros.memory_node", params, name=NODE, log_path=folder / "node.log")
+    yield {"node": node, "reference": reference, "messages": messages, "params": params, "folder": folder}
+    node.stop()
+    reference.close()
+
+
+def stats(ros) -> dict[str, int]:
+    response = call(ros, srv.GetStats, f"/{NODE}/get_stats", srv.GetStats.Request())
+    return {c.name: c.value for c in response.counters}
+
+
+def test_observations_are_ingested_and_events_published(ros, world):
+    events: list[rmsg.MemoryEvent] = []
+    ros.create_subscription(rmsg.MemoryEvent, f"/{NODE}/events", events.append, 100)
+    ros.create_subscription(rmsg.MemoryEvent, "events", events.append, 100)
+    publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+    assert call(ros, srv.GetStats, f"/{NODE}/get_stats", srv.GetStats.Request()) is not None  # discovered
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
+    for message in world["messages"]:
+        publisher.publish(message)
+    total = len(world["messages"])
+    assert wait_for(lambda: stats(ros).get("batches", 0) >= total, ros, timeout=20), world["node"].log()
+    reference_events = [(e.label, e.change) for e in world["reference"].stm.events()]
+    assert wait_for(lambda: len(events) >= len(reference_events), ros, timeout=5)
+    assert sorted((e.label, e.change) for e in events) == sorted(reference_events)
+    assert ("Mug", "moved") in reference_events  # the scenario does produce changes
+
+
+def _same_object(message: rmsg.ObjectInfo, info) -> None:
+    assert message.track_id == info.track_id
+    assert message.label == info.label
+    np.testing.assert_allclose(convert.xyz(message.center), info.center, atol=1e-9)
+    np.testing.assert_allclose(convert.xyz(message.size), info.size, atol=1e-9)
+    assert message.status == info.status
+    assert message.receptacle == (info.receptacle or "")
+    assert message.relation == (info.relation or "")
+    assert convert.state_from_msgs(message.state) == pytest.approx(info.state)
+
+
+def test_every_retrieval_service_answers_like_the_core(ros, world):
+    memory: Memory = world["reference"]
+    base = f"/{NODE}"
+    answer = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug"))
+    assert answer.found and not answer.error
+    _same_object(answer.object, memory.where_is("Mug"))
+    assert abs(answer.object.center.x - 1.0) < 0.05  # the mug's new place
+
+    request = srv.WhereIs.Request(label="Mug", use_time=True, at=convert.time_to_msg(3.5))
+    _same_object(call(ros, srv.WhereIs, f"{base}/where_is", request).object, memory.where_is("Mug", at=3.5))
+    was = call(ros, srv.WhereWas, f"{base}/where_was", srv.WhereWas.Request(label="Mug", at=convert.time_to_msg(3.5)))
+    _same_object(was.object, memory.where_was("Mug", 3.5))
+    assert abs(was.object.center.x - 2.0) < 0.05
+
+    gone = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Apple"))
+    assert gone.found == (memory.where_is("Apple") is not None)
+    unknown = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Unicorn"))
+    assert not unknown.found and not unknown.error
+
+    seen = call(ros, srv.LastSeen, f"{base}/last_seen", srv.LastSeen.Request(label="Apple"))
+    assert seen.found and convert.time_from_msg(seen.stamp) == pytest.approx(memory.last_seen("Apple"))
+
+    contents = call(ros, srv.Contents, f"{base}/contents",
+                    srv.Contents.Request(receptacle="Fridge", use_time=True, at=convert.time_to_msg(4.0)))
+    expected = memory.contents("Fridge", at=4.0)
+    assert [o.track_id for o in contents.objects] == [i.track_id for i in expected]
+
+    state = call(ros, srv.GetState, f"{base}/get_state", srv.GetState.Request(label="Fridge", key="isOpen"))
+    assert state.found and convert.state_value_from_msg(state.value) is memory.state("Fridge", "isOpen") is False
+    count = call(ros, srv.Count, f"{base}/count", srv.Count.Request(label="Mug"))
+    assert count.count == memory.count("Mug") == 1
+
+    changed = call(ros, srv.WhatChanged, f"{base}/what_changed",
+                   srv.WhatChanged.Request(since=convert.time_to_msg(5.0)))
+    expected_changes = memory.what_changed(5.0)
+    assert sorted((c.label, c.change) for c in changed.changes) == sorted((c.label, c.change) for c in expected_changes)
+    assert {"moved", "closed"} <= {c.change for c in changed.changes}
+
+    radius = call(ros, srv.WithinRadius, f"{base}/within_radius",
+                  srv.WithinRadius.Request(center=convert.point_to_msg([2.0, 0.0, 0.5]), radius=1.0))
+    assert [o.track_id for o in radius.objects] == [i.track_id for i in memory.within_radius([2.0, 0.0, 0.5], 1.0)]
+    box = call(ros, srv.WithinBox, f"{base}/within_box", srv.WithinBox.Request(
+        lower=convert.point_to_msg([0.0, -2.0, 0.0]), upper=convert.point_to_msg([1.6, 0.0, 2.0])))
+    assert sorted(o.label for o in box.objects) == sorted(i.label for i in memory.within_box([0, -2, 0], [1.6, 0, 2]))
+    assert {"Mug", "Book"} <= {o.label for o in box.objects}
+
+    relations = call(ros, srv.Relations, f"{base}/relations", srv.Relations.Request(label="Book", radius=1.0))
+    assert relations.found
+    assert sorted(o.track_id for o in relations.nearby) == sorted(i.track_id for i in memory.near("Book", 1.0))
+
+    search = call(ros, srv.SemanticSearch, f"{base}/semantic_search",
+                  srv.SemanticSearch.Request(text="coffee cup", k=3, min_similarity=0.3))
+    expected_search = memory.search("coffee cup", k=3, min_similarity=0.3)
+    assert [o.track_id for o in search.objects] == [i.track_id for i, _ in expected_search]
+    assert search.objects and search.objects[0].label == "Mug"
+
+    context = call(ros, srv.PlannerContext, f"{base}/planner_context",
+                   srv.PlannerContext.Request(query="mug", token_budget=120, max_changes=4))
+    assert context.context == render_context(memory, "mug", 120, 4)
+    assert 0 < context.tokens <= 120
+
+    graph = call(ros, srv.GetSceneGraph, f"{base}/get_scene_graph", srv.GetSceneGraph.Request()).graph
+    nodes, edges = memory.scene_graph()
+    assert sorted(n.id for n in graph.nodes) == sorted(n.node_id for n in nodes)
+    assert sorted((e.child, e.parent, e.relation) for e in graph.edges) == sorted(
+        (e.child, e.parent, e.relation) for e in edges)
+
+
+def test_bad_input_is_rejected_counted_and_harmless(ros, world):
+    base = f"/{NODE}"
+    before = stats(ros)
+    mug_before = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object
+    publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
+
+    nan = convert.batch_to_msg(frame(30.0, None, det("Mug", 1.0, -1.5, 0.8)))
+    nan.observations[0].center.x = math.nan
+    wrong_frame = convert.batch_to_msg(frame(31.0, None, det("Mug", 5.0, 5.0, 0.8)), frame_id="camera")
+    cups = [det("Cup", 0.1 * i, 3.0) for i in range(MAX_OBSERVATIONS + 1)]
+    oversized = convert.batch_to_msg(frame(32.0, None, *cups))
+    no_label = convert.batch_to_msg(frame(33.0, None, det("Mug", 1.0, -1.5, 0.8)))
+    no_label.observations[0].label = ""
+    for message in (nan, wrong_frame, oversized, no_label):
+        publisher.publish(message)
+
+    def counted() -> bool:
+        now = stats(ros)
+        return all(now.get(f"rejected.{r}", 0) > before.get(f"rejected.{r}", 0)
+                   for r in ("non_finite", "unknown_frame", "oversized", "bad_label"))
+
+    assert wait_for(counted, ros, timeout=10), stats(ros)
+    assert world["node"].alive()
+    mug_after = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object
+    assert convert.xyz(mug_after.center) == pytest.approx(convert.xyz(mug_before.center))
+    cups = call(ros, srv.Count, f"{base}/count", srv.Count.Request(label="Cup"))
+    assert cups.count == 0  # nothing of the oversized batch got in
+
+    # bad requests: an answer with an error, never a crash
+    empty = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label=""))
+    assert empty.error.startswith("bad_label") and not empty.found
+    nan_near = srv.WhereIs.Request(label="Mug", use_near=True, near=convert.point_to_msg([math.nan, 0, 0]))
+    assert call(ros, srv.WhereIs, f"{base}/where_is", nan_near).error.startswith("non_finite")
+    huge = srv.WithinRadius.Request(center=convert.point_to_msg([0, 0, 0]), radius=1e9)
+    assert call(ros, srv.WithinRadius, f"{base}/within_radius", huge).error.startswith("bad_radius")
+    long_query = srv.PlannerContext.Request(query="x" * 5000, token_budget=100)
+    assert call(ros, srv.PlannerContext, f"{base}/planner_context", long_query).error.startswith("oversized")
+    assert stats(ros).get("rejected_requests.bad_label", 0) >= 1
+    assert world["node"].alive()
+
+
+def test_restart_keeps_memory(ros, world):
+    base = f"/{NODE}"
+    before = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object
+    at = convert.time_to_msg(3.5)
+    past = call(ros, srv.WhereWas, f"{base}/where_was", srv.WhereWas.Request(label="Mug", at=at)).object
+    assert world["node"].stop() == 0, world["node"].log()
+    restarted = NodeProcess("robomem.ros.memory_node", world["params"], name=NODE,
+                            log_path=world["folder"] / "node2.log")
+    world["node"] = restarted
+    after = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object
+    assert after.track_id == before.track_id
+    assert convert.xyz(after.center) == pytest.approx(convert.xyz(before.center))
+    past_after = call(ros, srv.WhereWas, f"{base}/where_was",
+                      srv.WhereWas.Request(label="Mug", at=convert.time_to_msg(3.5))).object
+    assert convert.xyz(past_after.center) == pytest.approx(convert.xyz(past.center))
+    assert stats(ros).get("rejected.unknown_frame", 0) >= 1  # the counters survive too
