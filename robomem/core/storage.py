@@ -19,6 +19,8 @@ from robomem.core.temporal import Fact
 from robomem.core.tracks import TRACK_COLUMNS
 from robomem.core.types import ChangeEvent
 
+# Tables added later are created if missing (``CREATE TABLE IF NOT EXISTS`` runs on every open), so such
+# additions keep the version: older files open unchanged and older readers ignore the new tables.
 SCHEMA_VERSION = 1
 
 _SCHEMA_TEMPLATE = """
@@ -38,6 +40,10 @@ CREATE TABLE IF NOT EXISTS views (
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY, t REAL NOT NULL, track_id INTEGER, label TEXT, change TEXT, detail TEXT);
 CREATE TABLE IF NOT EXISTS rejects (reject_id INTEGER PRIMARY KEY, t REAL, reason TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS task_episodes (
+    episode_id INTEGER PRIMARY KEY, robot_id TEXT NOT NULL, instruction TEXT NOT NULL, plan TEXT NOT NULL,
+    success INTEGER NOT NULL, failure_reason TEXT NOT NULL, objects TEXT NOT NULL,
+    started REAL NOT NULL, finished REAL NOT NULL);
 """
 _SCHEMA = _SCHEMA_TEMPLATE.replace("{track_columns}", TRACK_COLUMNS)
 _TRACK_PLACEHOLDERS = ", ".join("?" * (TRACK_COLUMNS.count(",") + 1))
@@ -54,9 +60,15 @@ class WriteBatch:
     events: list[ChangeEvent] = field(default_factory=list)
     rejects: list[tuple] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
+    # task runs: (episode_id, robot_id, instruction, plan: list[str], success: bool, failure_reason,
+    # objects: list[str], started, finished)
+    episodes: list[tuple] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.tracks, self.facts, self.observations, self.views, self.events, self.rejects, self.meta))
+        return any(
+            (self.tracks, self.facts, self.observations, self.views, self.events, self.rejects, self.meta,
+             self.episodes)
+        )
 
 
 @dataclass
@@ -83,6 +95,10 @@ class MemoryStore(ABC):
     @abstractmethod
     def last_seen(self, track_ids: list[int], until: float) -> float | None:
         """Latest observation time of any of these tracks at or before ``until``."""
+
+    @abstractmethod
+    def load_episodes(self) -> list[tuple]:
+        """Every task episode written so far (rows shaped as in ``WriteBatch.episodes``), oldest first."""
 
     @abstractmethod
     def sync(self) -> None:
@@ -174,6 +190,16 @@ class SQLiteStore(MemoryStore):
         rejects = dict(db.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason"))
         return StoredState(meta, tracks, facts, views, events, rejects)
 
+    def load_episodes(self) -> list[tuple]:
+        self._drain()
+        return [
+            (eid, robot, instruction, json.loads(plan), bool(success), reason, json.loads(objects), started, finished)
+            for eid, robot, instruction, plan, success, reason, objects, started, finished in self._db.execute(
+                "SELECT episode_id, robot_id, instruction, plan, success, failure_reason, objects, started, finished "
+                "FROM task_episodes ORDER BY episode_id"
+            )
+        ]
+
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
@@ -215,6 +241,13 @@ class SQLiteStore(MemoryStore):
                 [(e.event_id, e.t, e.track_id, e.label, e.change, json.dumps(e.detail)) for e in batch.events],
             )
             self._db.executemany("INSERT INTO rejects (t, reason, detail) VALUES (?, ?, ?)", batch.rejects)
+            self._db.executemany(
+                "INSERT INTO task_episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (eid, robot, instruction, json.dumps(plan), int(success), reason, json.dumps(objects), t0, t1)
+                    for eid, robot, instruction, plan, success, reason, objects, t0, t1 in batch.episodes
+                ],
+            )
 
     def last_seen(self, track_ids: list[int], until: float) -> float | None:
         if not track_ids:
