@@ -160,6 +160,53 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
         (e.child, e.parent, e.relation) for e in edges)
 
 
+def test_latched_scene_graph_and_markers_reach_a_late_subscriber(ros, world):
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    graphs: list[rmsg.SceneGraph] = []
+    markers: list[MarkerArray] = []
+    ros.create_subscription(rmsg.SceneGraph, "scene_graph", graphs.append, latched)
+    ros.create_subscription(MarkerArray, "scene_graph_markers", markers.append, latched)
+    assert wait_for(lambda: graphs and markers, ros, timeout=10)
+    nodes, edges = world["reference"].scene_graph()
+    objects = [n for n in nodes if n.kind != "room"]
+    graph = graphs[-1]
+    assert graph.header.frame_id == "map"
+    assert sorted(n.label for n in graph.nodes if n.kind != "room") == sorted(n.label for n in objects)
+    boxes = [m for m in markers[-1].markers if m.ns == "objects"]
+    assert markers[-1].markers[0].action == Marker.DELETEALL
+    assert sorted(m.id for m in boxes) == sorted(n.track_id for n in objects)
+    mug = next(m for m in boxes if m.id == world["reference"].where_is("Mug").track_id)
+    assert mug.pose.position.x == pytest.approx(world["reference"].where_is("Mug").center[0])
+    links = [m for m in markers[-1].markers if m.ns == "links"]
+    object_edges = [e for e in edges if not e.parent.startswith("room:")]
+    assert len(links[0].points if links else []) == 2 * len(object_edges)
+
+
+def test_experience_is_recorded_and_retrieved(ros, world):
+    base = f"/{NODE}"
+    runs = [("put the apple in the fridge", True, ["Apple", "Fridge"]),
+            ("turn on the television", True, ["Television"]),
+            ("put an apple into the fridge", False, ["Apple", "Fridge"])]
+    for instruction, success, objects in runs:
+        episode = rmsg.TaskEpisode(robot_id="r1", instruction=instruction, success=success, objects=objects,
+                                   plan=["navigate_to(Fridge)", "open(Fridge)"], started=convert.time_to_msg(40.0),
+                                   finished=convert.time_to_msg(55.0))
+        answer = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=episode))
+        assert answer.accepted and answer.episode_id > 0 and not answer.error
+    query = srv.SimilarEpisodes.Request(instruction="chill an apple in the refrigerator", k=2, successful_only=True)
+    found = call(ros, srv.SimilarEpisodes, f"{base}/similar_episodes", query)
+    assert [e.instruction for e in found.episodes][0] == "put the apple in the fridge"
+    assert all(e.success for e in found.episodes)
+    assert found.similarities[0] >= found.similarities[-1]
+    bad = rmsg.TaskEpisode(robot_id="r1", instruction="", started=convert.time_to_msg(1.0),
+                           finished=convert.time_to_msg(0.5))
+    refused = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=bad))
+    assert not refused.accepted and refused.error
+
+
 def test_bad_input_is_rejected_counted_and_harmless(ros, world):
     base = f"/{NODE}"
     before = stats(ros)
@@ -218,3 +265,6 @@ def test_restart_keeps_memory(ros, world):
                       srv.WhereWas.Request(label="Mug", at=convert.time_to_msg(3.5))).object
     assert convert.xyz(past_after.center) == pytest.approx(convert.xyz(past.center))
     assert stats(ros).get("rejected.unknown_frame", 0) >= 1  # the counters survive too
+    again = call(ros, srv.SimilarEpisodes, f"{base}/similar_episodes",
+                 srv.SimilarEpisodes.Request(instruction="put the apple in the fridge", k=1, successful_only=True))
+    assert [e.instruction for e in again.episodes] == ["put the apple in the fridge"]  # experience too

@@ -15,6 +15,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Vector3
 
 from robomem import msg as rmsg
+from robomem.core.experience import TaskEpisode
 from robomem.core.retrieval import Change, GraphEdge, GraphNode, ObjectInfo
 from robomem.core.types import (
     ChangeEvent,
@@ -216,3 +217,21 @@ def scene_graph_to_msg(
     out.header.stamp = stamp
     out.header.frame_id = frame_id
     return out
+
+
+# ---------------------------------------------------------------------- experience
+def episode_to_msg(episode: TaskEpisode) -> rmsg.TaskEpisode:
+    return rmsg.TaskEpisode(
+        episode_id=int(episode.episode_id), robot_id=episode.robot_id, instruction=episode.instruction,
+        plan=list(episode.plan), success=bool(episode.success), failure_reason=episode.failure_reason,
+        objects=list(episode.objects), started=time_to_msg(episode.started), finished=time_to_msg(episode.finished),
+    )
+
+
+def episode_from_msg(message: rmsg.TaskEpisode) -> TaskEpisode:
+    """The message as a core TaskEpisode (validated by the core when recorded)."""
+    return TaskEpisode(
+        robot_id=message.robot_id, instruction=message.instruction, plan=list(message.plan),
+        success=bool(message.success), failure_reason=message.failure_reason, objects=list(message.objects),
+        started=time_from_msg(message.started), finished=time_from_msg(message.finished),
+    )
