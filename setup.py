@@ -19,7 +19,12 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["robomem", "robomem.*"]),
+    packages=[
+        *find_packages(include=["robomem", "robomem.*"]),
+        "robomem_sim",
+        *(f"robomem_sim.{p}" for p in find_packages("sim")),
+    ],
+    package_dir={"robomem_sim": "sim"},
     package_data={"robomem": ["data/*.jsonl"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/robomem"]),
