@@ -85,6 +85,13 @@ def _show_memory(db_path: Path) -> None:
         memory.close()
 
 
+def cmd_ros(args: argparse.Namespace) -> int:
+    from robomem.ros.bringup import default_params_file, run
+
+    overrides = {"db_path": str(Path(args.db).resolve())} if args.db else {}
+    return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robomem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
     demo.add_argument("--config", type=Path)
     demo.set_defaults(func=cmd_demo)
+    ros = sub.add_parser("ros", help="start the ROS 2 nodes (memory, perception) from config/robomem.yaml")
+    ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
+    ros.add_argument("--nodes", default="memory", help="comma-separated: memory,perception")
+    ros.add_argument("--db", help="SQLite file (overrides the parameters file)")
+    ros.set_defaults(func=cmd_ros)
     try:
         from robomem.eval.cli import add_eval_commands
     except ImportError:  # pragma: no cover - the eval tools are part of the package
