@@ -23,6 +23,10 @@ MIN_SIZE_M = 0.005  # flat things (a CreditCard) still get a visible box
 ENCLOSE_MARGIN_M = 0.005
 REST_BELOW_M, REST_ABOVE_M = 0.03, 0.06  # an object rests on a top this much below/above its bottom
 SUPPORT_MIN_M = 0.05  # a support slab this far above a body's bottom is worth adding
+L_SHAPE_MIN_M = 0.8  # a CounterTop wider than this both ways may be an L: keep the parts with support
+L_CELL_M = 0.1
+L_UNDER_M = 0.12  # cabinets, drawers, sinks and stoves reach this close under (or through) a counter's top
+L_NEAR_M = 0.15  # a counter cell this close to a cabinet below it or to an object on it is real
 FRONT_PROBE_M = 0.35  # depth of the space that must be free in front of a door or drawer
 FRONT_BLOCKED = 0.2  # part of that space that may be taken before another side is tried
 
@@ -73,10 +77,16 @@ def static_panels(
     kind = meta_objects[i]["objectType"]
     if kind in CONTAINER_TYPES:
         return tray(size)
-    inner = np.flatnonzero(encl[i])
-    if inner.size == 0:
-        return solid(size)
     lo, hi = centers - sizes / 2, centers + sizes / 2
+    top = _resting_level(i, meta_objects, centers, lo, hi)
+    # things whose bottom is at the (lowered) top rest on it, even when their center dips into the box
+    inner = np.array([j for j in np.flatnonzero(encl[i])
+                      if not (meta_objects[j]["pickupable"] and lo[j, 2] >= top - 1e-6)], dtype=int)
+    if kind == "CounterTop" and min(size[0], size[1]) > L_SHAPE_MIN_M:
+        return _l_shape(i, meta_objects, lo, hi, top)
+    if inner.size == 0:
+        height = max(top - lo[i, 2], SLAB_M / 2)
+        return [(np.array([0.0, 0.0, top - height / 2 - centers[i, 2]]), np.array([*size[:2] / 2, height / 2]))]
     fixed = [j for j in inner if not meta_objects[j]["pickupable"] and meta_objects[j]["objectType"] not in NOT_BUILT]
     loose = []
     for j in inner:
@@ -88,7 +98,7 @@ def static_panels(
     bottom = lo[i, 2]
     level = min((lo[j, 2] for j in loose), default=bottom)
     half_h = size[2] / 2
-    panels = [slab(size, half_h)]  # the top
+    panels = [slab(size, top - centers[i, 2])]  # the top
     if not fixed and level - bottom > SUPPORT_MIN_M:  # a solid block up to what stands inside
         height = level - bottom
         panels.append((np.array([0.0, 0.0, -half_h + height / 2]), np.array([size[0] / 2, size[1] / 2, height / 2])))
@@ -96,6 +106,62 @@ def static_panels(
     panels.append(slab(size, -half_h + SLAB_M))
     if level - bottom > SUPPORT_MIN_M:
         panels.append(slab(size, level - centers[i, 2]))
+    return panels
+
+
+def _resting_level(i: int, meta_objects: list[dict[str, Any]], centers: np.ndarray, lo: np.ndarray,
+                   hi: np.ndarray) -> float:
+    """The box top, or lower when the pickupables resting on it sink into it (recorded boxes
+    of thin counters sit a little above the real surface)."""
+    top = hi[i, 2]
+    level = top
+    for j, m in enumerate(meta_objects):
+        if j == i or not m["pickupable"] or not _over(centers, lo, hi, j)[i]:
+            continue
+        if top - REST_BELOW_M <= lo[j, 2] < top:
+            level = min(level, lo[j, 2])
+    return float(level)
+
+
+def _l_shape(i: int, meta_objects: list[dict[str, Any]], lo: np.ndarray, hi: np.ndarray, top: float) -> list[Panel]:
+    """Slabs over the parts of a wide CounterTop's box that have cabinets (or anything fixed)
+    below them or objects on them; the rest of an L-shaped counter's box is empty floor."""
+    n = np.maximum(np.ceil((hi[i, :2] - lo[i, :2]) / L_CELL_M).astype(int), 1)
+    step = (hi[i, :2] - lo[i, :2]) / n
+    gx = lo[i, 0] + (np.arange(n[0]) + 0.5) * step[0]
+    gy = lo[i, 1] + (np.arange(n[1]) + 0.5) * step[1]
+    xs, ys = np.meshgrid(gx, gy, indexing="ij")
+    real = np.zeros(xs.shape, dtype=bool)
+    for j, m in enumerate(meta_objects):
+        if j == i or m["objectType"] in NOT_BUILT or m["objectType"] == "CounterTop":
+            continue
+        below = not m["pickupable"] and top - L_UNDER_M <= hi[j, 2] <= top + 0.3 and lo[j, 2] < top
+        on_top = m["pickupable"] and abs(lo[j, 2] - top) <= REST_ABOVE_M
+        if not (below or on_top):
+            continue
+        real |= ((xs >= lo[j, 0] - L_NEAR_M) & (xs <= hi[j, 0] + L_NEAR_M)
+                 & (ys >= lo[j, 1] - L_NEAR_M) & (ys <= hi[j, 1] + L_NEAR_M))
+    if real.all() or not real.any():
+        height = max(top - lo[i, 2], SLAB_M / 2)
+        size = hi[i] - lo[i]
+        return [(np.array([0.0, 0.0, top - height / 2 - (lo[i, 2] + hi[i, 2]) / 2]),
+                 np.array([*size[:2] / 2, height / 2]))]
+    center = (lo[i] + hi[i]) / 2
+    height = max(top - lo[i, 2], SLAB_M / 2)
+    panels: list[Panel] = []
+    for a in range(n[0]):  # one slab per run of real cells along y, per x column
+        b = 0
+        while b < n[1]:
+            if not real[a, b]:
+                b += 1
+                continue
+            e = b
+            while e + 1 < n[1] and real[a, e + 1]:
+                e += 1
+            p_lo = np.array([lo[i, 0] + a * step[0], lo[i, 1] + b * step[1], top - height])
+            p_hi = np.array([lo[i, 0] + (a + 1) * step[0], lo[i, 1] + (e + 1) * step[1], top])
+            panels.append(((p_lo + p_hi) / 2 - center, (p_hi - p_lo) / 2))
+            b = e + 1
     return panels
 
 

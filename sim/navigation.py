@@ -24,7 +24,8 @@ _STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, math.sqrt(2)), (1, -1, math.sqrt(2)))
 
 
 class NavGrid:
-    """Occupancy of the room now, with the component reachable from ``seed_xy``."""
+    """Occupancy of the room now, with the component reachable from ``seed_xy`` (the largest
+    one without a seed)."""
 
     def __init__(self, scene: Scene, seed_xy: np.ndarray | None = None, radius: float = ROBOT_RADIUS_M,
                  cell: float = CELL_M) -> None:
@@ -38,18 +39,23 @@ class NavGrid:
         for obj in scene.objects.values():
             if not obj.present or obj.object_id in scene.held:
                 continue
-            lo, hi = scene.box(obj.object_id)
-            if hi[2] < zmin or lo[2] > zmax:
-                continue
-            blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+            parts = obj.panel_boxes(obj.home) if obj.kind == "static" else [scene.box(obj.object_id)]
+            for lo, hi in parts:
+                if hi[2] < zmin or lo[2] > zmax:
+                    continue
+                blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
         clearance = ndimage.distance_transform_edt(~blocked) * cell
         edge = np.minimum.reduce([xs - scene.floor_lo[0], scene.floor_hi[0] - xs,
                                   ys - scene.floor_lo[1], scene.floor_hi[1] - ys])
         self.clearance = np.minimum(clearance, edge)
         open_cells = self.clearance >= radius
-        seed = self.nearest_open(open_cells, seed_xy)
-        labels, _ = ndimage.label(open_cells, structure=np.ones((3, 3)))
-        self.free = open_cells & (labels == labels[seed]) if seed is not None else open_cells
+        labels, count = ndimage.label(open_cells, structure=np.ones((3, 3)))
+        if seed_xy is None and count:  # no seed: the largest connected area
+            biggest = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+            self.free = labels == biggest
+        else:
+            seed = self.nearest_open(open_cells, seed_xy)
+            self.free = open_cells & (labels == labels[seed]) if seed is not None else open_cells
         self._graph = self._build_graph()
 
     def centers(self) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,16 @@ def _overlaps(lo: np.ndarray, hi: np.ndarray, boxes: list[tuple[np.ndarray, np.n
     return any(np.all(b_lo + CLEARANCE_M < hi) and np.all(lo < b_hi - CLEARANCE_M) for b_lo, b_hi in boxes)
 
 
+def _supported(xy: np.ndarray, half: np.ndarray, surfaces: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Every corner of the footprint lies over some surface panel."""
+    for sx in (-1.0, 1.0):
+        for sy in (-1.0, 1.0):
+            corner = xy + np.array([sx, sy]) * half
+            if not any(np.all(corner >= lo[:2] - 1e-9) and np.all(corner <= hi[:2] + 1e-9) for lo, hi in surfaces):
+                return False
+    return True
+
+
 def find_spot(
     scene: Scene, obj: str, rec: str, near_xy: np.ndarray, ignore: set[str], max_xy_dist: float = np.inf
 ) -> np.ndarray | None:
@@ -40,8 +50,13 @@ def find_spot(
         z = r_lo[2] + wall + size[2] / 2 + LIFT_M
         if z + size[2] / 2 > r_hi[2] - wall:
             return None
+        surfaces = [(r_lo, r_hi)]
     else:
-        z = r_hi[2] + size[2] / 2 + LIFT_M
+        target = scene.get(rec)
+        parts = target.panel_boxes(scene.center(rec))
+        top = max(hi[2] for _, hi in parts)
+        surfaces = [(lo, hi) for lo, hi in parts if hi[2] >= top - 0.01]
+        z = top + size[2] / 2 + LIFT_M
     center_r = (r_lo + r_hi) / 2
     holders = {o.object_id for o in scene.objects.values()
                if o.present and np.all(np.abs(center_r - scene.center(o.object_id)) <= o.size / 2)}
@@ -57,6 +72,8 @@ def find_spot(
         if dist[k] > max_xy_dist:
             break
         center = np.array([cand[k, 0], cand[k, 1], z])
+        if not _supported(center[:2], size[:2] / 2, surfaces):
+            continue
         if not _overlaps(center - size / 2, center + size / 2, boxes):
             return center
     return None

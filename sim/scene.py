@@ -11,7 +11,7 @@ poses, joints and images.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,13 @@ class SimObject:
     openness: float | None = None  # openable objects: 0 closed .. 1 open
     toggled: bool | None = None  # toggleable objects
     present: bool = True
+    panels: list[Panel] = field(default_factory=list)  # fixed and movable bodies: boxes relative to the center
+
+    def panel_boxes(self, center: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(lo, hi) of each panel for the body centred at ``center``; the whole box if none."""
+        if not self.panels:
+            return [(center - self.size / 2, center + self.size / 2)]
+        return [(center + off - half, center + off + half) for off, half in self.panels]
 
     @property
     def pickupable(self) -> bool:
@@ -177,6 +184,7 @@ class Scene:
         else:
             mass = float(meta.get("mass") or 0.1) if plan.kind == "movable" else 0.0
             obj.body = self._box_body(plan.panels, plan.center, color, mass)
+            obj.panels = plan.panels
         self.objects[obj.object_id] = obj
         self._by_name[obj.name] = obj.object_id
         self._by_body[obj.body] = obj.object_id
