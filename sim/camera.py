@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from robomem_sim.scene import Scene
 from scipy.spatial.transform import Rotation
+
+from robomem_sim.scene import Scene
 
 WIDTH, HEIGHT = 320, 240
 VFOV_DEG = 60.0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from robomem_sim.geometry import front_axis, map_point, map_size
 from robomem_sim.shapes import SLAB_M, Panel, slab, solid, tray
 

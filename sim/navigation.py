@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from robomem_sim.scene import Scene
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
+
+from robomem_sim.scene import Scene
 
 CELL_M = 0.1
 ROBOT_RADIUS_M = 0.2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from robomem_sim.layout import CONTAINER_TYPES
 from robomem_sim.scene import Scene
 from robomem_sim.shapes import WALL_M

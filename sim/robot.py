@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from robomem_sim.camera import CameraFrame, render
 from robomem_sim.navigation import NavGrid
 from robomem_sim.placement import find_spot, goes_inside

@@ -18,10 +18,6 @@ from typing import Any
 import numpy as np
 import pybullet
 from pybullet_utils.bullet_client import BulletClient
-from robomem_sim.geometry import class_color, map_point, map_size, thor_point, thor_size, toggled_color
-from robomem_sim.layout import Plan, plan_bodies
-from robomem_sim.shapes import Panel
-from robomem_sim.urdf import Joint, write_door, write_drawer
 
 from robomem.eval.thor_scene import (
     OPEN_EPS,
@@ -33,6 +29,10 @@ from robomem.eval.thor_scene import (
     floor_height,
     load_scene_metadata,
 )
+from robomem_sim.geometry import class_color, map_point, map_size, thor_point, thor_size, toggled_color
+from robomem_sim.layout import Plan, plan_bodies
+from robomem_sim.shapes import Panel
+from robomem_sim.urdf import Joint, write_door, write_drawer
 
 WALL_HEIGHT_M = 2.6
 WALL_THICK_M = 0.1

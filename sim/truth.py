@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from robomem_sim.scene import Scene
 
 INSIDE_MARGIN_M = 0.02  # a center this close outside a box still counts as inside

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from robomem_sim.shapes import WALL_M, Panel, carcass, tray
 
 DOOR_OPEN_RAD = math.pi / 2  # door angle at openness 1
