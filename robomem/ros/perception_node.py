@@ -1,0 +1,239 @@
+"""Perception node: depth image + camera info + camera pose + (instance mask and its labels | 2D boxes)
+-> robomem/ObservationBatch on ``observations``. Thin: decodes messages with numpy, pairs them by exact
+header stamp, calls :mod:`robomem.perception` and publishes through :mod:`robomem.ros.convert`.
+
+Inputs (topic names are parameters):
+  depth_topic        sensor_msgs/Image, 32FC1 (metres) or 16UC1 (millimetres)
+  camera_info_topic  sensor_msgs/CameraInfo (the latest one is used; its size must match the depth)
+  pose_topic         geometry_msgs/PoseStamped: the camera's *optical* frame (x right, y down, z forward)
+                     in ``map_frame`` (or its body frame, x forward / z up, with pose_is_optical=false),
+                     stamped with the image's stamp (tf2 is not available: the robot publishes it)
+  detections_topic   robomem/Detection2DArray: labels and scores (mask mode: by instance_id)
+  mask_topic         sensor_msgs/Image, 32SC1 / 16UC1 / 8UC1 instance ids (mask mode only)
+Malformed input is rejected with a logged reason and counted (``~/get_stats``); the node never dies.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, OrderedDict
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from robomem import msg as rmsg
+from robomem import srv
+from robomem.core.types import RejectedInput
+from robomem.perception import (
+    BoxDetection,
+    CameraIntrinsics,
+    Frame,
+    Perception,
+    PerceptionParams,
+    make_camera_pose,
+    optical_from_body,
+)
+from robomem.ros import convert
+
+DEPTH_TYPES = {"32FC1": np.dtype(np.float32), "16UC1": np.dtype(np.uint16)}
+MASK_TYPES = {"32SC1": np.dtype(np.int32), "16UC1": np.dtype(np.uint16), "8UC1": np.dtype(np.uint8)}
+
+
+def image_to_array(message: Image, types: dict[str, np.dtype]) -> np.ndarray:
+    """A (height, width) numpy array of a single-channel image (copy; row padding and endianness handled)."""
+    if message.encoding not in types:
+        raise RejectedInput("bad_encoding", f"encoding {message.encoding!r} is not one of {sorted(types)}")
+    dtype = types[message.encoding].newbyteorder(">" if message.is_bigendian else "<")
+    height, width, step = int(message.height), int(message.width), int(message.step)
+    if height == 0 or width == 0 or step < width * dtype.itemsize or len(message.data) < step * height:
+        raise RejectedInput(
+            "size_mismatch",
+            f"{width}x{height} image with step {step} needs {step * height} bytes, has {len(message.data)}",
+        )
+    raw = np.frombuffer(bytes(message.data[: step * height]), dtype=np.uint8).reshape(height, step)
+    return raw[:, : width * dtype.itemsize].copy().view(dtype).reshape(height, width).astype(dtype.newbyteorder("="))
+
+
+def array_to_image(array: np.ndarray, encoding: str, stamp: Any = None, frame_id: str = "") -> Image:
+    """The inverse of :func:`image_to_array` (for publishers and tests)."""
+    arr = np.ascontiguousarray(array)
+    out = Image(height=arr.shape[0], width=arr.shape[1], encoding=encoding, is_bigendian=0)
+    out.step = arr.shape[1] * arr.dtype.itemsize
+    out.data = arr.tobytes()
+    if stamp is not None:
+        out.header.stamp = stamp
+    out.header.frame_id = frame_id
+    return out
+
+
+def intrinsics_from_msg(info: CameraInfo) -> CameraIntrinsics:
+    return CameraIntrinsics.from_k(list(info.k), int(info.width), int(info.height))
+
+
+class StampBuffer:
+    """Messages of several streams keyed by exact header stamp; a key is complete when every required
+    stream has one. At most ``capacity`` incomplete stamps are kept (the oldest are dropped)."""
+
+    def __init__(self, streams: tuple[str, ...], capacity: int) -> None:
+        self.streams = streams
+        self.capacity = max(1, capacity)
+        self._pending: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+        self.dropped = 0
+
+    def add(self, stream: str, stamp: Any, message: Any) -> dict[str, Any] | None:
+        """Store one message; returns the complete set for its stamp (and forgets it), else None."""
+        key = (int(stamp.sec), int(stamp.nanosec))
+        entry = self._pending.setdefault(key, {})
+        entry[stream] = message
+        if all(name in entry for name in self.streams):
+            del self._pending[key]
+            return entry
+        while len(self._pending) > self.capacity:
+            self._pending.popitem(last=False)
+            self.dropped += 1
+        return None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+def input_qos(depth: int, best_effort: bool) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+class PerceptionNode(Node):
+    def __init__(self, name: str = "perception") -> None:
+        super().__init__(name)
+        declare = self.declare_parameter
+        declare("map_frame", "map")
+        declare("robot_id", "robot")
+        declare("input_mode", "mask")  # mask | boxes
+        declare("max_range_m", 6.0)
+        declare("min_pixels", 30)
+        declare("pose_is_optical", True)  # false: the pose is of a body frame (x forward, y left, z up)
+        declare("sync_queue", 10)  # stamps waiting for their other messages
+        declare("best_effort_inputs", False)  # true for sensor-data QoS publishers
+        declare("depth_topic", "depth/image")
+        declare("camera_info_topic", "depth/camera_info")
+        declare("pose_topic", "camera_pose")
+        declare("mask_topic", "instance_mask")
+        declare("detections_topic", "detections")
+        declare("observations_topic", "observations")
+        get = self.get_parameter
+        self.map_frame = get("map_frame").value
+        self.robot_id = get("robot_id").value
+        self.mode = get("input_mode").value
+        if self.mode not in ("mask", "boxes"):
+            raise ValueError(f"input_mode must be 'mask' or 'boxes', got {self.mode!r}")
+        self.pose_is_optical = bool(get("pose_is_optical").value)
+        params = PerceptionParams(min_pixels=int(get("min_pixels").value), max_range_m=float(get("max_range_m").value))
+        self.perception = Perception(params)
+        self.counters: Counter[str] = Counter()
+        self.camera_info: CameraInfo | None = None
+        streams = ("depth", "pose", "detections") + (("mask",) if self.mode == "mask" else ())
+        queue = int(get("sync_queue").value)
+        self.buffer = StampBuffer(streams, queue)
+        qos = input_qos(max(queue, 5), bool(get("best_effort_inputs").value))
+        self.create_subscription(Image, get("depth_topic").value, lambda m: self._on("depth", m), qos)
+        self.create_subscription(PoseStamped, get("pose_topic").value, lambda m: self._on("pose", m), qos)
+        self.create_subscription(
+            rmsg.Detection2DArray, get("detections_topic").value, lambda m: self._on("detections", m), qos
+        )
+        if self.mode == "mask":
+            self.create_subscription(Image, get("mask_topic").value, lambda m: self._on("mask", m), qos)
+        self.create_subscription(CameraInfo, get("camera_info_topic").value, self._on_info, qos)
+        reliable = input_qos(10, False)
+        self.publisher = self.create_publisher(rmsg.ObservationBatch, get("observations_topic").value, reliable)
+        self.create_service(srv.GetStats, "~/get_stats", self._stats)
+        self.get_logger().info(f"perception node ready: mode={self.mode}, map_frame={self.map_frame}")
+
+    def _on_info(self, message: CameraInfo) -> None:
+        self.camera_info = message
+
+    def _on(self, stream: str, message: Any) -> None:
+        self.counters[f"received.{stream}"] += 1
+        complete = self.buffer.add(stream, message.header.stamp, message)
+        self.counters["sync.dropped"] = self.buffer.dropped
+        if complete is None:
+            return
+        try:
+            if self.camera_info is None:
+                raise RejectedInput("no_camera_info", "no CameraInfo received yet")
+            frame = self.frame_from_msgs(complete, self.camera_info)
+        except RejectedInput as error:
+            self.counters[f"rejected.{error.reason}"] += 1
+            self.get_logger().warning(f"rejected frame ({error.reason}): {error.detail}")
+            return
+        try:
+            batch = self.perception.observe(frame)  # counts its own rejections
+            message = convert.batch_to_msg(batch, self.map_frame)
+        except RejectedInput as error:
+            self.get_logger().warning(f"rejected frame ({error.reason}): {error.detail}")
+            return
+        except Exception as error:  # never die on one frame
+            self.counters["internal_errors"] += 1
+            self.get_logger().error(f"frame failed: {error!r}")
+            return
+        self.publisher.publish(message)
+        self.counters["published"] += 1
+
+    def frame_from_msgs(self, parts: dict[str, Any], info: CameraInfo) -> Frame:
+        """The pure-perception Frame of one synchronised set of messages (RejectedInput if unusable)."""
+        depth_msg: Image = parts["depth"]
+        pose_msg: PoseStamped = parts["pose"]
+        if pose_msg.header.frame_id != self.map_frame:
+            raise RejectedInput(
+                "unknown_frame", f"pose frame {pose_msg.header.frame_id!r}, expected {self.map_frame!r}"
+            )
+        p, q = pose_msg.pose.position, pose_msg.pose.orientation
+        to_pose = make_camera_pose if self.pose_is_optical else optical_from_body
+        pose = to_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        intrinsics = intrinsics_from_msg(info)
+        depth = image_to_array(depth_msg, DEPTH_TYPES)
+        t = convert.time_from_msg(depth_msg.header.stamp)
+        detections = parts["detections"].detections
+        if self.mode == "boxes":
+            boxes = [BoxDetection(d.label, d.score, d.x0, d.y0, d.x1, d.y1) for d in detections]
+            return Frame(t, self.robot_id, depth, intrinsics, pose, boxes=boxes)
+        mask = image_to_array(parts["mask"], MASK_TYPES)
+        labels = {int(d.instance_id): d.label for d in detections if d.instance_id >= 0}
+        scores = {int(d.instance_id): float(d.score) for d in detections if d.instance_id >= 0}
+        return Frame(
+            t, self.robot_id, depth, intrinsics, pose, mask=mask.astype(np.int64), labels=labels, scores=scores
+        )
+
+    def _stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> srv.GetStats.Response:
+        counters = Counter(self.perception.counters) + self.counters
+        response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items()) if v >= 0]
+        return response
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point (``ros2 run robomem perception_node`` or ``python -m robomem.ros.perception_node``)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
