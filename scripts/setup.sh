@@ -8,15 +8,6 @@ ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 PIP=(.venv/bin/pip install -q --disable-pip-version-check)
 
-# open3d loads libusb at import; Debian 12 images lack it
-if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0.so.0; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y -q libusb-1.0-0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libusb-1.0-0 >/dev/null; }
-  else
-    echo "warning: libusb-1.0-0 is missing (sudo apt-get install libusb-1.0-0); open3d will not import" >&2
-  fi
-fi
-
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

@@ -1,6 +1,6 @@
 """Perception: depth image + camera intrinsics/pose + 2D instance masks or boxes -> 3D observations.
 
-Pure numpy/scipy (open3d for clustering); no ROS here. ``robomem.ros.perception_node`` wraps it."""
+Pure numpy/scipy (surfaces grouped on the image grid); no ROS here. ``robomem.ros.perception_node`` wraps it."""
 
 from robomem.perception.camera import (
     CameraIntrinsics,
