@@ -32,5 +32,6 @@ setup(
         ("share/robomem/config", [str(p) for p in sorted(Path("config").glob("*.yaml"))]),
     ],
     install_requires=REQUIREMENTS,
+    extras_require={"ai2thor": ["ai2thor==5.0.0"]},  # a live AI2-THOR Controller (downloads its Unity build)
     entry_points={"console_scripts": ["robomem = robomem.cli:main"]},
 )
