@@ -1,0 +1,39 @@
+"""Offline planner (pure Python, no ROS): instruction -> validated plan of skills, using memory only
+through the :class:`~robomem.planner.tools.MemoryTools` protocol, exploring when memory does not know."""
+
+from robomem.planner.agent import Agent, Budget, Executor, Outcome, Spent, StepResult
+from robomem.planner.language import Intent, ParseError, name_of, parse, resolve
+from robomem.planner.plan import InvalidPlan, Plan, Step, check, validate
+from robomem.planner.tools import (
+    ChangeRecord,
+    CountingTools,
+    InProcessTools,
+    MemoryTools,
+    ObjectRecord,
+    ShortTermTools,
+)
+
+__all__ = [
+    "Agent",
+    "Budget",
+    "ChangeRecord",
+    "CountingTools",
+    "Executor",
+    "InProcessTools",
+    "Intent",
+    "InvalidPlan",
+    "MemoryTools",
+    "ObjectRecord",
+    "Outcome",
+    "ParseError",
+    "Plan",
+    "ShortTermTools",
+    "Spent",
+    "Step",
+    "StepResult",
+    "check",
+    "name_of",
+    "parse",
+    "resolve",
+    "validate",
+]

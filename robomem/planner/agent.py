@@ -1,0 +1,300 @@
+"""The offline planner's loop: parse, resolve with memory, plan, validate, execute, replan, explore.
+
+The robot is reached through an :class:`Executor` (the simulator's runner, later a ROS action
+client); memory only through :class:`~robomem.planner.tools.MemoryTools`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from robomem.planner.language import Intent, ParseError, parse
+from robomem.planner.plan import RECEPTACLE_OPENABLE, Plan, Step, is_open, validate
+from robomem.planner.tools import MemoryTools, ObjectRecord
+
+LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
+RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
+
+
+@dataclass
+class StepResult:
+    success: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one task may spend (the same for every memory mode)."""
+
+    max_skill_calls: int = 40
+    max_nav_m: float = 30.0
+    max_time_s: float = math.inf
+    max_replans: int = 6
+
+
+@dataclass
+class Spent:
+    skill_calls: int = 0
+    nav_m: float = 0.0
+    time_s: float = 0.0
+
+
+class Executor(Protocol):
+    """The robot as the planner drives it; every call also lets the robot's camera feed memory."""
+
+    def position(self) -> tuple[float, float]: ...
+
+    def now(self) -> float: ...
+
+    def holding(self) -> str | None: ...  # label of the held object
+
+    def viewpoints(self) -> list[tuple[float, float]]: ...
+
+    def act(self, step: Step) -> StepResult: ...
+
+    def go_to(self, xy: tuple[float, float]) -> StepResult: ...
+
+    def look_around(self) -> None: ...
+
+    def observe(self) -> None: ...
+
+    def spent(self) -> Spent: ...
+
+
+@dataclass
+class Subgoal:
+    kind: str  # place | fetch | toggle | close
+    obj: str
+    rec: str | None = None
+    relation: str | None = None
+    on: bool | None = None
+    rec_near: tuple[float, ...] | None = None
+
+
+@dataclass
+class Outcome:
+    """What the planner believes happened (the runner checks the truth)."""
+
+    done: bool
+    reason: str = ""
+    intent: Intent | None = None
+    explore_steps: int = 0
+    replans: int = 0
+    invalid_plans: int = 0
+    plans: list[str] = field(default_factory=list)
+
+
+class OutOfBudget(RuntimeError):
+    pass
+
+
+class Failed(RuntimeError):
+    pass
+
+
+class Agent:
+    """Runs one instruction to completion (or failure) with the given tools, robot and budget.
+
+    ``times`` maps time phrases of instructions ("this morning") to memory times."""
+
+    def __init__(self, tools: MemoryTools, executor: Executor, budget: Budget | None = None,
+                 times: Mapping[str, float] | None = None) -> None:
+        self.tools = tools
+        self.robot = executor
+        self.budget = budget or Budget()
+        self.times = dict(times or {})
+        self.visited: set[tuple[float, float]] = set()
+        self.looked: list[tuple[float, float]] = []  # where the robot has looked around
+        self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
+        self.outcome = Outcome(False)
+
+    # ------------------------------------------------------------------ entry point
+
+    def run(self, instruction: str) -> Outcome:
+        out = self.outcome
+        try:
+            out.intent = parse(instruction, search=self.tools.search)
+            for goal in self._subgoals(out.intent):
+                self._achieve(goal)
+            out.done = True
+        except ParseError as exc:
+            out.reason = f"parse: {exc}"
+        except OutOfBudget as exc:
+            out.reason = f"budget: {exc}"
+        except Failed as exc:
+            out.reason = str(exc)
+        return out
+
+    # ------------------------------------------------------------------ budget
+
+    def _check_budget(self) -> None:
+        s, b = self.robot.spent(), self.budget
+        if s.skill_calls >= b.max_skill_calls:
+            raise OutOfBudget("skill calls")
+        if s.nav_m >= b.max_nav_m:
+            raise OutOfBudget("navigation distance")
+        if s.time_s >= b.max_time_s:
+            raise OutOfBudget("time")
+
+    # ------------------------------------------------------------------ intent -> subgoals
+
+    def _when(self, intent: Intent) -> float:
+        phrase = intent.when or "this morning"
+        if phrase not in self.times:
+            raise Failed(f"no time known for {phrase!r}")
+        return self.times[phrase]
+
+    def _subgoals(self, intent: Intent) -> list[Subgoal]:
+        if intent.kind == "place":
+            goals = [Subgoal("place", o, intent.receptacle, intent.relation) for o in intent.objects]
+            for action, target in intent.then:
+                goals.append(Subgoal("close", target) if action == "close" else Subgoal("toggle", target, on=True))
+            return goals
+        if intent.kind == "toggle":
+            return [Subgoal("toggle", o, on=intent.on) for o in intent.objects]
+        if intent.kind == "fetch":
+            return [Subgoal("fetch", o) for o in intent.objects]
+        if intent.kind == "put_back":
+            return [self._back_where_it_was(o, self._when(intent)) for o in intent.objects]
+        if intent.kind == "moved_from":
+            return [self._back_where_it_was(self._moved_from(intent.receptacle, self._when(intent)),
+                                            self._when(intent))]
+        raise Failed(f"unsupported intent {intent.kind}")
+
+    def _back_where_it_was(self, label: str, when: float) -> Subgoal:
+        was = self.tools.where_is(label, at=when)
+        if was is None or was.receptacle is None:
+            raise Failed(f"no memory of where the {label} was")
+        relation = "in" if was.relation == "in" else "on"
+        return Subgoal("place", label, was.receptacle, relation, rec_near=was.center)
+
+    def _moved_from(self, receptacle: str, when: float) -> str:
+        """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by looking
+        again at what was there then."""
+        def moved() -> str | None:
+            for change in self.tools.what_changed(when):
+                if change.change not in ("moved", "disappeared"):
+                    continue
+                was = self.tools.where_is(change.label, at=when)
+                if was is not None and was.receptacle == receptacle:
+                    return change.label
+            return None
+
+        found = moved()
+        if found:
+            return found
+        before = [r for r in self.tools.contents(receptacle, at=when)]
+        if not before:
+            raise Failed(f"no memory of what was on the {receptacle}")
+        here = self.robot.position()
+        for rec in sorted(before, key=lambda r: r.distance_to(here)):
+            self._check_budget()
+            self._run_step(Step("navigate_to", rec), record_failure=True)
+            self.robot.observe()
+            found = moved()
+            if found:
+                return found
+        raise Failed(f"found nothing moved from the {receptacle}")
+
+    # ------------------------------------------------------------------ finding objects
+
+    def _ruled_out(self, rec: ObjectRecord) -> bool:
+        for center, t in self.failed.get(rec.label, []):
+            far = math.dist(center[:2], rec.center[:2]) > RULED_OUT_M
+            if not far and (rec.last_seen is None or rec.last_seen <= t):
+                return True
+        return False
+
+    def _lookup(self, label: str, near: tuple[float, ...] | None = None) -> ObjectRecord | None:
+        rec = self.tools.where_is(label, near=near if near is not None else self.robot.position())
+        return None if rec is None or self._ruled_out(rec) else rec
+
+    def _find(self, label: str, near: tuple[float, ...] | None = None) -> ObjectRecord:
+        """Memory's record of the object, exploring viewpoints (nearest first) until it is seen."""
+        rec = self._lookup(label, near)
+        while rec is None:
+            self._explore_step(label)
+            rec = self._lookup(label, near)
+        return rec
+
+    def _explore_step(self, label: str) -> None:
+        self._check_budget()
+        here = self.robot.position()
+        self.outcome.explore_steps += 1
+        if all(math.dist(here, p) > LOOKED_HERE_M for p in self.looked):
+            self.looked.append(here)  # first look around where the robot stands
+            self.robot.look_around()
+            return
+        todo = [v for v in self.robot.viewpoints()
+                if v not in self.visited and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
+        if not todo:
+            raise Failed(f"{label} not found after visiting every viewpoint")
+        target = min(todo, key=lambda v: (math.dist(v, here), v))
+        self.visited.add(target)
+        if self.robot.go_to(target).success:
+            self._check_budget()
+            self.looked.append(self.robot.position())
+            self.robot.look_around()
+
+    # ------------------------------------------------------------------ planning and execution
+
+    def _plan(self, goal: Subgoal) -> Plan:
+        plan = Plan()
+        if goal.kind in ("place", "fetch") and self.robot.holding() != goal.obj:
+            obj = self._find(goal.obj)
+            plan.add("navigate_to", obj)
+            if obj.relation == "in" and obj.receptacle in RECEPTACLE_OPENABLE:
+                holder = self.tools.where_is(obj.receptacle, near=obj.center)
+                if holder is not None and is_open(holder) is not True:
+                    plan.add("open", holder)
+            plan.add("pick", obj)
+        if goal.kind == "place":
+            near = goal.rec_near
+            if near is None and plan.steps:
+                near = plan.steps[0].target.center
+            rec = self._find(goal.rec, near)
+            plan.add("navigate_to", rec)
+            opened = rec.label in RECEPTACLE_OPENABLE and is_open(rec) is not True
+            if opened:
+                plan.add("open", rec)
+            plan.add("place", rec)
+            if opened:
+                plan.add("close", rec)
+        elif goal.kind in ("toggle", "close"):
+            target = self._find(goal.obj)
+            plan.add("navigate_to", target)
+            plan.add("close" if goal.kind == "close" else ("toggle_on" if goal.on else "toggle_off"), target)
+        return plan
+
+    def _run_step(self, step: Step, record_failure: bool = True) -> StepResult:
+        result = self.robot.act(step)
+        if not result.success and record_failure and step.skill in ("navigate_to", "pick", "open"):
+            if "not found" in result.reason:
+                self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
+        return result
+
+    def _achieve(self, goal: Subgoal) -> None:
+        out = self.outcome
+        for _ in range(self.budget.max_replans + 1):
+            self._check_budget()
+            plan = self._plan(goal)
+            errors = validate(plan, self.tools, self.robot.holding())
+            if errors:
+                out.invalid_plans += 1
+                out.replans += 1
+                continue
+            out.plans.append(str(plan))
+            for step in plan.steps:
+                self._check_budget()
+                result = self._run_step(step)
+                if not result.success:
+                    out.plans[-1] += f"  [failed {step.skill} {step.target.label}: {result.reason}]"
+                    self.robot.observe()  # look again: memory takes in what is really there
+                    out.replans += 1
+                    break
+            else:
+                return
+        raise Failed(f"gave up on {goal.kind} {goal.obj} after {out.replans} replans")

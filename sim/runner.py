@@ -1,0 +1,345 @@
+"""Simulated household task runs with memory ``off``, ``short_term`` or ``full``.
+
+Per task: the robot explores the room as it should be (RoomR target arrangement, "this morning"),
+leaves for an hour while things are moved (start arrangement), comes back, and the offline planner (:mod:`robomem.planner`) carries out the instruction.
+Memory is fed only through perception of the robot's rendered frames (:mod:`robomem_sim.perceive`).
+
+* ``off``: the planner's tools see only a memory fed during the task itself;
+* ``short_term``: that, plus the short-term buffer of change events (with positions) of the
+  robot's memory (which saw the morning); nothing from long-term memory;
+* ``full``: the robot's long-term + short-term memory.
+
+Every mode gets the same task, seed and :class:`~robomem.planner.Budget`. Success is the goal on
+the simulator's true state.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robomem.core import Memory, MemoryConfig
+from robomem.core.types import ObservationBatch
+from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools, Spent, Step, StepResult
+from robomem_sim.navigation import NavGrid
+from robomem_sim.perceive import Eyes, MemoryFeed
+from robomem_sim.robot import Robot, RobotConfig
+from robomem_sim.scene import Scene, build_scene
+from robomem_sim.tasks import Task, build_suite
+from robomem_sim.truth import snapshot
+
+MODES = ("off", "short_term", "full")
+AWAY_S = 3600.0  # the robot is away this long while things are moved
+VIEWPOINT_SPACING_M = 1.5
+DEFAULT_BUDGET = Budget(max_skill_calls=60, max_nav_m=60.0)
+CAMERA = RobotConfig()  # 320x240, 12 frames per look-around
+GROUND_TOL_M = 0.35  # an object is "there" if its true center is this close to memory's belief
+
+
+# ---------------------------------------------------------------------- viewpoints
+
+
+def viewpoints(scene: Scene, spacing: float = VIEWPOINT_SPACING_M, clearance: float = 0.3) -> list[tuple[float, float]]:
+    """A deterministic sweep over reachable poses: a lattice of ``spacing`` snapped to free cells
+    with some clearance (nearest-first order is the explorer's job)."""
+    grid = NavGrid(scene, None, CAMERA.radius_m)
+    ok = grid.free & (grid.clearance >= clearance)
+    if not ok.any():
+        ok = grid.free
+    xs, ys = grid.centers()
+    out: list[tuple[float, float]] = []
+    lo, hi = scene.floor_lo, scene.floor_hi
+    for x in np.arange(lo[0] + spacing / 2, hi[0], spacing):
+        for y in np.arange(lo[1] + spacing / 2, hi[1], spacing):
+            d = np.where(ok, np.hypot(xs - x, ys - y), np.inf)
+            k = np.unravel_index(int(np.argmin(d)), d.shape)
+            if d[k] <= spacing / 2:
+                p = (round(float(xs[k]), 3), round(float(ys[k]), 3))
+                if p not in out:
+                    out.append(p)
+    return out
+
+
+def sweep_order(points: Sequence[tuple[float, float]], start: tuple[float, float]) -> list[tuple[float, float]]:
+    """Greedy nearest-first tour."""
+    todo, here, out = list(points), start, []
+    while todo:
+        nxt = min(todo, key=lambda p: (math.dist(p, here), p))
+        todo.remove(nxt)
+        out.append(nxt)
+        here = nxt
+    return out
+
+
+# ---------------------------------------------------------------------- the robot for the planner
+
+
+class SimExecutor:
+    """Drives the simulated robot for the planner; every action is followed by a camera frame that
+    feeds the attached memories. Objects are named by memory's record (label + position); the
+    simulator grounds a record to the physical object of that type at that place (as the robot's
+    gripper would), or the action fails with "not found at believed position"."""
+
+    def __init__(self, scene: Scene, robot: Robot, eyes: Eyes, points: list[tuple[float, float]]) -> None:
+        self.scene, self.robot, self.eyes, self.points = scene, robot, eyes, points
+        self.t0 = scene.t
+        self.calls = 0
+        self.nav0, self.cells0 = robot.nav_distance_m, robot.nav_cells
+
+    # -- Executor protocol
+    def position(self) -> tuple[float, float]:
+        return (self.robot.pose.x, self.robot.pose.y)
+
+    def now(self) -> float:
+        return self.scene.t
+
+    def holding(self) -> str | None:
+        held = self.robot.holding
+        return None if held is None else self.scene.get(held).object_type
+
+    def viewpoints(self) -> list[tuple[float, float]]:
+        return self.points
+
+    def spent(self) -> Spent:
+        return Spent(self.calls, self.robot.nav_distance_m - self.nav0, self.scene.t - self.t0)
+
+    def observe(self) -> None:
+        self.eyes.see(self.robot.observe())
+
+    def look_around(self) -> None:
+        self.calls += 1
+        self.eyes.see(self.robot.look_around())
+
+    def go_to(self, xy: tuple[float, float]) -> StepResult:
+        self.calls += 1
+        result = self.robot.navigate_to(xy)
+        return StepResult(result.success, result.reason)
+
+    def act(self, step: Step) -> StepResult:
+        self.calls += 1
+        rec = step.target
+        oid = self.ground(rec)
+        if step.skill == "navigate_to":
+            result = self.robot.navigate_to(oid) if oid else self._approach(np.asarray(rec.center))
+            self.observe()
+            if oid is None:
+                return StepResult(False, "not found at believed position" if result else result.reason)
+            return StepResult(result.success, result.reason)
+        if oid is None:
+            self.observe()
+            return StepResult(False, "not found at believed position")
+        if step.skill in ("toggle_on", "toggle_off"):
+            result = self.robot.toggle(oid, step.skill == "toggle_on")
+        else:
+            result = getattr(self.robot, step.skill)(oid)
+        self.observe()
+        ok = result.success or result.reason.startswith("already")
+        return StepResult(ok, "" if ok else result.reason)
+
+    # -- helpers
+    def ground(self, rec: Any) -> str | None:
+        """The present object of the record's type at the record's place (nearest), or None."""
+        center = np.asarray(rec.center, float)
+        best, best_d = None, math.inf
+        for obj in self.scene.of_type(rec.label):
+            lo, hi = self.scene.box(obj.object_id)
+            if obj.kind == "movable":
+                if obj.object_id in self.scene.held and obj.object_id != self.robot.holding:
+                    continue
+                d = float(np.linalg.norm(self.scene.center(obj.object_id) - center))
+                ok = d <= max(GROUND_TOL_M, 0.6 * float(np.max(obj.size)))
+            else:
+                d = float(np.linalg.norm(center - np.clip(center, lo, hi)))
+                ok = d <= GROUND_TOL_M
+            if ok and d < best_d:
+                best, best_d = obj.object_id, d
+        return best
+
+    def _approach(self, point: np.ndarray) -> Any:
+        """Drive next to a believed place where nothing is, and look at it."""
+        grid = NavGrid(self.scene, np.array(self.position()), self.robot.config.radius_m)
+        xs, ys = grid.centers()
+        goals = np.hypot(xs - point[0], ys - point[1]) <= self.robot.config.reach_m
+        route = grid.plan(np.array(self.position()), goals)
+        if route is None:
+            return self.robot.navigate_to((float(point[0]), float(point[1])))
+        result = self.robot.navigate_to(tuple(float(v) for v in grid.xy_of(route[0][-1])))
+        cam = self.robot.camera_position()
+        yaw = math.degrees(math.atan2(point[1] - cam[1], point[0] - cam[0]))
+        self.robot.rotate((yaw - self.robot.pose.yaw_deg + 180.0) % 360.0 - 180.0)
+        self.robot.tilt(math.degrees(math.atan2(cam[2] - point[2], math.hypot(*(point[:2] - cam[:2])))))
+        return result
+
+
+# ---------------------------------------------------------------------- history
+
+
+@dataclass
+class History:
+    """What the robot saw this morning (perceived batches) and when."""
+
+    batches: list[ObservationBatch]
+    morning_end: float
+    points: list[tuple[float, float]]
+
+
+def explore_history(scene: Scene, task: Task) -> History:
+    """The morning walk: the room as it should be, every viewpoint visited, a look-around at each."""
+    ep = task.roomr()
+    scene.apply_episode(ep, "target")
+    scene.t = 0.0
+    points = viewpoints(scene)
+    robot = Robot.at_thor_pose(scene, ep["agent_position"], ep["agent_rotation"], CAMERA)
+    eyes = Eyes()
+    batches: list[ObservationBatch] = []
+    for p in sweep_order(points, (robot.pose.x, robot.pose.y)):
+        if robot.navigate_to(p):
+            batches += [eyes.perceive(f) for f in robot.look_around()]
+    scene.client.removeBody(robot.body)
+    return History(batches, scene.t, points)
+
+
+@functools.lru_cache(maxsize=1)
+def _embedder() -> Any:
+    from robomem.core.embedding import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+def new_memory() -> Memory:
+    return Memory(MemoryConfig(db_path=":memory:"), embedder=_embedder())
+
+
+# ---------------------------------------------------------------------- one run
+
+
+def run_task(task: Task, mode: str, scene: Scene, history: History, budget: Budget = DEFAULT_BUDGET
+             ) -> dict[str, Any]:
+    """Run one task in one memory mode on ``scene`` (reset to the start arrangement); metrics."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    wall = time.perf_counter()
+    ep = task.roomr()
+    scene.apply_episode(ep, "start")
+    scene.t = history.morning_end + AWAY_S
+    eyes = Eyes()
+    memories: list[Memory] = []
+    view = new_memory()  # what the robot sees during the task itself
+    memories.append(view)
+    eyes.feeds.append(MemoryFeed(view))
+    if mode == "off":
+        tools: Any = InProcessTools(view)
+    else:
+        robot_memory = new_memory()
+        memories.append(robot_memory)
+        feed = MemoryFeed(robot_memory)
+        for batch in history.batches:
+            feed.ingest(batch)
+        eyes.feeds.append(feed)
+        if mode == "full":
+            tools = InProcessTools(robot_memory)
+        else:
+            def events() -> list[tuple[Any, np.ndarray]]:
+                return [(e, feed.notes[e.event_id].center) for e in robot_memory.stm.events()
+                        if e.event_id in feed.notes]
+            tools = ShortTermTools(events, InProcessTools(view))
+    counted = CountingTools(tools)
+    robot = Robot.at_thor_pose(scene, ep["agent_position"], ep["agent_rotation"], CAMERA)
+    executor = SimExecutor(scene, robot, eyes, history.points)
+    try:
+        agent = Agent(counted, executor, budget, times={"this morning": history.morning_end,
+                                                         "today": history.morning_end,
+                                                         "earlier": history.morning_end})
+        outcome = agent.run(task.instruction)
+        success = task.check(snapshot(scene))
+    finally:
+        scene.client.removeBody(robot.body)
+        for m in memories:
+            m.close()
+    spent = executor.spent()
+    reason = "" if success else (outcome.reason or "goal not met")
+    return {
+        "task": task.task_id, "scene": task.scene, "kind": task.kind, "mode": mode,
+        "instruction": task.instruction, "success": bool(success), "failure": reason,
+        "nav_steps": robot.nav_cells, "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps,
+        "skill_calls": spent.skill_calls, "memory_queries": counted.total, "queries": dict(counted.calls),
+        "replans": outcome.replans, "invalid_plans": outcome.invalid_plans, "sim_time_s": round(spent.time_s, 1),
+        "frames": eyes.frames, "plans": outcome.plans, "wall_s": round(time.perf_counter() - wall, 3),
+    }
+
+
+# ---------------------------------------------------------------------- the suite
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return float(np.mean(values)) if values else 0.0
+
+
+def aggregate(runs: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+    """Per mode: success rate, mean steps, queries, wall time; per kind success; full/off ratios."""
+    out: dict[str, Any] = {}
+    for mode in modes:
+        rs = [r for r in runs if r["mode"] == mode]
+        kinds = sorted({r["kind"] for r in rs})
+        out[mode] = {
+            "n": len(rs),
+            "success_rate": _mean(r["success"] for r in rs),
+            "success_by_kind": {k: _mean(r["success"] for r in rs if r["kind"] == k) for k in kinds},
+            **{f"mean_{key}": _mean(r[key] for r in rs)
+               for key in ("nav_steps", "nav_m", "explore_steps", "skill_calls", "memory_queries", "wall_s")},
+        }
+    ratios: dict[str, float | None] = {}
+    if "off" in out:
+        for mode in ("short_term", "full"):
+            if mode not in out:
+                continue
+            off, mem = out["off"], out[mode]
+            ratios[f"{mode}/off success"] = mem["success_rate"] / off["success_rate"] if off["success_rate"] else None
+            ratios[f"{mode}/off explore_steps"] = (
+                mem["mean_explore_steps"] / off["mean_explore_steps"] if off["mean_explore_steps"] else None)
+            ratios[f"{mode}/off nav_steps"] = (
+                mem["mean_nav_steps"] / off["mean_nav_steps"] if off["mean_nav_steps"] else None)
+    out["ratios"] = ratios
+    return out
+
+
+def run_suite(
+    modes: Sequence[str] = MODES,
+    tasks: Sequence[Task] | None = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    budget: Budget = DEFAULT_BUDGET,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run every task in every mode. ``progress(done, total, run)`` is called after each run.
+
+    Returns ``{"runs": [per-run metrics], "summary": {mode: {...}, "ratios": {...}}, "budget": {...},
+    "tasks": n, "wall_s": s}``."""
+    wall = time.perf_counter()
+    tasks = list(build_suite(seed) if tasks is None else tasks)
+    total, runs = len(tasks) * len(modes), []
+    by_scene: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_scene.setdefault(task.scene, []).append(task)
+    for name, group in by_scene.items():
+        with build_scene(name) as scene:
+            histories: dict[int, History] = {}
+            for task in group:
+                if task.episode not in histories:
+                    histories[task.episode] = explore_history(scene, task)
+                history = histories[task.episode]
+                for mode in modes:
+                    runs.append(run_task(task, mode, scene, history, budget))
+                    if progress is not None:
+                        progress(len(runs), total, runs[-1])
+    order = {t.task_id: k for k, t in enumerate(tasks)}
+    runs.sort(key=lambda r: (order[r["task"]], list(modes).index(r["mode"])))
+    return {"runs": runs, "summary": aggregate(runs, modes), "tasks": len(tasks),
+            "budget": {"max_skill_calls": budget.max_skill_calls, "max_nav_m": budget.max_nav_m,
+                       "max_time_s": budget.max_time_s}, "wall_s": round(time.perf_counter() - wall, 1)}
