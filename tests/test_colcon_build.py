@@ -69,12 +69,14 @@ def test_colcon_installs_interfaces_nodes_launch_and_config(workspace):
     params = yaml.safe_load((share / "config/robomem.yaml").read_text())
     assert {"memory"} <= set(params)  # the launch file's node names own these sections
 
+    script = "import robomem.srv, robomem_sim; print(robomem.__file__, robomem_sim.__file__)"
     probe = subprocess.run(
-        in_install_space(workspace, f"{VENV_BIN}/python -c 'import robomem, robomem.srv; print(robomem.__file__)'"),
+        in_install_space(workspace, f"{VENV_BIN}/python -c '{script}'"),
         env=build_env(), capture_output=True, text=True, cwd="/", timeout=60,
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.strip().startswith(str(workspace / "install/robomem" / SITE))
+    installed = str(workspace / "install/robomem" / SITE)
+    assert all(path.startswith(installed) for path in probe.stdout.split()), probe.stdout
 
 
 def test_installed_memory_node_serves_over_dds(workspace, ros, tmp_path):
