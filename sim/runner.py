@@ -1,7 +1,8 @@
 """Simulated household task runs with memory ``off``, ``short_term`` or ``full``.
 
 Per task: the robot explores the room as it should be (RoomR target arrangement, "this morning"),
-leaves for an hour while things are moved (start arrangement), comes back, and the offline planner (:mod:`robomem.planner`) carries out the instruction.
+leaves for an hour while things are moved (start arrangement), comes back, and the offline
+planner (:mod:`robomem.planner`) carries out the instruction.
 Memory is fed only through perception of the robot's rendered frames (:mod:`robomem_sim.perceive`).
 
 * ``off``: the planner's tools see only a memory fed during the task itself;
@@ -187,6 +188,7 @@ class History:
     batches: list[ObservationBatch]
     morning_end: float
     points: list[tuple[float, float]]
+    seen: frozenset[str] = frozenset()  # objectIds in any frame (ground truth, for tests only)
 
 
 def explore_history(scene: Scene, task: Task) -> History:
@@ -198,11 +200,14 @@ def explore_history(scene: Scene, task: Task) -> History:
     robot = Robot.at_thor_pose(scene, ep["agent_position"], ep["agent_rotation"], CAMERA)
     eyes = Eyes()
     batches: list[ObservationBatch] = []
+    seen: set[str] = set()
     for p in sweep_order(points, (robot.pose.x, robot.pose.y)):
         if robot.navigate_to(p):
-            batches += [eyes.perceive(f) for f in robot.look_around()]
+            for frame in robot.look_around():
+                batches.append(eyes.perceive(frame))
+                seen.update(frame.object_ids.values())
     scene.client.removeBody(robot.body)
-    return History(batches, scene.t, points)
+    return History(batches, scene.t, points, frozenset(seen))
 
 
 @functools.lru_cache(maxsize=1)

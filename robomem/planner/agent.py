@@ -271,9 +271,9 @@ class Agent:
 
     def _run_step(self, step: Step, record_failure: bool = True) -> StepResult:
         result = self.robot.act(step)
-        if not result.success and record_failure and step.skill in ("navigate_to", "pick", "open"):
-            if "not found" in result.reason:
-                self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
+        if (not result.success and record_failure and step.skill in ("navigate_to", "pick", "open")
+                and "not found" in result.reason):
+            self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
         return result
 
     def _achieve(self, goal: Subgoal) -> None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-THOR_TYPES = (
+THOR_TYPES = (  # noqa: SIM905 - one readable block
     "AlarmClock AluminumFoil Apple ArmChair BaseballBat BasketBall Bathtub BathtubBasin Bed Blinds Book Boots "
     "Bottle Bowl Box Bread ButterKnife CD Cabinet Candle CellPhone Chair Cloth CoffeeMachine CoffeeTable "
     "CounterTop CreditCard Cup Curtains Desk DeskLamp Desktop DiningTable DishSponge DogBed Drawer Dresser "
