@@ -249,6 +249,16 @@ def test_bad_input_is_rejected_counted_and_harmless(ros, world):
     assert world["node"].alive()
 
 
+def test_gaps_in_a_robots_sequence_are_counted_as_lost(ros, world):
+    publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
+    before = stats(ros).get("batches_lost", 0)
+    for sequence, t in ((1, 40.0), (2, 41.0), (5, 42.0), (6, 43.0)):  # 3 and 4 never sent
+        message = convert.batch_to_msg(frame(t, None, det("Book", 1.5, -1.0, 0.5), robot="r2"), sequence=sequence)
+        publisher.publish(message)
+    assert wait_for(lambda: stats(ros).get("batches_lost", 0) - before == 2, ros, timeout=10), stats(ros)
+
+
 def test_restart_keeps_memory(ros, world):
     base = f"/{NODE}"
     before = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object

@@ -16,7 +16,7 @@ from geometry_msgs.msg import Point, Vector3
 
 from robomem import msg as rmsg
 from robomem.core.experience import TaskEpisode
-from robomem.core.retrieval import Change, GraphEdge, GraphNode, ObjectInfo
+from robomem.core.retrieval import Change, ObjectInfo
 from robomem.core.types import (
     ChangeEvent,
     Detection,
@@ -118,9 +118,11 @@ def view_to_msg(view: ViewCone) -> rmsg.ViewCone:
     )
 
 
-def batch_to_msg(batch: ObservationBatch, frame_id: str = "map") -> rmsg.ObservationBatch:
-    """A core ObservationBatch as the message the memory node subscribes to."""
-    out = rmsg.ObservationBatch(robot_id=batch.robot, observations=[detection_to_msg(d) for d in batch.detections])
+def batch_to_msg(batch: ObservationBatch, frame_id: str = "map", sequence: int = 0) -> rmsg.ObservationBatch:
+    """A core ObservationBatch as the message the memory node subscribes to (``sequence``: the
+    publisher's per-robot batch counter from 1, so the node can count lost batches; 0 = none)."""
+    out = rmsg.ObservationBatch(robot_id=batch.robot, sequence=sequence,
+                                observations=[detection_to_msg(d) for d in batch.detections])
     out.header.stamp = time_to_msg(batch.t)
     out.header.frame_id = frame_id
     if batch.view is not None:
@@ -199,24 +201,6 @@ def change_to_msg(change: Change) -> rmsg.MemoryEvent:
         event_id=-1, track_id=int(change.track_id), label=change.label, change=change.change,
         detail=_detail_to_msgs(change.detail),
     )
-
-
-def scene_graph_to_msg(
-    nodes: Sequence[GraphNode], edges: Sequence[GraphEdge], stamp: Time, frame_id: str
-) -> rmsg.SceneGraph:
-    out = rmsg.SceneGraph(
-        nodes=[
-            rmsg.SceneGraphNode(
-                id=n.node_id, kind=n.kind, label=n.label, track_id=int(n.track_id),
-                center=point_to_msg(n.center), size=vector_to_msg(n.size),
-            )
-            for n in nodes
-        ],
-        edges=[rmsg.SceneGraphEdge(child=e.child, parent=e.parent, relation=e.relation) for e in edges],
-    )
-    out.header.stamp = stamp
-    out.header.frame_id = frame_id
-    return out
 
 
 # ---------------------------------------------------------------------- experience

@@ -1,5 +1,9 @@
-"""The believed scene graph as a visualization_msgs/MarkerArray for RViz: a box per object, its label,
-and a line from each object to its holder (in/on)."""
+"""The believed scene graph as ROS messages: robomem/SceneGraph and, for RViz, a
+visualization_msgs/MarkerArray (a box per object, its label, a line from each object to its holder).
+
+Building ten thousand message objects in Python costs about a second, so both are built from
+per-object caches: an object's messages are rebuilt only when its label, kind, box or holder changed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from builtin_interfaces.msg import Time
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from robomem import msg as rmsg
 from robomem.core.retrieval import GraphEdge, GraphNode
 from robomem.ros.convert import point_to_msg, vector_to_msg
 
@@ -21,37 +26,80 @@ LINK_COLOR = ColorRGBA(r=0.2, g=0.9, b=0.3, a=0.9)
 MIN_SCALE_M = 0.01  # RViz does not draw zero-sized boxes
 
 
-def scene_graph_markers(
-    nodes: Sequence[GraphNode], edges: Sequence[GraphEdge], stamp: Time, frame_id: str
-) -> MarkerArray:
-    """Markers in namespaces objects / labels / links; the first marker clears the previous set."""
-    markers = [Marker(action=Marker.DELETEALL)]
-    centers = {}
-    for node in nodes:
-        if node.kind == "room":
-            continue
-        centers[node.node_id] = node.center
-        box = Marker(ns="objects", id=node.track_id, type=Marker.CUBE, action=Marker.ADD)
-        box.pose.position = point_to_msg(node.center)
-        box.pose.orientation.w = 1.0
-        box.scale = vector_to_msg([max(float(v), MIN_SCALE_M) for v in node.size])
-        box.color = COLORS.get(node.kind, COLORS["object"])
-        label = Marker(ns="labels", id=node.track_id, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
-        label.pose.position = point_to_msg(node.center + [0.0, 0.0, float(node.size[2]) / 2 + 0.05])
-        label.pose.orientation.w = 1.0
-        label.scale.z = 0.06
-        label.color = TEXT_COLOR
-        label.text = f"{node.label}#{node.track_id}"
-        markers += [box, label]
-    links = Marker(ns="links", id=0, type=Marker.LINE_LIST, action=Marker.ADD, color=LINK_COLOR)
-    links.pose.orientation.w = 1.0
-    links.scale.x = 0.01
-    for edge in edges:
-        if edge.child in centers and edge.parent in centers:
-            links.points += [point_to_msg(centers[edge.child]), point_to_msg(centers[edge.parent])]
-    if links.points:
-        markers.append(links)
-    for marker in markers:
-        marker.header.stamp = stamp
-        marker.header.frame_id = frame_id
-    return MarkerArray(markers=markers)
+def _node_key(node: GraphNode) -> tuple:
+    return (node.node_id, node.kind, node.label, tuple(round(float(v), 4) for v in (*node.center, *node.size)))
+
+
+def _object_markers(node: GraphNode, frame_id: str) -> tuple[Marker, Marker]:
+    box = Marker(ns="objects", id=node.track_id, type=Marker.CUBE, action=Marker.ADD)
+    box.pose.position = point_to_msg(node.center)
+    box.pose.orientation.w = 1.0
+    box.scale = vector_to_msg([max(float(v), MIN_SCALE_M) for v in node.size])
+    box.color = COLORS.get(node.kind, COLORS["object"])
+    label = Marker(ns="labels", id=node.track_id, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+    label.pose.position = point_to_msg(node.center + [0.0, 0.0, float(node.size[2]) / 2 + 0.05])
+    label.pose.orientation.w = 1.0
+    label.scale.z = 0.06
+    label.color = TEXT_COLOR
+    label.text = f"{node.label}#{node.track_id}"
+    for marker in (box, label):
+        marker.header.frame_id = frame_id  # stamp 0: "the latest transform", right for a map-fixed picture
+    return box, label
+
+
+class GraphMessages:
+    """Builds SceneGraph and MarkerArray messages, reusing each object's messages while it is unchanged."""
+
+    def __init__(self, frame_id: str, max_marker_objects: int = 2000) -> None:
+        self.frame_id = frame_id
+        self.max_marker_objects = max_marker_objects
+        self._nodes: dict[str, tuple[tuple, rmsg.SceneGraphNode]] = {}
+        self._markers: dict[str, tuple[tuple, tuple[Marker, Marker]]] = {}
+
+    def graph(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge], stamp: Time) -> rmsg.SceneGraph:
+        fresh: dict[str, tuple[tuple, rmsg.SceneGraphNode]] = {}
+        for node in nodes:
+            key = _node_key(node)
+            cached = self._nodes.get(node.node_id)
+            if cached is None or cached[0] != key:
+                cached = (key, rmsg.SceneGraphNode(
+                    id=node.node_id, kind=node.kind, label=node.label, track_id=int(node.track_id),
+                    center=point_to_msg(node.center), size=vector_to_msg(node.size)))
+            fresh[node.node_id] = cached
+        self._nodes = fresh
+        out = rmsg.SceneGraph(
+            nodes=[entry[1] for entry in fresh.values()],
+            edges=[rmsg.SceneGraphEdge(child=e.child, parent=e.parent, relation=e.relation) for e in edges],
+        )
+        out.header.stamp = stamp
+        out.header.frame_id = self.frame_id
+        return out
+
+    def markers(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge]) -> MarkerArray:
+        """Markers in namespaces objects / labels / links for at most ``max_marker_objects`` objects (the
+        receptacles first, then the lowest ids); the first marker clears the previous set."""
+        objects = sorted((n for n in nodes if n.kind != "room"), key=lambda n: (n.kind != "receptacle", n.track_id))
+        objects = objects[: self.max_marker_objects]
+        fresh: dict[str, tuple[tuple, tuple[Marker, Marker]]] = {}
+        out = [Marker(action=Marker.DELETEALL)]
+        centers = {}
+        for node in objects:
+            key = _node_key(node)
+            cached = self._markers.get(node.node_id)
+            if cached is None or cached[0] != key:
+                cached = (key, _object_markers(node, self.frame_id))
+            fresh[node.node_id] = cached
+            out += cached[1]
+            centers[node.node_id] = node.center
+        self._markers = fresh
+        links = Marker(ns="links", id=0, type=Marker.LINE_LIST, action=Marker.ADD, color=LINK_COLOR)
+        links.header.frame_id = self.frame_id
+        links.pose.orientation.w = 1.0
+        links.scale.x = 0.01
+        for edge in edges:
+            if edge.child in centers and edge.parent in centers:
+                links.points += [point_to_msg(centers[edge.child]), point_to_msg(centers[edge.parent])]
+        if links.points:
+            out.append(links)
+        out[0].header.frame_id = self.frame_id
+        return MarkerArray(markers=out)

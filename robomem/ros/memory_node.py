@@ -7,8 +7,10 @@ Topics (relative names; remap as usual):
 - ``events`` (pub, robomem/MemoryEvent): RELIABLE, KEEP_LAST(1000), VOLATILE — every change memory notices.
 - ``scene_graph`` (pub, robomem/SceneGraph) and ``scene_graph_markers`` (pub, visualization_msgs/MarkerArray):
   RELIABLE, KEEP_LAST(1), TRANSIENT_LOCAL (latched: RViz or a planner that starts late gets the latest
-  graph at once; set the RViz topic's durability to Transient Local). Republished at most every
-  ``graph_period_s`` when memory changed.
+  graph at once; set the RViz topic's durability to Transient Local). Built and published only while
+  someone subscribes, when memory changed or a subscriber joined, at most every ``graph_period_s``
+  (longer if a build is slow); markers for at most ``max_marker_objects`` objects.
+Batches carry a per-robot ``sequence``; gaps are counted as ``batches_lost`` (a full queue, a lossy link).
 Services (private, ``~/<name>``, robomem/srv): where_is, where_was, last_seen, contents, get_state, count,
 what_changed, within_radius, within_box, relations, semantic_search, planner_context, get_scene_graph,
 record_episode, similar_episodes, get_stats.
@@ -39,7 +41,7 @@ from robomem.core.memory import Memory
 from robomem.core.render import estimate_tokens, render_context
 from robomem.core.types import RejectedInput
 from robomem.ros import convert
-from robomem.ros.markers import scene_graph_markers
+from robomem.ros.markers import GraphMessages
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
@@ -92,6 +94,7 @@ class MemoryNode(Node):
         self.declare_parameter("max_results", 500)
         self.declare_parameter("observation_queue", 100)
         self.declare_parameter("graph_period_s", 1.0)
+        self.declare_parameter("max_marker_objects", 2000)
         param = self.get_parameter
         self.map_frame = param("map_frame").value
         self.max_observations = int(param("max_observations_per_batch").value)
@@ -103,7 +106,12 @@ class MemoryNode(Node):
             memory = Memory(config)
         self.memory = memory
         self.counters: Counter[str] = Counter()
+        self.graph_period_s = float(param("graph_period_s").value)
+        self.graph_messages = GraphMessages(self.map_frame, int(param("max_marker_objects").value))
         self._graph_version = -1
+        self._next_graph_time = 0.0
+        self._listeners = (0, 0)
+        self._sequences: dict[str, int] = {}
         self._last_reject_log = 0.0
 
         self.events_pub = self.create_publisher(rmsg.MemoryEvent, "events", EVENTS_QOS)
@@ -133,7 +141,7 @@ class MemoryNode(Node):
         }
         for name, (service_type, handler) in handlers.items():
             self.create_service(service_type, f"~/{name}", self._guarded(name, handler))
-        self.create_timer(float(param("graph_period_s").value), self.publish_graph)
+        self.create_timer(min(self.graph_period_s, 0.5), self.publish_graph)
         self.get_logger().info(
             f"memory ready: {self.memory.count_believed()} objects believed, db {self.memory.config.db_path!r}"
         )
@@ -142,6 +150,7 @@ class MemoryNode(Node):
     def on_observations(self, message: rmsg.ObservationBatch) -> None:
         """Validate, ingest, publish the change events. Never raises."""
         self.counters["batches_received"] += 1
+        self._count_gaps(message.robot_id, message.sequence)
         stamp = convert.time_from_msg(message.header.stamp)
         try:
             batch, rejected = convert.batch_from_msg(message, self.map_frame, self.max_observations)
@@ -164,6 +173,15 @@ class MemoryNode(Node):
         for event in events:
             self.events_pub.publish(convert.event_to_msg(event))
 
+    def _count_gaps(self, robot: str, sequence: int) -> None:
+        """Batches a robot numbered but that never arrived (a full queue, a lossy link) are counted."""
+        if sequence == 0:
+            return
+        last = self._sequences.get(robot)
+        if last is not None and sequence > last + 1:
+            self.counters["batches_lost"] += sequence - last - 1
+        self._sequences[robot] = sequence  # a lower number: the publisher restarted
+
     def _rejected(self, error: RejectedInput, stamp: float) -> None:
         self.memory.record_rejection(error, stamp if math.isfinite(stamp) else 0.0)
         self._log_rejection(error)
@@ -176,14 +194,24 @@ class MemoryNode(Node):
 
     # ------------------------------------------------------------------ scene graph
     def publish_graph(self) -> None:
+        """Publish the graph and markers when memory changed or a subscriber joined — only to topics
+        someone listens to. A slow build stretches the period: at most a quarter of the node's time."""
+        listeners = (self.graph_pub.get_subscription_count(), self.markers_pub.get_subscription_count())
+        joined = any(now > before for now, before in zip(listeners, self._listeners, strict=True))
+        self._listeners = listeners
         version = self.memory.events_recorded + self.memory.counters["batches"]
-        if version == self._graph_version:
+        if not any(listeners) or (version == self._graph_version and not joined):
             return
+        if not joined and time.monotonic() < self._next_graph_time:
+            return
+        start = time.monotonic()
         self._graph_version = version
         nodes, edges = self.memory.scene_graph()
-        stamp = self.get_clock().now().to_msg()
-        self.graph_pub.publish(convert.scene_graph_to_msg(nodes, edges, stamp, self.map_frame))
-        self.markers_pub.publish(scene_graph_markers(nodes, edges, stamp, self.map_frame))
+        if listeners[0]:
+            self.graph_pub.publish(self.graph_messages.graph(nodes, edges, self.get_clock().now().to_msg()))
+        if listeners[1]:
+            self.markers_pub.publish(self.graph_messages.markers(nodes, edges))
+        self._next_graph_time = start + max(self.graph_period_s, 4.0 * (time.monotonic() - start))
 
     # ------------------------------------------------------------------ services
     def _guarded(self, name: str, handler: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
@@ -316,7 +344,7 @@ class MemoryNode(Node):
 
     def _get_scene_graph(self, request: srv.GetSceneGraph.Request, response: srv.GetSceneGraph.Response) -> None:
         nodes, edges = self.memory.scene_graph()
-        response.graph = convert.scene_graph_to_msg(nodes, edges, self.get_clock().now().to_msg(), self.map_frame)
+        response.graph = self.graph_messages.graph(nodes, edges, self.get_clock().now().to_msg())
 
     def _record_episode(self, request: srv.RecordEpisode.Request, response: srv.RecordEpisode.Response) -> None:
         episode = convert.episode_from_msg(request.episode)

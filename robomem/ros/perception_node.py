@@ -16,7 +16,7 @@ Malformed input is rejected with a logged reason and counted (``~/get_stats``); 
 from __future__ import annotations
 
 import sys
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from typing import Any
 
 import numpy as np
@@ -141,6 +141,8 @@ class PerceptionNode(Node):
         self.perception = Perception(params)
         self.counters: Counter[str] = Counter()
         self.camera_info: CameraInfo | None = None
+        self._waiting_for_info: deque[dict[str, Any]] = deque(maxlen=int(get("sync_queue").value))
+        self._sequence = 0  # published batches, numbered for the memory node's loss count
         streams = ("depth", "pose", "detections") + (("mask",) if self.mode == "mask" else ())
         queue = int(get("sync_queue").value)
         self.buffer = StampBuffer(streams, queue)
@@ -159,7 +161,11 @@ class PerceptionNode(Node):
         self.get_logger().info(f"perception node ready: mode={self.mode}, map_frame={self.map_frame}")
 
     def _on_info(self, message: CameraInfo) -> None:
+        first = self.camera_info is None
         self.camera_info = message
+        if first:  # frames that were complete before the first CameraInfo arrived (topics are not ordered)
+            while self._waiting_for_info:
+                self._process(self._waiting_for_info.popleft())
 
     def _on(self, stream: str, message: Any) -> None:
         self.counters[f"received.{stream}"] += 1
@@ -167,9 +173,15 @@ class PerceptionNode(Node):
         self.counters["sync.dropped"] = self.buffer.dropped
         if complete is None:
             return
+        if self.camera_info is None:
+            if len(self._waiting_for_info) == self._waiting_for_info.maxlen:
+                self.counters["rejected.no_camera_info"] += 1  # the oldest waiting frame falls out
+            self._waiting_for_info.append(complete)
+            return
+        self._process(complete)
+
+    def _process(self, complete: dict[str, Any]) -> None:
         try:
-            if self.camera_info is None:
-                raise RejectedInput("no_camera_info", "no CameraInfo received yet")
             frame = self.frame_from_msgs(complete, self.camera_info)
         except RejectedInput as error:
             self.counters[f"rejected.{error.reason}"] += 1
@@ -177,7 +189,7 @@ class PerceptionNode(Node):
             return
         try:
             batch = self.perception.observe(frame)  # counts its own rejections
-            message = convert.batch_to_msg(batch, self.map_frame)
+            message = convert.batch_to_msg(batch, self.map_frame, self._sequence + 1)
         except RejectedInput as error:
             self.get_logger().warning(f"rejected frame ({error.reason}): {error.detail}")
             return
@@ -186,6 +198,7 @@ class PerceptionNode(Node):
             self.get_logger().error(f"frame failed: {error!r}")
             return
         self.publisher.publish(message)
+        self._sequence += 1
         self.counters["published"] += 1
 
     def frame_from_msgs(self, parts: dict[str, Any], info: CameraInfo) -> Frame:
