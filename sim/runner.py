@@ -38,7 +38,7 @@ from robomem_sim.truth import snapshot
 MODES = ("off", "short_term", "full")
 AWAY_S = 3600.0  # the robot is away this long while things are moved
 VIEWPOINT_SPACING_M = 1.5
-DEFAULT_BUDGET = Budget(max_skill_calls=60, max_nav_m=60.0)
+DEFAULT_BUDGET = Budget(max_skill_calls=25, max_nav_m=20.0)  # a few minutes of a household robot's time
 CAMERA = RobotConfig()  # 320x240, 12 frames per look-around
 GROUND_TOL_M = 0.35  # an object is "there" if its true center is this close to memory's belief
 

@@ -248,6 +248,12 @@ def _episode_tasks(b: _Builder, plan: tuple[str, ...], prefix: str) -> list[Task
         b.rng.shuffle(free)
         task = None
         tid = f"{prefix}-{n}"
+        if kind == "complex":  # history-dependent tasks first, "bring me" only if none fits
+            for maker in (b.complex_moved_from, b.complex_put_back, b.complex_fetch):
+                task = next((t for t in (maker(oid, tid) for oid in free) if t), None)
+                if task:
+                    break
+            free = []
         for oid in free:
             if kind == "simple":
                 task = b.simple_place(oid, tid)
@@ -256,13 +262,6 @@ def _episode_tasks(b: _Builder, plan: tuple[str, ...], prefix: str) -> list[Task
                 partner = next((m for m in free if m != oid), None)
                 if task is None and partner is not None:
                     task = b.composite_pair(oid, partner, tid)
-            else:
-                makers = (b.complex_moved_from, b.complex_put_back, b.complex_fetch)
-                first = (len(out) + n + b.index) % 3
-                for maker in makers[first:] + makers[:first]:
-                    task = maker(oid, tid)
-                    if task:
-                        break
             if task:
                 break
         if task:
