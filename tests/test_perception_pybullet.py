@@ -330,6 +330,18 @@ def test_perception_frame_and_counters(scene, frame320):
     assert perception.counters["frames"] == 2
 
 
+def test_recognised_states_go_with_their_instance(scene, frame320):
+    r = frame320
+    labels = labels_of(scene)
+    mug, book = (next(i for i, name in labels.items() if name == wanted) for wanted in ("Mug", "Book"))
+    frame = Frame(1.0, "r1", r.depth_m, r.intrinsics, make_camera_pose(r.position, r.quaternion), mask=r.seg,
+                  labels=labels, states={mug: {"isFilledWithLiquid": True}, book: {"isOpen": False}})
+    found = {d.label: d.state for d in Perception().observe(frame).detections}
+    assert found["Mug"] == {"isFilledWithLiquid": True}
+    assert found["Book"] == {"isOpen": False}
+    assert all(state == {} for label, state in found.items() if label not in ("Mug", "Book"))
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

@@ -79,6 +79,8 @@ def test_observations_are_ingested_and_events_published(ros, world):
     assert wait_for(lambda: len(events) >= len(reference_events), ros, timeout=5)
     assert sorted((e.label, e.change) for e in events) == sorted(reference_events)
     assert ("Mug", "moved") in reference_events  # the scenario does produce changes
+    moved = next(e for e in events if (e.label, e.change) == ("Mug", "moved"))
+    assert moved.has_position and abs(moved.position.x - 1.0) < 0.05 and abs(moved.position.y + 1.5) < 0.05
 
 
 def _same_object(message: rmsg.ObjectInfo, info) -> None:

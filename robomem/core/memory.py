@@ -467,6 +467,8 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
                 self._emit(t, track, change, {"key": key, "from": previous, "to": value})
 
     def _emit(self, t: float, track: Track, change: str, detail: dict[str, Any]) -> None:
+        """Record a change event; ``detail["at"]`` is where memory had the object when it noticed."""
+        detail = {**detail, "at": [round(float(v), 3) for v in track.center]}
         event = ChangeEvent(t, track.track_id, track.label, change, detail, self._next_event_id)
         self._next_event_id += 1
         self.stm.add(event)

@@ -55,7 +55,8 @@ class ObservationBatch:
 
 @dataclass
 class ChangeEvent:
-    """A change memory noticed: moved, appeared, disappeared, opened, closed, turned_on/off, state."""
+    """A change memory noticed: moved, appeared, disappeared, opened, closed, turned_on/off, state.
+    ``detail["at"]`` is the object's position [x, y, z] as memory had it then."""
 
     t: float
     track_id: int

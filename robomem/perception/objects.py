@@ -74,6 +74,7 @@ class BoxDetection(NamedTuple):
     y0: float
     x1: float
     y1: float
+    state: Mapping[str, Any] | None = None  # states the detector sees (isOpen, isToggled, ...)
 
 
 def _bump(counters: dict[str, int] | None, key: str) -> None:
@@ -256,12 +257,13 @@ def _select_components(
 
 
 def _detection(
-    label: Any, score: Any, box: tuple[np.ndarray, np.ndarray] | None, counters: dict[str, int] | None
+    label: Any, score: Any, box: tuple[np.ndarray, np.ndarray] | None, counters: dict[str, int] | None,
+    state: Mapping[str, Any] | None = None,
 ) -> Detection | None:
     if box is None:
         return None
     try:
-        det = make_detection(label, box[0], box[1], score)
+        det = make_detection(label, box[0], box[1], score, dict(state) if state else None)
     except RejectedInput as exc:
         _bump(counters, f"skipped.{exc.reason}")
         return None
@@ -278,12 +280,14 @@ def observations_from_segmentation(
     scores: Mapping[int, float] | None = None,
     params: PerceptionParams = DEFAULT_PARAMS,
     counters: dict[str, int] | None = None,
+    states: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[Detection]:
     """One Detection per labelled instance of ``instance_mask`` that is visible enough.
 
     ``instance_mask`` holds an integer instance id per pixel (same size as ``depth``); ``labels`` names
     the ids to report (other ids, e.g. background, are ignored); ``scores`` gives their confidences
-    (1.0 if missing). Bad frames raise RejectedInput; a bad instance is skipped and counted in
+    (1.0 if missing); ``states`` the states a model recognised per instance (isOpen, isToggled, ...).
+    Bad frames raise RejectedInput; a bad instance is skipped and counted in
     ``counters`` (``skipped.<reason>``)."""
     frame = _FramePrep(depth, intrinsics, pose, params)
     mask = np.asarray(instance_mask)
@@ -314,7 +318,7 @@ def observations_from_segmentation(
             _bump(counters, f"skipped.{getattr(exc, 'reason', 'error')}")
             continue
         score = 1.0 if scores is None else scores.get(inst, 1.0)
-        det = _detection(labels[inst], score, box, counters)
+        det = _detection(labels[inst], score, box, counters, None if states is None else states.get(inst))
         if det is not None:
             out.append(det)
     return out
@@ -354,7 +358,8 @@ def observations_from_boxes(
     out: list[Detection] = []
     for raw in boxes:
         try:
-            label, score, x0, y0, x1, y1 = raw
+            label, score, x0, y0, x1, y1 = raw[:6]
+            state = raw[6] if len(raw) > 6 else None
             u0, v0 = max(0, math.floor(float(x0))), max(0, math.floor(float(y0)))
             u1, v1 = min(width, math.ceil(float(x1))), min(height, math.ceil(float(y1)))
         except (TypeError, ValueError, OverflowError):
@@ -370,7 +375,7 @@ def observations_from_boxes(
         except (ValueError, FloatingPointError, RuntimeError) as exc:
             _bump(counters, f"skipped.{getattr(exc, 'reason', 'error')}")
             continue
-        det = _detection(label, score, box, counters)
+        det = _detection(label, score, box, counters, state)
         if det is not None:
             out.append(det)
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from robomem.core.types import ObservationBatch, RejectedInput
+from robomem.core.types import ObservationBatch, RejectedInput, StateValue
 from robomem.perception.camera import CameraIntrinsics, CameraPose, view_cone_for
 from robomem.perception.objects import (
     DEFAULT_PARAMS,
@@ -34,6 +34,7 @@ class Frame:
     labels: Mapping[int, str] = field(default_factory=dict)
     scores: Mapping[int, float] | None = None
     boxes: Sequence[BoxDetection] | None = None
+    states: Mapping[int, Mapping[str, StateValue]] | None = None  # per instance id: isOpen, isToggled, ...
 
 
 class Perception:
@@ -82,6 +83,7 @@ class Perception:
                 frame.scores,
                 self.params,
                 self.counters,
+                frame.states,
             )
         else:
             detections = observations_from_boxes(

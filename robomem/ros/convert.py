@@ -190,10 +190,15 @@ def _detail_to_msgs(detail: Mapping[str, Any]) -> list[rmsg.StateValue]:
 
 
 def event_to_msg(event: ChangeEvent) -> rmsg.MemoryEvent:
-    return rmsg.MemoryEvent(
+    detail = dict(event.detail)
+    at = detail.pop("at", None)
+    out = rmsg.MemoryEvent(
         stamp=time_to_msg(event.t), event_id=int(event.event_id), track_id=int(event.track_id),
-        label=event.label, change=event.change, detail=_detail_to_msgs(event.detail),
+        label=event.label, change=event.change, detail=_detail_to_msgs(detail),
     )
+    if at is not None:
+        out.has_position, out.position = True, point_to_msg(at)
+    return out
 
 
 def change_to_msg(change: Change) -> rmsg.MemoryEvent:

@@ -217,14 +217,16 @@ class PerceptionNode(Node):
         t = convert.time_from_msg(depth_msg.header.stamp)
         detections = parts["detections"].detections
         if self.mode == "boxes":
-            boxes = [BoxDetection(d.label, d.score, d.x0, d.y0, d.x1, d.y1) for d in detections]
+            boxes = [BoxDetection(d.label, d.score, d.x0, d.y0, d.x1, d.y1, convert.state_from_msgs(d.state))
+                     for d in detections]
             return Frame(t, self.robot_id, depth, intrinsics, pose, boxes=boxes)
         mask = image_to_array(parts["mask"], MASK_TYPES)
         labels = {int(d.instance_id): d.label for d in detections if d.instance_id >= 0}
         scores = {int(d.instance_id): float(d.score) for d in detections if d.instance_id >= 0}
-        return Frame(
-            t, self.robot_id, depth, intrinsics, pose, mask=mask.astype(np.int64), labels=labels, scores=scores
-        )
+        states = {int(d.instance_id): convert.state_from_msgs(d.state) for d in detections
+                  if d.instance_id >= 0 and len(d.state)}
+        return Frame(t, self.robot_id, depth, intrinsics, pose, mask=mask.astype(np.int64), labels=labels,
+                     scores=scores, states=states)
 
     def _stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> srv.GetStats.Response:
         counters = Counter(self.perception.counters) + self.counters
