@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from frames import det, frame, looking
+from frames import det, frame, kitchen_frames
 from ros_helpers import NodeProcess, call, wait_for
 
 from robomem import msg as rmsg
@@ -20,22 +20,6 @@ from robomem.ros.memory_node import observation_qos
 
 NODE = "memory"
 MAX_OBSERVATIONS = 40
-
-
-def kitchen_frames():
-    """Counter with a mug, an open fridge with an apple; later the mug moves to the table, the apple is
-    taken out of sight and the fridge is closed."""
-    early = [
-        frame(t, looking(0.0, 0.0), det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 2.0, 0.1, 0.95),
-              det("Fridge", 2.5, 1.5, 0.9, isOpen=True), det("Apple", 2.5, 1.5, 1.0), det("Book", 1.5, -1.0, 0.5))
-        for t in (1.0, 2.0, 3.0, 4.0)
-    ]
-    late = [
-        frame(t, looking(0.0, 0.0), det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 1.0, -1.5, 0.8),
-              det("Fridge", 2.5, 1.5, 0.9, isOpen=False), det("Book", 1.5, -1.0, 0.5))
-        for t in (20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0)
-    ]
-    return early + late
 
 
 @pytest.fixture(scope="module")
