@@ -28,8 +28,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import MarkerArray
@@ -42,6 +40,7 @@ from robomem.core.render import estimate_tokens, render_context
 from robomem.core.types import RejectedInput
 from robomem.ros import convert
 from robomem.ros.markers import GraphMessages
+from robomem.ros.runtime import run_node
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
@@ -373,19 +372,7 @@ class MemoryNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (``ros2 run robomem memory_node`` or ``python -m robomem.ros.memory_node``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = MemoryNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(MemoryNode, args)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ from collections import Counter, OrderedDict, deque
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -40,6 +38,7 @@ from robomem.perception import (
     optical_from_body,
 )
 from robomem.ros import convert
+from robomem.ros.runtime import run_node
 
 DEPTH_TYPES = {"32FC1": np.dtype(np.float32), "16UC1": np.dtype(np.uint16)}
 MASK_TYPES = {"32SC1": np.dtype(np.int32), "16UC1": np.dtype(np.uint16), "8UC1": np.dtype(np.uint8)}
@@ -236,18 +235,7 @@ class PerceptionNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point (``ros2 run robomem perception_node`` or ``python -m robomem.ros.perception_node``)."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PerceptionNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PerceptionNode, args)
 
 
 if __name__ == "__main__":
