@@ -1,6 +1,7 @@
 """Free space on the floor and shortest paths for a round mobile base.
 
-The floor (the Floor object's footprint) is cut into square cells; a cell is free when a
+The scene's floor regions (a room's Floor footprint; a house's rooms, hallway and door sills) are
+cut into square cells; cells off every floor region and under walls are blocked; a cell is free when a
 disc of the robot's radius around its center touches no box that stands between
 ``OBSTACLE_MIN_M`` and ``OBSTACLE_MAX_M`` above the floor, and when it is connected to the
 seed cell (where the robot is). Paths are 8-connected shortest paths (scipy's Dijkstra).
@@ -29,22 +30,28 @@ class NavGrid:
     one without a seed)."""
 
     def __init__(self, scene: Scene, seed_xy: np.ndarray | None = None, radius: float = ROBOT_RADIUS_M,
-                 cell: float = CELL_M) -> None:
+                 cell: float = CELL_M, ignore: frozenset[str] = frozenset()) -> None:
+        """``ignore``: object types that do not block (e.g. to plan where a doorway could go)."""
         self.cell = cell
         self.origin = scene.floor_lo.astype(float)
         shape = np.maximum(np.ceil((scene.floor_hi - scene.floor_lo) / cell).astype(int), 1)
         self.shape = (int(shape[0]), int(shape[1]))
         xs, ys = self.centers()
-        blocked = np.zeros(self.shape, dtype=bool)
+        walkable = np.zeros(self.shape, dtype=bool)
+        for lo, hi in scene.floors or [(scene.floor_lo, scene.floor_hi)]:
+            walkable |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+        blocked = ~walkable
         zmin, zmax = scene.floor_z + OBSTACLE_MIN_M, scene.floor_z + OBSTACLE_MAX_M
         for obj in scene.objects.values():
-            if not obj.present or obj.object_id in scene.held:
+            if not obj.present or obj.object_id in scene.held or obj.object_type in ignore:
                 continue
             parts = obj.panel_boxes(obj.home) if obj.kind == "static" else [scene.box(obj.object_id)]
             for lo, hi in parts:
                 if hi[2] < zmin or lo[2] > zmax:
                     continue
                 blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+        for lo, hi in scene.wall_boxes:
+            blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
         clearance = ndimage.distance_transform_edt(~blocked) * cell
         edge = np.minimum.reduce([xs - scene.floor_lo[0], scene.floor_hi[0] - xs,
                                   ys - scene.floor_lo[1], scene.floor_hi[1] - ys])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,12 @@ class RobotConfig:
     turn_s: float = 1.0
     manipulation_s: float = 2.0
     animate_joints: bool = False
+    #: Continuous perception: while driving, a frame every ``en_route_every_m`` of path (looking
+    #: along the heading) goes to :attr:`Robot.on_frame`, as from a camera that is always on.
+    perceive_en_route: bool = False
+    en_route_every_m: float = 1.0
+    en_route_width: int = 160
+    en_route_height: int = 120
 
 
 @dataclass
@@ -89,6 +96,8 @@ class Robot:
         self.counters: Counter[str] = Counter()
         self.nav_cells = 0
         self.nav_distance_m = 0.0
+        self.on_frame: Callable[[CameraFrame], None] | None = None  # receives en-route frames
+        self.en_route_frames = 0
         c = scene.client
         visual = c.createVisualShape(c.GEOM_CYLINDER, radius=self.config.radius_m, length=self.config.body_height_m,
                                      rgbaColor=(0.3, 0.3, 0.35, 1.0))
@@ -225,6 +234,8 @@ class Robot:
         if route is None:
             return self._done("navigate", oid or str(target), "no path" if goals.any() else "not reachable")
         cells, length = route
+        if self.config.perceive_en_route and self.on_frame is not None:
+            self._drive_and_look(grid, cells)
         end = grid.xy_of(cells[-1])
         if len(cells) > 1:
             last = np.asarray(cells[-1]) - np.asarray(cells[-2])
@@ -238,6 +249,30 @@ class Robot:
         self.nav_distance_m += length
         return self._done("navigate", oid or str(target), seconds=length / self.config.speed_mps,
                           cells=len(cells) - 1, distance_m=length)
+
+    def _drive_and_look(self, grid: NavGrid, cells: list[tuple[int, int]]) -> None:
+        """Follow the path; every ``en_route_every_m`` render a frame along the heading for :attr:`on_frame`
+        (the sim clock advances with the driving)."""
+        cfg = self.config
+        xy = np.array([grid.xy_of(c) for c in cells])
+        steps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+        t0, travelled, next_at = self.scene.t, 0.0, cfg.en_route_every_m
+        for k, step in enumerate(steps, start=1):
+            travelled += float(step)
+            if travelled + 1e-9 < next_at or k == len(cells) - 1:
+                continue
+            next_at += cfg.en_route_every_m
+            ahead = xy[min(k + 3, len(xy) - 1)] - xy[k - 1]
+            self.pose = RobotPose(float(xy[k, 0]), float(xy[k, 1]), math.degrees(math.atan2(ahead[1], ahead[0])))
+            self.pitch_deg = cfg.pitch_deg
+            self._sync()
+            self.scene.t = t0 + travelled / cfg.speed_mps
+            frame = render(self.scene, self.camera_position(), self.pose.yaw_deg, self.pitch_deg,
+                           cfg.en_route_width, cfg.en_route_height, cfg.vfov_deg)
+            self.en_route_frames += 1
+            assert self.on_frame is not None
+            self.on_frame(frame)
+        self.scene.t = t0  # the skill's own duration is added when it completes
 
     # ------------------------------------------------------------------ manipulation
 

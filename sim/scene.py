@@ -10,7 +10,9 @@ poses, joints and images.
 
 from __future__ import annotations
 
+import copy
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,35 @@ FLOOR_RGBA = (0.78, 0.74, 0.68, 1.0)
 WALL_RGBA = (0.9, 0.9, 0.88, 1.0)
 PARK_Z = -50.0  # objects taken out of the room wait far below the floor
 FURNITURE_KINDS = ("static", "drawer", "door")
+
+Box2 = tuple[np.ndarray, np.ndarray]  # (lo, hi) of a horizontal region, map frame
+#: A doorway in a room's wall: (side, center along the wall, width); side is "-x", "+x", "-y" or "+y".
+Doorway = tuple[str, float, float]
+
+
+@dataclass
+class RoomPart:
+    """One iTHOR room of a scene, translated by ``offset`` (map frame) to its place on the floor."""
+
+    scene: str  # the iTHOR scene, e.g. "FloorPlan21"
+    offset: np.ndarray  # map-frame translation applied to the room's metadata
+    floor_lo: np.ndarray  # (2,) footprint, map frame (translated)
+    floor_hi: np.ndarray
+    object_ids: list[str] = field(default_factory=list)
+
+
+def shift_meta(meta: dict[str, Any], offset: np.ndarray) -> dict[str, Any]:
+    """A copy of a metadata object translated by a map-frame ``offset`` (its boxes and position)."""
+    thor = thor_point(np.asarray(offset, float))
+    delta = {"x": float(thor[0]), "y": float(thor[1]), "z": float(thor[2])}
+    out = copy.deepcopy(meta)
+    for key in ("position",):
+        if out.get(key):
+            out[key] = {a: float(out[key][a]) + delta[a] for a in "xyz"}
+    box = out.get("axisAlignedBoundingBox")
+    if box and box.get("center"):
+        box["center"] = {a: float(box["center"][a]) + delta[a] for a in "xyz"}
+    return out
 
 
 @dataclass
@@ -98,7 +129,10 @@ def _meta_openness(meta: dict[str, Any]) -> float | None:
 class Scene:
     """A simulated iTHOR room. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, scene: str, walls: bool = True) -> None:
+    def __init__(self, scene: str, walls: bool = True, offset: Sequence[float] | None = None,
+                 rooms: bool = True) -> None:
+        """``scene``: the iTHOR room (its name names the scene); ``offset``: map-frame translation of
+        the room; ``rooms=False`` starts an empty scene (see :meth:`add_room`, used by houses)."""
         self.name = scene
         self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.client.setGravity(0, 0, 0)
@@ -106,16 +140,63 @@ class Scene:
         self._tmp = tempfile.TemporaryDirectory(prefix="robomem_sim_")
         self.t = 0.0  # simulated seconds, advanced by the robot's skills
         self.held: set[str] = set()  # objects a robot carries (not in or on anything)
-        meta_objects = load_scene_metadata(scene)
-        self.floor_z = floor_height(meta_objects)
-        floor = next((m for m in meta_objects if m["objectType"] == "Floor"), None)
-        self.floor_lo, self.floor_hi = self._floor_bounds(meta_objects, floor)
-        self.structure: list[int] = [self._floor_body()] + (self._wall_bodies() if walls else [])
         self.objects: dict[str, SimObject] = {}
+        self.parts: dict[str, RoomPart] = {}
+        self.floors: list[Box2] = []  # walkable floor regions (navigation blocks everything else)
+        self.wall_boxes: list[tuple[np.ndarray, np.ndarray]] = []  # 3D (lo, hi) of every wall body
+        self.structure: list[int] = []
         self._by_name: dict[str, str] = {}
         self._by_body: dict[int, str] = {}
-        for plan in plan_bodies(meta_objects, self.floor_lo, self.floor_hi):
-            self._add(plan, meta_objects[plan.index])
+        self._room_of: dict[str, str] = {}  # objectId -> iTHOR scene of its room
+        self.floor_z = 0.0
+        self.floor_lo, self.floor_hi = np.zeros(2), np.zeros(2)
+        if rooms:
+            meta_objects = load_scene_metadata(scene)
+            self.floor_z = floor_height(meta_objects)
+            self.add_room(scene, offset, walls=walls)
+
+    def add_room(self, scene: str, offset: Sequence[float] | None = None, walls: bool = True,
+                 doorways: Sequence[Doorway] = ()) -> RoomPart:
+        """Build an iTHOR room translated by ``offset`` (map frame): floor, walls (with ``doorways``)
+        and every object. Metadata names must stay unique over the scene's rooms."""
+        shift = np.zeros(3) if offset is None else np.asarray(offset, float)
+        meta_objects = [shift_meta(m, shift) for m in load_scene_metadata(scene)] if np.any(shift) \
+            else load_scene_metadata(scene)
+        floor = next((m for m in meta_objects if m["objectType"] == "Floor"), None)
+        lo, hi = self._floor_bounds(meta_objects, floor)
+        part = RoomPart(scene, shift, lo, hi)
+        self.parts[scene] = part
+        self.floors.append((lo, hi))
+        self._extend_bounds(lo, hi)
+        self.structure.append(self.floor_body(lo, hi))
+        if walls:
+            self.structure += self.wall_bodies(lo, hi, doorways)
+        for plan in plan_bodies(meta_objects, lo, hi):
+            meta = meta_objects[plan.index]
+            if meta["name"] in self._by_name or meta["objectId"] in self.objects:
+                raise ValueError(f"{scene}: {meta['name']} is already in the scene")
+            self._add(plan, meta)
+            part.object_ids.append(meta["objectId"])
+            self._room_of[meta["objectId"]] = scene
+        return part
+
+    def _extend_bounds(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        if len(self.floors) == 1:
+            self.floor_lo, self.floor_hi = lo.copy(), hi.copy()
+        else:
+            self.floor_lo, self.floor_hi = np.minimum(self.floor_lo, lo), np.maximum(self.floor_hi, hi)
+
+    def add_floor(self, lo: np.ndarray, hi: np.ndarray, visual: bool = True) -> None:
+        """A walkable floor region (a hallway, a door sill) of the scene."""
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        self.floors.append((lo, hi))
+        self._extend_bounds(lo, hi)
+        if visual:
+            self.structure.append(self.floor_body(lo, hi))
+
+    def room_of(self, ref: str) -> str:
+        """The iTHOR scene of the room an object belongs to (where it was built)."""
+        return self._room_of[self.get(ref).object_id]
 
     # ------------------------------------------------------------------ building
 
@@ -144,25 +225,37 @@ class Scene:
         c.changeVisualShape(body, -1, rgbaColor=rgba)
         return body
 
-    def _floor_body(self) -> int:
-        size = np.array([*(self.floor_hi - self.floor_lo), 0.02])
-        center = np.array([*(self.floor_lo + self.floor_hi) / 2, self.floor_z - 0.01])
+    def floor_body(self, lo: np.ndarray, hi: np.ndarray) -> int:
+        """A floor slab over the horizontal box (lo, hi)."""
+        size = np.array([*(hi - lo), 0.02])
+        center = np.array([*(lo + hi) / 2, self.floor_z - 0.01])
         return self._box_body([(np.zeros(3), size / 2)], center, FLOOR_RGBA)
 
-    def _wall_bodies(self) -> list[int]:
-        lo, hi = self.floor_lo, self.floor_hi
-        mid, span = (lo + hi) / 2, hi - lo
-        z = self.floor_z + WALL_HEIGHT_M / 2
-        t = WALL_THICK_M
-        walls = []
+    def wall_bodies(self, lo: np.ndarray, hi: np.ndarray, doorways: Sequence[Doorway] = ()) -> list[int]:
+        """Walls just outside the footprint (lo, hi), each side split around its doorways."""
+        z0, t = self.floor_z, WALL_THICK_M
+        bodies = []
         for axis in (0, 1):
-            for side in (lo, hi):
-                center = np.array([mid[0], mid[1], z])
-                center[axis] = side[axis] + (t / 2 if side is hi else -t / 2)
-                half = np.array([span[0] / 2 + t, span[1] / 2 + t, WALL_HEIGHT_M / 2])
-                half[axis] = t / 2
-                walls.append(self._box_body([(np.zeros(3), half)], center, WALL_RGBA))
-        return walls
+            along = 1 - axis
+            for sign, side in ((-1, lo), (1, hi)):
+                name = ("-" if sign < 0 else "+") + "xy"[axis]
+                gaps = sorted((c - w / 2, c + w / 2) for s_, c, w in doorways if s_ == name)
+                start, stop = lo[along] - t, hi[along] + t
+                pieces, at = [], start
+                for g_lo, g_hi in gaps:
+                    if g_lo > at:
+                        pieces.append((at, g_lo))
+                    at = max(at, g_hi)
+                if stop > at:
+                    pieces.append((at, stop))
+                for a, b in pieces:
+                    w_lo, w_hi = np.zeros(3), np.zeros(3)
+                    w_lo[axis], w_hi[axis] = (side[axis] - t, side[axis]) if sign < 0 else (side[axis], side[axis] + t)
+                    w_lo[along], w_hi[along] = a, b
+                    w_lo[2], w_hi[2] = z0, z0 + WALL_HEIGHT_M
+                    self.wall_boxes.append((w_lo, w_hi))
+                    bodies.append(self._box_body([(np.zeros(3), (w_hi - w_lo) / 2)], (w_lo + w_hi) / 2, WALL_RGBA))
+        return bodies
 
     def _add(self, plan: Plan, meta: dict[str, Any]) -> None:
         kind = meta["objectType"]
@@ -248,6 +341,13 @@ class Scene:
         self.held.discard(obj.object_id)
         self.set_center(obj.object_id, np.array([0.0, 0.0, PARK_Z - obj.body]))
 
+    def remove(self, ref: str) -> None:
+        """Take a fixed object out of the scene for good (a light switch where a doorway goes)."""
+        obj = self.get(ref)
+        obj.present = False
+        self.client.removeBody(obj.body)
+        self._by_body.pop(obj.body, None)
+
     def _set_joint(self, obj: SimObject, openness: float) -> None:
         self.client.resetJointState(obj.body, 0, float(openness) * obj.joint.upper)
 
@@ -292,12 +392,16 @@ class Scene:
 
     # ------------------------------------------------------------------ arrangements
 
-    def apply_world(self, world: WorldState) -> None:
-        """Put every object where ``world`` (a :mod:`robomem.eval.thor_scene` arrangement) has it.
+    def apply_world(self, world: WorldState, room: str | None = None) -> None:
+        """Put every object of ``room`` (default: the scene's only room) where ``world`` (a
+        :mod:`robomem.eval.thor_scene` arrangement of that iTHOR room, in its own frame) has it.
 
         Pickupables the arrangement lacks are parked; openness follows it; toggles go back
         to the metadata."""
-        for obj in self.objects.values():
+        part = self.parts[room or world.scene]
+        for oid in part.object_ids:
+            obj = self.objects[oid]
+            self.held.discard(oid)
             thor = world.by_key.get(obj.name)
             if thor is None:
                 if obj.kind == "movable":
@@ -307,17 +411,18 @@ class Scene:
                 self.set_openness(obj.object_id, thor.openness, carry=False)
             if obj.kind == "movable":
                 obj.present = True
-                self.set_center(obj.object_id, map_point(thor.center))
+                self.set_center(obj.object_id, map_point(thor.center) + part.offset)
             if obj.toggled is not None:
                 obj.toggled = bool(obj.meta.get("isToggled"))
                 self._paint(obj)
-        self.held.clear()
 
-    def apply_episode(self, episode: dict[str, Any] | None, which: str = "target") -> WorldState:
+    def apply_episode(self, episode: dict[str, Any] | None, which: str = "target", room: str | None = None
+                      ) -> WorldState:
         """Apply a RoomR episode's ``"target"`` (as it should be) or ``"start"`` (shuffled)
-        arrangement, or the plain metadata room with ``episode=None``; returns it."""
-        world = build_world(self.name, episode, which)
-        self.apply_world(world)
+        arrangement to ``room`` (default: the scene's room), or the plain metadata room with
+        ``episode=None``; returns it (in the room's own frame)."""
+        world = build_world(room or self.name, episode, which)
+        self.apply_world(world, room)
         return world
 
     # ------------------------------------------------------------------ state snapshot
