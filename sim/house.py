@@ -3,9 +3,10 @@ bedroom 300+K, bathroom 400+K) on one shared floor.
 
 The rooms line a hallway (running along map x, rooms on both sides and at its ends): each room
 keeps its own frame's orientation, is translated so that the wall holding its doorway faces the
-hallway, and gets walls all round with a 1 m doorway where its floor is free on the inside. The hallway has walls where no room borders it.
-Every room's RoomR episode is applied independently (:meth:`House.apply_episodes`). Room regions
-(name + xy box, map frame) feed ``MemoryConfig.rooms`` (:meth:`House.rooms_config`).
+hallway, and gets walls all round with a 1 m doorway where its floor is free on the inside. The
+hallway has walls where no room borders it. Every room's RoomR episode is applied independently
+(:meth:`House.apply_episodes`). Room regions (name + xy box, map frame) feed ``MemoryConfig.rooms``
+(:meth:`House.rooms_config`).
 """
 
 from __future__ import annotations

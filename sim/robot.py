@@ -18,7 +18,7 @@ import numpy as np
 from robomem_sim.camera import CameraFrame, render
 from robomem_sim.navigation import NavGrid
 from robomem_sim.placement import find_spot, goes_inside
-from robomem_sim.scene import Scene
+from robomem_sim.scene import Scene, SimObject
 from robomem_sim.truth import snapshot
 
 
@@ -132,6 +132,12 @@ class Robot:
         top = self.scene.floor_z + self.config.camera_height_m + 0.4
         return self.distance_to(ref) <= self.config.reach_m and lo[2] <= top
 
+    def _home_in_reach(self, obj: SimObject) -> bool:
+        """The furniture's closed box is in reach (an open drawer slides away from where it was reached)."""
+        xy = np.array([self.pose.x, self.pose.y])
+        lo, hi = obj.home[:2] - obj.size[:2] / 2, obj.home[:2] + obj.size[:2] / 2
+        return float(np.linalg.norm(xy - np.clip(xy, lo, hi))) <= self.config.reach_m
+
     def _carry_point(self) -> np.ndarray:
         yaw = math.radians(self.pose.yaw_deg)
         ahead = self.config.carry_ahead_m
@@ -181,7 +187,7 @@ class Robot:
         oid = self.scene.get(ref).object_id
         cfg = self.config
         frame = render(self.scene, self.camera_position(), self.pose.yaw_deg, self.pitch_deg,
-                       cfg.width // 2, cfg.height // 2, cfg.vfov_deg)
+                       max(cfg.width // 2, 160), max(cfg.height // 2, 120), cfg.vfov_deg)
         return sum(int(np.count_nonzero(frame.instance_mask == b)) for b, o in frame.object_ids.items() if o == oid)
 
     def rotate(self, degrees: float | None = None) -> SkillResult:
@@ -348,7 +354,7 @@ class Robot:
             return self._done(skill, oid, "not openable")
         if oid in self.scene.held:
             return self._done(skill, oid, "object is held")
-        if not self.in_reach(oid):
+        if not self.in_reach(oid) and not self._home_in_reach(obj):
             return self._done(skill, oid, "not reachable")
         if obj.is_open == (value > 0):
             return self._done(skill, oid, "already open" if value > 0 else "already closed")

@@ -29,16 +29,16 @@ from robomem.core import Memory, MemoryConfig
 from robomem.core.types import ObservationBatch
 from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools, Spent, Step, StepResult
 from robomem_sim.navigation import NavGrid
-from robomem_sim.perceive import Eyes, MemoryFeed
+from robomem_sim.perceive import Eyes, MemoryFeed, event_center
 from robomem_sim.robot import Robot, RobotConfig
 from robomem_sim.scene import Scene, build_scene
-from robomem_sim.tasks import Task, build_suite
+from robomem_sim.tasks import Task
 from robomem_sim.truth import snapshot
 
 MODES = ("off", "short_term", "full")
 AWAY_S = 3600.0  # the robot is away this long while things are moved
 VIEWPOINT_SPACING_M = 1.5
-DEFAULT_BUDGET = Budget(max_skill_calls=25, max_nav_m=20.0)  # a few minutes of a household robot's time
+DEFAULT_BUDGET = Budget(max_skill_calls=40, max_nav_m=40.0)  # a household robot's few minutes for one task
 CAMERA = RobotConfig()  # 320x240, 12 frames per look-around
 GROUND_TOL_M = 0.35  # an object is "there" if its true center is this close to memory's belief
 
@@ -153,10 +153,17 @@ class SimExecutor:
             if obj.kind == "movable":
                 if obj.object_id in self.scene.held and obj.object_id != self.robot.holding:
                     continue
-                d = float(np.linalg.norm(self.scene.center(obj.object_id) - center))
+                here = self.scene.center(obj.object_id)  # or where it was seen, in its drawer pulled open
+                d = min(float(np.linalg.norm(here - center)),
+                        float(np.linalg.norm(here + self.scene.drawer_shift(obj.object_id) - center)))
                 ok = d <= max(GROUND_TOL_M, 0.6 * float(np.max(obj.size)))
             else:
-                d = float(np.linalg.norm(center - np.clip(center, lo, hi)))
+                boxes = [(lo, hi)]
+                if obj.kind == "drawer":  # a drawer is where it was seen, pulled open or pushed in
+                    half = obj.size / 2
+                    travel = obj.joint.front * obj.joint.upper
+                    boxes += [(obj.home - half, obj.home + half), (obj.home + travel - half, obj.home + travel + half)]
+                d = min(float(np.linalg.norm(center - np.clip(center, b_lo, b_hi))) for b_lo, b_hi in boxes)
                 ok = d <= GROUND_TOL_M
             if ok and d < best_d:
                 best, best_d = obj.object_id, d
@@ -251,8 +258,7 @@ def run_task(task: Task, mode: str, scene: Scene, history: History, budget: Budg
             tools = InProcessTools(robot_memory)
         else:
             def events() -> list[tuple[Any, np.ndarray]]:
-                return [(e, feed.notes[e.event_id].center) for e in robot_memory.stm.events()
-                        if e.event_id in feed.notes]
+                return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e)) is not None]
             tools = ShortTermTools(events, InProcessTools(view))
     counted = CountingTools(tools)
     robot = Robot.at_thor_pose(scene, ep["agent_position"], ep["agent_rotation"], CAMERA)
@@ -298,7 +304,7 @@ def aggregate(runs: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any
             "success_rate": _mean(r["success"] for r in rs),
             "success_by_kind": {k: _mean(r["success"] for r in rs if r["kind"] == k) for k in kinds},
             **{f"mean_{key}": _mean(r[key] for r in rs)
-               for key in ("nav_steps", "nav_m", "explore_steps", "skill_calls", "memory_queries", "wall_s")},
+               for key in ("nav_steps", "nav_m", "explore_steps", "skill_calls", "memory_queries", "frames", "wall_s")},
         }
     ratios: dict[str, float | None] = {}
     if "off" in out:
@@ -309,42 +315,61 @@ def aggregate(runs: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any
             ratios[f"{mode}/off success"] = mem["success_rate"] / off["success_rate"] if off["success_rate"] else None
             ratios[f"{mode}/off explore_steps"] = (
                 mem["mean_explore_steps"] / off["mean_explore_steps"] if off["mean_explore_steps"] else None)
-            ratios[f"{mode}/off nav_steps"] = (
-                mem["mean_nav_steps"] / off["mean_nav_steps"] if off["mean_nav_steps"] else None)
+            for key in ("nav_steps", "nav_m", "skill_calls", "frames"):
+                ratios[f"{mode}/off {key}"] = mem[f"mean_{key}"] / off[f"mean_{key}"] if off[f"mean_{key}"] else None
     out["ratios"] = ratios
     return out
 
 
 def run_suite(
     modes: Sequence[str] = MODES,
-    tasks: Sequence[Task] | None = None,
+    tasks: Sequence[Any] | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     budget: Budget = DEFAULT_BUDGET,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Run every task in every mode. ``progress(done, total, run)`` is called after each run.
+    """Run every task in every mode (default: the house suite, :mod:`robomem_sim.house_tasks`; single-room
+    :class:`~robomem_sim.tasks.Task` lists run as before). ``progress(done, total, run)`` after each run.
 
     Returns ``{"runs": [per-run metrics], "summary": {mode: {...}, "ratios": {...}}, "budget": {...},
-    "tasks": n, "wall_s": s}``."""
+    "tasks": n, "houses": {house: {"walk_frames", "walk_s", "tasks"}}, "wall_s": s}``."""
+    from robomem_sim.house_runner import house_history, run_house_task
+    from robomem_sim.house_tasks import HouseTask, build_house_suite
+
     wall = time.perf_counter()
-    tasks = list(build_suite(seed) if tasks is None else tasks)
+    tasks = list(build_house_suite(seed) if tasks is None else tasks)
     total, runs = len(tasks) * len(modes), []
-    by_scene: dict[str, list[Task]] = {}
+    houses: dict[str, dict[str, Any]] = {}
+
+    def done(run: dict[str, Any]) -> None:
+        runs.append(run)
+        if progress is not None:
+            progress(len(runs), total, run)
+
+    by_scene: dict[str, list[Any]] = {}
     for task in tasks:
         by_scene.setdefault(task.scene, []).append(task)
     for name, group in by_scene.items():
+        if isinstance(group[0], HouseTask):
+            with group[0].setup.build() as house:
+                for task in group:
+                    t0 = time.perf_counter()
+                    history = house_history(house, task.setup)
+                    info = houses.setdefault(name, {"walk_frames": history.frames, "tasks": 0,
+                                                    "walk_s": round(time.perf_counter() - t0, 1)})
+                    info["tasks"] += 1
+                    for mode in modes:
+                        done(run_house_task(task, mode, house, history, budget))
+            continue
         with build_scene(name) as scene:
             histories: dict[int, History] = {}
             for task in group:
                 if task.episode not in histories:
                     histories[task.episode] = explore_history(scene, task)
-                history = histories[task.episode]
                 for mode in modes:
-                    runs.append(run_task(task, mode, scene, history, budget))
-                    if progress is not None:
-                        progress(len(runs), total, runs[-1])
+                    done(run_task(task, mode, scene, histories[task.episode], budget))
     order = {t.task_id: k for k, t in enumerate(tasks)}
     runs.sort(key=lambda r: (order[r["task"]], list(modes).index(r["mode"])))
-    return {"runs": runs, "summary": aggregate(runs, modes), "tasks": len(tasks),
+    return {"runs": runs, "summary": aggregate(runs, modes), "tasks": len(tasks), "houses": houses,
             "budget": {"max_skill_calls": budget.max_skill_calls, "max_nav_m": budget.max_nav_m,
                        "max_time_s": budget.max_time_s}, "wall_s": round(time.perf_counter() - wall, 1)}

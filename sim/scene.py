@@ -319,6 +319,14 @@ class Scene:
             return obj.home + obj.joint.front * self.joint_position(ref)
         return obj.home.copy()
 
+    def drawer_shift(self, ref: str) -> np.ndarray:
+        """How far opening the closed drawer that holds the object would carry it (zeros if none)."""
+        center = self.center(ref)
+        for obj in self.objects.values():
+            if obj.kind == "drawer" and obj.is_open is False and np.all(np.abs(center - obj.home) <= obj.size / 2):
+                return obj.joint.front * obj.joint.upper
+        return np.zeros(3)
+
     def box(self, ref: str) -> tuple[np.ndarray, np.ndarray]:
         """Current axis-aligned box (lo, hi) in the map frame."""
         obj = self.get(ref)

@@ -60,13 +60,14 @@ class SceneTruth:
 
     def relation(self, obj: str, rec: str) -> str | None:
         """"inside" when ``rec`` is on the chain of ``obj`` and its box holds the object's
-        center, "on" when ``rec`` is on the chain otherwise, else None (objectIds)."""
+        center (below its top), "on" when ``rec`` is on the chain otherwise, else None (objectIds)."""
         o = self.objects.get(obj)
         r = self.objects.get(rec)
         if o is None or r is None or rec not in o.receptacles:
             return None
-        if np.all(np.abs(o.center - r.center) <= r.size / 2 + INSIDE_MARGIN_M):
-            return "inside"
+        d, half = o.center - r.center, r.size / 2
+        if np.all(np.abs(d[:2]) <= half[:2] + INSIDE_MARGIN_M) and -half[2] - INSIDE_MARGIN_M <= d[2] < half[2]:
+            return "inside"  # (a thin thing lying on a top has its center above the top: "on")
         return "on"
 
 

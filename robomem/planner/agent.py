@@ -108,6 +108,7 @@ class Agent:
         self.times = dict(times or {})
         self.visited: set[tuple[float, float]] = set()
         self.looked: list[tuple[float, float]] = []  # where the robot has looked around
+        self.opened: set[tuple[str, float, float, float]] = set()  # receptacles opened to look inside
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
         self.outcome = Outcome(False)
 
@@ -208,9 +209,19 @@ class Agent:
                 return True
         return False
 
+    def _instances(self, label: str) -> list[ObjectRecord]:
+        get = getattr(self.tools, "instances", None)
+        return list(get(label)) if get is not None else []
+
     def _lookup(self, label: str, near: tuple[float, ...] | None = None) -> ObjectRecord | None:
-        rec = self.tools.where_is(label, near=near if near is not None else self.robot.position())
-        return None if rec is None or self._ruled_out(rec) else rec
+        """Memory's record nearest ``near`` (default: the robot); when memory's first answer was already
+        looked for in vain, another instance memory knows."""
+        point = near if near is not None else self.robot.position()
+        rec = self.tools.where_is(label, near=point)
+        if rec is None or not self._ruled_out(rec):
+            return rec
+        others = [r for r in self._instances(label) if not self._ruled_out(r)]
+        return min(others, key=lambda r: (r.distance_to(point), r.center), default=None)
 
     def _find(self, label: str, near: tuple[float, ...] | None = None) -> ObjectRecord:
         """Memory's record of the object, exploring viewpoints (nearest first) until it is seen."""
@@ -221,6 +232,9 @@ class Agent:
         return rec
 
     def _explore_step(self, label: str) -> None:
+        """Look around here; else go to the next viewpoint (room by room, nearest first, when the robot
+        knows its rooms) and look around; when every viewpoint is done, open the nearest closed
+        receptacle memory knows and look inside (closing it again if the object is not there)."""
         self._check_budget()
         here = self.robot.position()
         self.outcome.explore_steps += 1
@@ -231,13 +245,48 @@ class Agent:
         todo = [v for v in self.robot.viewpoints()
                 if v not in self.visited and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
         if not todo:
-            raise Failed(f"{label} not found after visiting every viewpoint")
-        target = min(todo, key=lambda v: (math.dist(v, here), v))
+            if not self._open_next(label):
+                raise Failed(f"{label} not found after visiting every viewpoint")
+            return
+        target = min(self._this_room(todo, here), key=lambda v: (math.dist(v, here), v))
         self.visited.add(target)
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
             self.robot.look_around()
+
+    def _this_room(self, todo: list[tuple[float, float]], here: tuple[float, float]) -> list[tuple[float, float]]:
+        """The viewpoints of ``todo`` in the room of the viewpoint nearest the robot (all if rooms are unknown)."""
+        rooms = getattr(self.robot, "rooms", None)
+        if rooms is None:
+            return todo
+        by_point = {p: name for name, pts in rooms().items() for p in pts}
+        if not by_point:
+            return todo
+        current = by_point[min(by_point, key=lambda p: (math.dist(p, here), p))]
+        same = [v for v in todo if by_point.get(v) == current]
+        return same or todo
+
+    def _open_next(self, label: str) -> bool:
+        """Open the nearest closed (or never seen open) receptacle not opened yet; False if none is left."""
+        here = self.robot.position()
+        cands = []
+        for kind in sorted(RECEPTACLE_OPENABLE):
+            for rec in self._instances(kind):
+                key = (kind, round(rec.center[0], 1), round(rec.center[1], 1), round(rec.center[2], 1))
+                if key not in self.opened and is_open(rec) is not True:
+                    cands.append((rec.distance_to(here), key, rec))
+        if not cands:
+            return False
+        _, key, rec = min(cands, key=lambda c: (c[0], c[1]))
+        self.opened.add(key)
+        if not self._run_step(Step("navigate_to", rec), record_failure=False).success:
+            return True
+        self._check_budget()
+        if self._run_step(Step("open", rec), record_failure=False).success and self._lookup(label) is None:
+            self._check_budget()
+            self._run_step(Step("close", rec), record_failure=False)
+        return True
 
     # ------------------------------------------------------------------ planning and execution
 
@@ -248,8 +297,8 @@ class Agent:
             plan.add("navigate_to", obj)
             if obj.relation == "in" and obj.receptacle in RECEPTACLE_OPENABLE:
                 holder = self.tools.where_is(obj.receptacle, near=obj.center)
-                if holder is not None and is_open(holder) is not True:
-                    plan.add("open", holder)
+                if holder is not None:  # opened even if memory has it open: a drawer seen open may have been
+                    plan.add("open", holder)  # pushed in since ("already open" costs one skill call)
             plan.add("pick", obj)
         if goal.kind == "place":
             near = goal.rec_near

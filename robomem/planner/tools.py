@@ -18,6 +18,7 @@ import numpy as np
 from robomem.core.config import normalize_label
 
 NEAR_Z_M = 0.8  # height given to a 2D ``near`` point
+INSTANCES_M = 1e4  # half-size of the box ``instances`` searches (the whole map)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class MemoryTools(Protocol):
 
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]: ...
 
+    def instances(self, label: str) -> list[ObjectRecord]: ...  # every believed instance of a label
+
     def what_changed(self, since: float) -> list[ChangeRecord]: ...
 
     def last_seen(self, label: str) -> float | None: ...
@@ -91,6 +94,9 @@ class InProcessTools:
 
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]:
         return [_record(i) for i in self.memory.contents(receptacle, at=at)]
+
+    def instances(self, label: str) -> list[ObjectRecord]:
+        return [_record(i) for i in self.memory.within_box((-INSTANCES_M,) * 3, (INSTANCES_M,) * 3, label)]
 
     def what_changed(self, since: float) -> list[ChangeRecord]:
         out = []
@@ -146,6 +152,9 @@ class ShortTermTools:
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]:
         return [] if at is not None else self.view.contents(receptacle)
 
+    def instances(self, label: str) -> list[ObjectRecord]:
+        return self.view.instances(label)
+
     def what_changed(self, since: float) -> list[ChangeRecord]:
         return [ChangeRecord(e.label, e.change, e.track_id, tuple(float(v) for v in c), e.t)
                 for e, c in self._events() if e.t > since]
@@ -168,7 +177,7 @@ class ShortTermTools:
 class CountingTools:
     """Wraps any tools and counts every call (``calls`` per method, ``total``)."""
 
-    METHODS = ("where_is", "contents", "what_changed", "last_seen", "planner_context", "search")
+    METHODS = ("where_is", "contents", "instances", "what_changed", "last_seen", "planner_context", "search")
 
     def __init__(self, inner: MemoryTools) -> None:
         self.inner = inner

@@ -1,0 +1,212 @@
+"""Household task runs in a house (:mod:`robomem_sim.house_tasks`) with memory off / short_term / full.
+
+The morning walk is done once per house: the robot drives room by room (nearest room first), looks
+around at every viewpoint, opens every drawer, cabinet and appliance it can reach to look inside
+(and closes it again), and perceives continuously while driving. Its memory is written to one
+SQLite file per house; every run with memory opens a copy of it. Every task then starts in the
+hallway, in the after-state, with the same :class:`~robomem.planner.Budget` for every mode.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robomem.core import Memory, MemoryConfig
+from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools
+from robomem.planner.plan import RECEPTACLE_OPENABLE
+from robomem_sim.house import House
+from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot
+from robomem_sim.navigation import NavGrid
+from robomem_sim.perceive import Eyes, MemoryFeed, event_center
+from robomem_sim.robot import RobotConfig
+from robomem_sim.runner import AWAY_S, SimExecutor, _embedder, sweep_order
+from robomem_sim.truth import snapshot
+
+#: The task-run camera: always on while driving (160x120 every metre), 160x120 look-arounds in 45° steps.
+HOUSE_CAMERA = RobotConfig(width=160, height=120, yaw_step_deg=45.0, perceive_en_route=True)
+HOUSE_SPACING_M = 2.0  # viewpoint lattice of a house (a look-around sees a few metres)
+
+
+def room_viewpoints(house: House, spacing: float = HOUSE_SPACING_M, clearance: float = 0.3
+                    ) -> dict[str, list[tuple[float, float]]]:
+    """Reachable viewpoints of every room (not the hallway): a lattice snapped to free cells."""
+    grid = NavGrid(house, np.array(house.start_xy), HOUSE_CAMERA.radius_m)
+    ok = grid.free & (grid.clearance >= clearance)
+    xs, ys = grid.centers()
+    out: dict[str, list[tuple[float, float]]] = {}
+    for room in house.rooms.values():
+        inside = ok & (xs >= room.lo[0]) & (xs <= room.hi[0]) & (ys >= room.lo[1]) & (ys <= room.hi[1])
+        if not inside.any():
+            inside = grid.free & (xs >= room.lo[0]) & (xs <= room.hi[0]) & (ys >= room.lo[1]) & (ys <= room.hi[1])
+        pts: list[tuple[float, float]] = []
+        n = np.maximum(np.round((room.hi - room.lo) / spacing).astype(int), 1)
+        for gx in room.lo[0] + (np.arange(n[0]) + 0.5) * (room.hi[0] - room.lo[0]) / n[0]:
+            for gy in room.lo[1] + (np.arange(n[1]) + 0.5) * (room.hi[1] - room.lo[1]) / n[1]:
+                d = np.where(inside, np.hypot(xs - gx, ys - gy), np.inf)
+                k = np.unravel_index(int(np.argmin(d)), d.shape)
+                if np.isfinite(d[k]) and d[k] <= spacing:
+                    p = (round(float(xs[k]), 3), round(float(ys[k]), 3))
+                    if p not in pts:
+                        pts.append(p)
+        out[room.name] = pts
+    return out
+
+
+def room_order(rooms: dict[str, list[tuple[float, float]]], start: tuple[float, float]) -> list[str]:
+    """Rooms nearest first (by their nearest viewpoint), greedily from ``start``."""
+    todo, here, out = [r for r in rooms if rooms[r]], start, []
+    while todo:
+        nxt = min(todo, key=lambda r: min(math.dist(p, here) for p in rooms[r]))
+        out.append(nxt)
+        todo.remove(nxt)
+        here = sweep_order(rooms[nxt], here)[-1]
+    return out
+
+
+@dataclass
+class HouseHistory:
+    """The morning walk of a house: its memory (SQLite file), when it ended, where it looked."""
+
+    setup: HouseSetup
+    db_path: str
+    morning_end: float
+    rooms: dict[str, list[tuple[float, float]]]
+    rooms_config: list[dict[str, Any]]
+    frames: int
+    seen: frozenset[str]  # objectIds in any frame (ground truth, for tests only)
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        return [p for pts in self.rooms.values() for p in pts]
+
+
+def house_memory(rooms_config: list[dict[str, Any]], db_path: str = ":memory:") -> Memory:
+    return Memory(MemoryConfig(db_path=db_path, rooms=rooms_config), embedder=_embedder())
+
+
+def walk_house(house: House, setup: HouseSetup, workdir: str | Path | None = None) -> HouseHistory:
+    """The morning walk (see module doc); its memory goes to ``workdir``/<house>.sqlite."""
+    setup.morning(house)
+    house.t = 0.0
+    folder = Path(workdir or tempfile.mkdtemp(prefix="robomem_house_"))
+    db = folder / f"{setup.name}-{setup.year}.sqlite"
+    db.unlink(missing_ok=True)
+    rooms = room_viewpoints(house)
+    config = house.rooms_config()
+    memory = house_memory(config, str(db))
+    eyes = Eyes()
+    eyes.feeds.append(MemoryFeed(memory))
+    seen: set[str] = set()
+    robot = start_robot(house, HOUSE_CAMERA)
+
+    def see(frame: Any) -> None:
+        eyes.see(frame)
+        seen.update(frame.object_ids.values())
+
+    robot.on_frame = see
+    here = house.start_xy
+    for name in room_order(rooms, here):
+        for p in sweep_order(rooms[name], (robot.pose.x, robot.pose.y)):
+            if robot.navigate_to(p):
+                for frame in robot.look_around():
+                    see(frame)
+        part = house.rooms[name].part
+        openables = [oid for oid in part.object_ids if house.get(oid).present
+                     and house.get(oid).object_type in RECEPTACLE_OPENABLE]
+        for oid in sorted(openables, key=lambda o: (float(np.linalg.norm(house.center(o)[:2] - [robot.pose.x,
+                                                                                            robot.pose.y])), o)):
+            if not robot.navigate_to(oid):
+                continue
+            if house.get(oid).is_open:
+                see(robot.observe())
+                continue
+            if robot.open(oid):
+                see(robot.observe())
+                robot.close(oid)
+                see(robot.observe())
+    house.client.removeBody(robot.body)
+    memory.close()
+    return HouseHistory(setup, str(db), house.t, rooms, config, eyes.frames, frozenset(seen))
+
+
+_HISTORIES: dict[HouseSetup, HouseHistory] = {}
+
+
+def house_history(house: House, setup: HouseSetup) -> HouseHistory:
+    """The morning walk of ``setup``'s house, done once per process (its SQLite file is reused)."""
+    if setup not in _HISTORIES or not Path(_HISTORIES[setup].db_path).exists():
+        _HISTORIES[setup] = walk_house(house, setup)
+    return _HISTORIES[setup]
+
+
+class HouseExecutor(SimExecutor):
+    """:class:`SimExecutor` in a house: viewpoints by room, so the planner can sweep room by room."""
+
+    def __init__(self, scene: House, robot: Any, eyes: Eyes, rooms: dict[str, list[tuple[float, float]]]) -> None:
+        super().__init__(scene, robot, eyes, [p for pts in rooms.values() for p in pts])
+        self._rooms = rooms
+
+    def rooms(self) -> dict[str, list[tuple[float, float]]]:
+        return self._rooms
+
+
+def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHistory, budget: Budget
+                   ) -> dict[str, Any]:
+    """One task in one memory mode, from the hallway in the after-state; metrics as runner.run_task."""
+    wall = time.perf_counter()
+    task.setup.after(house)
+    house.t = history.morning_end + AWAY_S
+    eyes = Eyes()
+    view = house_memory(history.rooms_config)  # what the robot sees during the task itself
+    memories = [view]
+    eyes.feeds.append(MemoryFeed(view))
+    tmp = None
+    if mode == "off":
+        tools: Any = InProcessTools(view)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="robomem_run_")
+        copy = Path(tmp.name) / "memory.sqlite"
+        shutil.copyfile(history.db_path, copy)
+        robot_memory = house_memory(history.rooms_config, str(copy))
+        memories.append(robot_memory)
+        feed = MemoryFeed(robot_memory)
+        eyes.feeds.append(feed)
+        if mode == "full":
+            tools = InProcessTools(robot_memory)
+        else:
+            def events() -> list[tuple[Any, np.ndarray]]:
+                return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e, feed)) is not None]
+            tools = ShortTermTools(events, InProcessTools(view))
+    counted = CountingTools(tools)
+    robot = start_robot(house, HOUSE_CAMERA)
+    robot.on_frame = eyes.see
+    executor = HouseExecutor(house, robot, eyes, history.rooms)
+    try:
+        times = {"this morning": history.morning_end, "today": history.morning_end, "earlier": history.morning_end}
+        outcome = Agent(counted, executor, budget, times=times).run(task.instruction)
+        success = task.check(snapshot(house))
+    finally:
+        house.client.removeBody(robot.body)
+        for m in memories:
+            m.close()
+        if tmp is not None:
+            tmp.cleanup()
+    spent = executor.spent()
+    return {
+        "task": task.task_id, "scene": task.scene, "house": task.setup.name, "kind": task.kind,
+        "category": task.category, "mode": mode, "instruction": task.instruction, "success": bool(success),
+        "failure": "" if success else (outcome.reason or "goal not met"), "nav_steps": robot.nav_cells,
+        "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps, "skill_calls": spent.skill_calls,
+        "memory_queries": counted.total, "queries": dict(counted.calls), "replans": outcome.replans,
+        "invalid_plans": outcome.invalid_plans, "sim_time_s": round(spent.time_s, 1), "frames": eyes.frames,
+        "en_route_frames": robot.en_route_frames, "plans": outcome.plans,
+        "wall_s": round(time.perf_counter() - wall, 3),
+    }
