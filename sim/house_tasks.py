@@ -351,10 +351,10 @@ def _first(makers: list[Any]) -> HouseTask | None:
     return None
 
 
-def house_tasks(house: House, setup: HouseSetup, rng: random.Random, per_house: int = 11) -> list[HouseTask]:
-    """Up to ``per_house`` tasks: one per room on an object where the robot saw it, two on objects
-    stored inside closed furniture, a pair, one on an object RoomR moved, and three needing history
-    (a cross-room move put back, an object fetched from the room it was left in, moved-from)."""
+def house_tasks(house: House, setup: HouseSetup, rng: random.Random, per_house: int = 8) -> list[HouseTask]:
+    """Candidates: per room an object where the robot saw it, objects stored inside closed furniture, a
+    pair, food into the fridge, objects RoomR moved, and history (a cross-room move put back, an object
+    fetched from the room it was left in, moved-from, put back); ``per_house`` of them drawn by :data:`MIX`."""
     b = _HouseBuilder(house, setup, rng)
     used: set[str] = set()
     out: list[HouseTask] = []
@@ -389,16 +389,31 @@ def house_tasks(house: House, setup: HouseSetup, rng: random.Random, per_house: 
     add(_first([lambda o=o: b.fetch_left(o, "cross_room") for o in free(crossed)]))
     add(_first([lambda o=o: b.moved_from(o, "history") for o in free(b.moved)]))
     add(_first([lambda o=o: b.put_back(o, "history") for o in free(b.moved)]))
-    for oid in free(b.seen):  # fill up: more objects where the robot saw them
-        if len(out) >= per_house:
-            break
+    for oid in free(b.seen)[:6]:  # more objects where the robot saw them
         add(b.place(oid, "seen"))
-    return out[:per_house]
+    return _mix(out, per_house)
+
+
+#: The order categories are drawn in: most targets are where the robot saw them (on furniture or stored
+#: inside), some were moved while it was away, some tasks need history.
+MIX = ("seen", "hidden", "moved", "cross_room", "seen", "history", "cross_room", "seen", "hidden", "seen", "seen")
+
+
+def _mix(tasks: list[HouseTask], n: int) -> list[HouseTask]:
+    """Up to ``n`` tasks drawn by :data:`MIX`, then any left, in the order they were made."""
+    pools = {c: [t for t in tasks if t.category == c] for c in {t.category for t in tasks}}
+    out: list[HouseTask] = []
+    for category in MIX:
+        if len(out) < n and pools.get(category):
+            out.append(pools[category].pop(0))
+    rest = [t for t in tasks if t not in out]
+    chosen = set(id(t) for t in out + rest[: n - len(out)])
+    return [t for t in tasks if id(t) in chosen]
 
 
 @functools.lru_cache(maxsize=4)
 def build_house_suite(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, year: int = 2022,
-                      per_house: int = 11) -> tuple[HouseTask, ...]:
+                      per_house: int = 8) -> tuple[HouseTask, ...]:
     """The house task suite (deterministic for a seed)."""
     rng = random.Random(seed)
     tasks: list[HouseTask] = []

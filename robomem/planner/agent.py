@@ -325,6 +325,19 @@ class Agent:
             self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
         return result
 
+    def _open_and_pick(self, pick: Step, failed: StepResult) -> StepResult:
+        """The object is inside a closed receptacle memory did not know of (or had open): open the
+        nearest one of that kind memory knows and pick again."""
+        kind = failed.reason.split()[-1]
+        holder = self.tools.where_is(kind, near=pick.target.center)
+        if holder is None:
+            return failed
+        self._check_budget()
+        if not self._run_step(Step("open", holder), record_failure=False).success:
+            return failed
+        self._check_budget()
+        return self._run_step(pick)
+
     def _achieve(self, goal: Subgoal) -> None:
         out = self.outcome
         for _ in range(self.budget.max_replans + 1):
@@ -339,6 +352,8 @@ class Agent:
             for step in plan.steps:
                 self._check_budget()
                 result = self._run_step(step)
+                if not result.success and step.skill == "pick" and "inside closed" in result.reason:
+                    result = self._open_and_pick(step, result)
                 if not result.success:
                     out.plans[-1] += f"  [failed {step.skill} {step.target.label}: {result.reason}]"
                     self.robot.observe()  # look again: memory takes in what is really there
