@@ -13,17 +13,23 @@ revolute joint, the rest fixed. RoomR episodes (``../shared/data/roomr``) put th
   toggle; each returns a :class:`SkillResult`.
 * :mod:`~robomem_sim.camera` — :class:`CameraFrame`: RGB-D, instance mask, labels, intrinsics and
   the optical-frame pose, for ``robomem.perception``.
+* :mod:`~robomem_sim.house` — :class:`House`: the four iTHOR rooms of one index (kitchen, living
+  room, bedroom, bathroom) along a hallway with doorways, room regions for ``MemoryConfig.rooms``.
+* :mod:`~robomem_sim.house_tasks` / :mod:`~robomem_sim.house_runner` — task suite v2 in houses and its
+  runs (morning walk cached per house, memory off / short_term / full).
 * :mod:`~robomem_sim.truth` — ground truth and the goal predicates :class:`On`, :class:`Inside`,
   :class:`State` (goal checking and tests only, never memory's input).
 """
 
 from robomem_sim.camera import CameraFrame, render
+from robomem_sim.house import House, build_house
 from robomem_sim.robot import Robot, RobotConfig, RobotPose, SkillResult
 from robomem_sim.scene import Scene, SimObject, build_scene
 from robomem_sim.truth import Inside, ObjectTruth, On, SceneTruth, State, holds, snapshot
 
 __all__ = [
     "CameraFrame",
+    "House",
     "Inside",
     "ObjectTruth",
     "On",
@@ -35,6 +41,7 @@ __all__ = [
     "SimObject",
     "SkillResult",
     "State",
+    "build_house",
     "build_scene",
     "holds",
     "render",
