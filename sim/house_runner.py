@@ -158,9 +158,11 @@ class HouseExecutor(SimExecutor):
         return self._rooms
 
 
-def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHistory, budget: Budget
-                   ) -> dict[str, Any]:
-    """One task in one memory mode, from the hallway in the after-state; metrics as runner.run_task."""
+def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHistory, budget: Budget,
+                   memory_backend: Any = None) -> dict[str, Any]:
+    """One task in one memory mode, from the hallway in the after-state; metrics as runner.run_task.
+    ``memory_backend`` (e.g. :class:`robomem_sim.ros_backend.RosMemoryBackend`) serves full memory from
+    elsewhere: its ``session(db_copy, rooms_config)`` yields (feed, tools)."""
     wall = time.perf_counter()
     task.setup.after(house)
     house.t = history.morning_end + AWAY_S
@@ -169,22 +171,28 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
     memories = [view]
     eyes.feeds.append(MemoryFeed(view))
     tmp = None
+    session = None
     if mode == "off":
         tools: Any = InProcessTools(view)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="robomem_run_")
         copy = Path(tmp.name) / "memory.sqlite"
         shutil.copyfile(history.db_path, copy)
-        robot_memory = house_memory(history.rooms_config, str(copy))
-        memories.append(robot_memory)
-        feed = MemoryFeed(robot_memory)
-        eyes.feeds.append(feed)
-        if mode == "full":
-            tools = InProcessTools(robot_memory)
+        if mode == "full" and memory_backend is not None:
+            session = memory_backend.session(copy, history.rooms_config)
+            feed, tools = session.__enter__()
+            eyes.feeds.append(feed)
         else:
-            def events() -> list[tuple[Any, np.ndarray]]:
-                return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e, feed)) is not None]
-            tools = ShortTermTools(events, InProcessTools(view))
+            robot_memory = house_memory(history.rooms_config, str(copy))
+            memories.append(robot_memory)
+            feed = MemoryFeed(robot_memory)
+            eyes.feeds.append(feed)
+            if mode == "full":
+                tools = InProcessTools(robot_memory)
+            else:
+                def events() -> list[tuple[Any, np.ndarray]]:
+                    return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e, feed)) is not None]
+                tools = ShortTermTools(events, InProcessTools(view))
     counted = CountingTools(tools)
     robot = start_robot(house, HOUSE_CAMERA)
     robot.on_frame = eyes.see
@@ -197,6 +205,8 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
         house.client.removeBody(robot.body)
         for m in memories:
             m.close()
+        if session is not None:
+            session.__exit__(None, None, None)
         if tmp is not None:
             tmp.cleanup()
     spent = executor.spent()

@@ -327,6 +327,7 @@ def run_suite(
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     budget: Budget = DEFAULT_BUDGET,
     seed: int = 0,
+    memory_backend: Any = None,
 ) -> dict[str, Any]:
     """Run every task in every mode (default: the house suite, :mod:`robomem_sim.house_tasks`; single-room
     :class:`~robomem_sim.tasks.Task` lists run as before). ``progress(done, total, run)`` after each run.
@@ -359,7 +360,7 @@ def run_suite(
                                                     "walk_s": round(time.perf_counter() - t0, 1)})
                     info["tasks"] += 1
                     for mode in modes:
-                        done(run_house_task(task, mode, house, history, budget))
+                        done(run_house_task(task, mode, house, history, budget, memory_backend))
             continue
         with build_scene(name) as scene:
             histories: dict[int, History] = {}

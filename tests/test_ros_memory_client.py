@@ -38,6 +38,7 @@ def test_tools_over_ros_answer_like_in_process(tools):
     assert remote.where_is("Mug", at=3.5) == local.where_is("Mug", at=3.5)
     assert remote.where_is("Mug", near=(2.0, 0.0)) == local.where_is("Mug", near=(2.0, 0.0))
     assert remote.contents("Fridge", at=4.0) == local.contents("Fridge", at=4.0)
+    assert remote.instances("Mug") == local.instances("Mug") and len(local.instances("Mug")) == 1
     assert [(c.label, c.change) for c in remote.what_changed(5.0)] == [(c.label, c.change) for c in
                                                                        local.what_changed(5.0)]
     assert remote.planner_context("mug", 80) == local.planner_context("mug", 80)

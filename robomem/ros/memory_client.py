@@ -21,6 +21,8 @@ from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord
 from robomem.ros import convert
 from robomem.ros.memory_node import observation_qos
 
+HOME_M = 50.0  # instances() looks this far from the map origin in every direction
+
 
 class MemoryServiceError(RuntimeError):
     """The memory node answered with an error, or did not answer in time."""
@@ -130,6 +132,13 @@ class RosTools:
         self._synced()
         request = srv.Contents.Request(receptacle=receptacle, use_time=at is not None, at=convert.time_to_msg(at))
         return [_record(o) for o in self.client.call("contents", request).objects]
+
+    def instances(self, label: str) -> list[ObjectRecord]:
+        """Every believed instance of ``label`` (within 50 m of the map origin: a home)."""
+        self._synced()
+        request = srv.WithinBox.Request(lower=convert.point_to_msg([-HOME_M] * 3), upper=convert.point_to_msg(
+            [HOME_M] * 3), label=label)
+        return [_record(o) for o in self.client.call("within_box", request).objects]
 
     def what_changed(self, since: float) -> list[ChangeRecord]:
         self._synced()
