@@ -41,6 +41,12 @@ def demo_episodes() -> list[tuple[Path, Path]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from robomem_sim.demo import run
+
+    return run(args)
+
+
+def cmd_qa_demo(args: argparse.Namespace) -> int:
     from robomem.eval.scoring import format_report, score_files
     from robomem.qa import run_episode
 
@@ -103,10 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--db", help="SQLite file to keep the memory in (default: in memory only)")
     qa.add_argument("--append", action="store_true", help="continue the memory already in --db")
     qa.set_defaults(func=cmd_qa)
-    demo = sub.add_parser("demo", help="run the bundled demo episodes and score them")
-    demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
-    demo.add_argument("--config", type=Path)
+    demo = sub.add_parser("demo", help="household task runs in simulated homes: memory off / short-term / full")
+    from robomem_sim.demo import add_arguments
+
+    add_arguments(demo)
     demo.set_defaults(func=cmd_demo)
+    qa_demo = sub.add_parser("qa-demo", help="run the bundled memory-QA episodes and score them")
+    qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
+    qa_demo.add_argument("--config", type=Path)
+    qa_demo.set_defaults(func=cmd_qa_demo)
     ros = sub.add_parser("ros", help="start the ROS 2 nodes (memory, perception) from config/robomem.yaml")
     ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
     ros.add_argument("--nodes", default="memory", help="comma-separated: memory,perception")

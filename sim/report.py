@@ -29,6 +29,7 @@ COLUMNS = (  # (key in summary[mode], heading, format)
 )
 
 
+SMALL_FOOTPRINT_M2 = 0.1
 RECEPTACLE_STYLE = {"fc": "#5b8cd6", "ec": "#2c4f8a", "z": 3, "alpha": 0.35}
 OBJECT_STYLE = {"fc": "#f08c26", "ec": "#9a5410", "z": 4, "alpha": 0.9}
 
@@ -89,7 +90,7 @@ def draw_map(
 ) -> Path:
     """Top-down picture. ``believed``: scene-graph nodes (robomem.core.retrieval.GraphNode: node_id,
     kind, label, center, size); ``edges``: GraphEdge (child, parent, relation)."""
-    fig, ax = plt.subplots(figsize=(10, 10), dpi=110)
+    fig, ax = plt.subplots(figsize=(14, 10), dpi=120)
     for name, lo, hi in rooms:
         ax.add_patch(Rectangle((lo[0], lo[1]), hi[0] - lo[0], hi[1] - lo[1], fill=False, lw=1.5, ec="0.3", ls="--"))
         ax.text(lo[0] + 0.1, hi[1] - 0.1, name, va="top", fontsize=11, color="0.25", weight="bold")
@@ -103,7 +104,7 @@ def draw_map(
         receptacle = node.kind == "receptacle"
         style = RECEPTACLE_STYLE if receptacle else OBJECT_STYLE
         _box(ax, node.center, node.size, lw=0.8, **style)
-        if not receptacle or float(node.size[0]) * float(node.size[1]) < 0.1:  # label objects, not furniture
+        if float(node.size[0]) * float(node.size[1]) < SMALL_FOOTPRINT_M2:  # label objects, not furniture
             ax.text(node.center[0], node.center[1] + float(node.size[1]) / 2 + 0.03, node.label, fontsize=5.5,
                     ha="center", va="bottom", zorder=6)
     for edge in edges:

@@ -55,6 +55,7 @@ class RosMemoryBackend:
     def __init__(self, node: Any, workdir: Path | None = None) -> None:
         self.node = node
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="robomem-demo-nodes-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.runs = 0
         self.startup_s: list[float] = []
 

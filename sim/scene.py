@@ -10,9 +10,12 @@ poses, joints and images.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,20 @@ def _meta_openness(meta: dict[str, Any]) -> float | None:
     return 1.0 if meta.get("isOpen") and value <= OPEN_EPS else value
 
 
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence writes to file descriptor 1 (C extensions' prints) for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
 class Scene:
     """A simulated iTHOR room. Use as a context manager or call :meth:`close`."""
 
@@ -134,7 +151,8 @@ class Scene:
         """``scene``: the iTHOR room (its name names the scene); ``offset``: map-frame translation of
         the room; ``rooms=False`` starts an empty scene (see :meth:`add_room`, used by houses)."""
         self.name = scene
-        self.client = BulletClient(connection_mode=pybullet.DIRECT)
+        with _quiet_stdout():  # pybullet's C code prints "argv[0]=" on every connect
+            self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.client.setGravity(0, 0, 0)
         self._closed = False
         self._tmp = tempfile.TemporaryDirectory(prefix="robomem_sim_")
