@@ -13,7 +13,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from robomem_sim.truth import snapshot
 
 #: The task-run camera: always on while driving (160x120 every metre), 160x120 look-arounds in 45° steps.
 HOUSE_CAMERA = RobotConfig(width=160, height=120, yaw_step_deg=45.0, perceive_en_route=True)
+#: The morning walk's camera: look-arounds at 320x240 (small objects), en-route frames still 160x120.
+WALK_CAMERA = replace(HOUSE_CAMERA, width=320, height=240)
 HOUSE_SPACING_M = 2.0  # viewpoint lattice of a house (a look-around sees a few metres)
 
 
@@ -105,7 +107,7 @@ def walk_house(house: House, setup: HouseSetup, workdir: str | Path | None = Non
     eyes = Eyes()
     eyes.feeds.append(MemoryFeed(memory))
     seen: set[str] = set()
-    robot = start_robot(house, HOUSE_CAMERA)
+    robot = start_robot(house, WALK_CAMERA)
 
     def see(frame: Any) -> None:
         eyes.see(frame)

@@ -81,6 +81,14 @@ class MemoryConfig:
     gate_sigmas: float = 3.5  # ... and gates are at least this many standard deviations wide
     size_gate_ratio: float = 1.8  # a detection whose box side differs more than this factor is another object
     class_gates: dict[str, float] = field(default_factory=dict)
+    # Furniture (static labels) seen in part: a detection whose box and a same-label track's box overlap
+    # at least partial_overlap_min (per axis, of the smaller side, with partial_tolerance_m of slack) is
+    # the same object; the track's box grows to hold both.
+    partial_overlap_min: float = 0.5
+    partial_tolerance_m: float = 0.1
+    # Openable furniture whose open/closed state changed may be this many times its largest horizontal
+    # side away from its box (a drawer slides out, a door swings) and still be the same object.
+    articulation_reach: float = 1.2
     embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
     move_threshold_m: float = 0.25  # displacement that makes a new placement (a "moved" fact)
     static_move_threshold_m: float = 0.6
@@ -100,7 +108,8 @@ class MemoryConfig:
     change_rate_per_hour: float = 1.0
     min_gone_evidence: float = 2.0
     max_gone_evidence: float = 4.5
-    static_gone_factor: float = 2.0  # furniture needs this many times the evidence (its box center may be air)
+    static_gone_factor: float = 3.0  # furniture needs this many times the evidence (its box center may be air,
+    # and a big flat surface seen at a grazing angle is often not segmented)
     relocate_min_confidence: float = 0.35
     appeared_min_evidence: float = 4.0  # -log P(missed by all earlier looks) before a newcomer "appeared"
     # --- detector model: how likely a present, visible object is detected ---

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from robomem.core import states
-from robomem.core.association import associate
+from robomem.core.association import ARTICULATED, PARTIAL, associate, overlap_fraction
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
@@ -69,6 +69,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         self.receptacle_index = DynamicPointIndex(min_rebuild=32)
         self.label_points: dict[str, DynamicPointIndex] = defaultdict(lambda: DynamicPointIndex(min_rebuild=32))
         self.receptacle_reach = 0.0
+        self.static_reach = 0.0  # half the largest 3D diagonal of any furniture track (partial-view gates)
         self.graph = SceneGraph(self.config.room_regions(), self.config.default_room)
         self.views = ViewLog()
         self.detector = DetectorModel(self.config)
@@ -179,8 +180,16 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             candidates = [[self.tracks[i] for i in ids[row].tolist()] for row in close]
         elif detections:
             candidates = [[self.tracks[i] for i in ids] for ids in self.index.query_radius_many(centers, radii)]
-        pairs, unmatched = associate(detections, candidates, cfg, self.noise_margin()) if detections else ([], [])
+        kinds: dict[int, str] = {}
+        pairs, unmatched = (
+            associate(detections, candidates, cfg, self.noise_margin(), kinds) if detections else ([], [])
+        )
         seen: set[int] = set()
+        for row, track in [p for p in pairs if p[0] in kinds]:  # furniture seen in part, or opened/closed
+            self._hit_furniture(track, detections[row], t, robot, kinds[row])
+            assigned[row] = track.track_id
+            seen.add(track.track_id)
+        pairs = [p for p in pairs if p[0] not in kinds]
         if pairs:
             # the running means of all matched tracks in one vectorised step
             rows = [row for row, _ in pairs]
@@ -211,6 +220,63 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         return assigned
 
     # ------------------------------------------------------------------ evidence
+    def _hit_furniture(self, track: Track, det: Detection, t: float, robot: str, kind: str) -> None:
+        """A partial view grows the track's box to hold both boxes; an opened or closed piece of furniture
+        takes the detected box (a drawer's contents slide with it). Neither is a move."""
+        old_center = track.center.copy()
+        if kind == PARTIAL:
+            lo = np.minimum(track.center - track.size / 2.0, det.center - det.size / 2.0)
+            hi = np.maximum(track.center + track.size / 2.0, det.center + det.size / 2.0)
+            center, size = (lo + hi) / 2.0, hi - lo
+        else:
+            center, size = det.center.copy(), det.size.copy()
+        self._hit(track, det, t, robot, refined=(0.0, center, size), learn_noise=False)
+        self._dirty_relations.add(track.track_id)
+        if kind == PARTIAL:
+            self._absorb_duplicates(track, t)
+        if kind == ARTICULATED and _slid(track.size, det.size, self.config.size_gate_ratio):
+            self._carry_contents(track, center - old_center, t)
+
+    def _absorb_duplicates(self, track: Track, t: float) -> None:
+        """Other live tracks of the label whose boxes now mostly overlap the grown box were parts of it."""
+        cfg = self.config
+        key = normalize_label(track.label)
+        reach = float(np.linalg.norm(track.size)) / 2.0 + self.static_reach + INDEX_SLACK_M
+        for other_id in self.label_points[key].query_radius(track.center, reach):
+            other = self.tracks[other_id]
+            if other_id == track.track_id or not other.is_live:
+                continue
+            overlap = overlap_fraction(track.center, track.size, other.center, other.size, cfg.partial_tolerance_m)
+            if overlap < cfg.partial_overlap_min:
+                continue
+            lo = np.minimum(track.center - track.size / 2.0, other.center - other.size / 2.0)
+            hi = np.maximum(track.center + track.size / 2.0, other.center + other.size / 2.0)
+            track.center, track.size = (lo + hi) / 2.0, hi - lo
+            track.hits += other.hits
+            track.log_odds = max(track.log_odds, other.log_odds)
+            track.max_confidence = max(track.max_confidence, other.max_confidence)
+            self._dirty_relations.update(self.graph.descendants(other_id) if other_id in self.graph.graph else ())
+            other.merged_into = track.track_id
+            self._set_status(other, MERGED, t)
+            self._drop_from_indexes(other)
+            self._aliases[track.track_id].append(other_id)
+            self.counters["furniture_merges"] += 1
+        self._refine_pose_fact(track)
+        self._reindex(track)
+
+    def _carry_contents(self, holder: Track, shift: np.ndarray, t: float) -> None:
+        """Objects memory has *in* ``holder`` move with it (a drawer slid open or shut)."""
+        if holder.track_id not in self.graph.graph:
+            return
+        for child_id in list(self.graph.descendants(holder.track_id)):
+            child = self.tracks[child_id]
+            parent = child.history(PARENT).value_now()
+            if not child.is_live or not parent or parent[0] != holder.track_id or parent[1] != "in":
+                continue
+            self._new_placement(child, child.center + shift, child.size, t)
+            self._reindex(child)
+            self.counters["carried"] += 1
+
     def _hit(
         self,
         track: Track,
@@ -218,9 +284,11 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         t: float,
         robot: str,
         refined: tuple[float, np.ndarray, np.ndarray] | None = None,
+        learn_noise: bool = True,
     ) -> None:
         """A detection of ``track``: matched in place, with ``refined`` = (displacement, new mean center,
-        new mean size) computed for the whole frame at once; or, without it, found after a move."""
+        new mean size) computed for the whole frame at once; or, without it, found after a move.
+        ``learn_noise`` False: the detection's offset says nothing about position noise."""
         cfg = self.config
         relocate = refined is None
         displacement = distance(det.center, track.center) if relocate else refined[0]
@@ -236,7 +304,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             if track.ever_confirmed:
                 self._emit(t, track, "moved", {"distance_m": round(displacement, 3)})
         else:
-            if track.placement_hits >= 3:  # a settled estimate: learn how noisy detected positions are
+            if learn_noise and track.placement_hits >= 3:  # a settled estimate: learn how noisy detected positions are
                 residual = det.center - track.center
                 self._residual_var += _NOISE_LEARNING_RATE * (residual * residual - self._residual_var)
             track.center, track.size = refined[1].copy(), refined[2].copy()
@@ -311,7 +379,14 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         margins = np.maximum(margins[:, None], self.noise_margin()[None, :])
         sizes = np.array([d.size for d in detections]) * cfg.size_gate_ratio
         reach = 0.5 * sizes * (1.0 + cfg.gate_size_fraction) + margins
-        return np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + INDEX_SLACK_M
+        radii = np.linalg.norm(np.minimum(reach, cfg.max_gate_m), axis=1) + INDEX_SLACK_M
+        if self.static_reach > 0:  # furniture seen in part may belong to a much bigger box, or one slid open
+            furniture = np.array([cfg.is_static(d.label) for d in detections])
+            if furniture.any():
+                own = np.linalg.norm(np.array([d.size for d in detections]), axis=1) / 2.0
+                wide = own + self.static_reach * (1.0 + cfg.articulation_reach) + cfg.gate_m + INDEX_SLACK_M
+                radii = np.where(furniture, np.maximum(radii, wide), radii)
+        return radii
 
     def _negative_evidence(
         self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray]
@@ -489,6 +564,9 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             self.index.set(track.track_id, track.center)
             self.label_points[normalize_label(track.label)].set(track.track_id, track.center)
             self._indexed_at[track.track_id] = track.center.copy()
+        if self.config.is_static(track.label):
+            half = float(np.linalg.norm(track.size)) / 2.0
+            self.static_reach = max(self.static_reach, min(half, self.config.max_gate_m))
         if self.config.is_receptacle(track.label):
             if not track.is_live:
                 self.receptacle_index.remove(track.track_id)
@@ -623,6 +701,12 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
 
             self._embedder = MiniLMEmbedder(self.config.embedding_model_path, self.config.embedding_tokenizer_path)
         return self._embedder
+
+
+def _slid(before: np.ndarray, after: np.ndarray, ratio: float) -> bool:
+    """Whether a box kept its shape (a drawer slid) rather than changed it (a door swung open)."""
+    floor = 0.05
+    return bool(np.all(np.abs(np.log(np.maximum(after, floor) / np.maximum(before, floor))) <= np.log(ratio)))
 
 
 def _valid_view(view: ViewCone) -> bool:

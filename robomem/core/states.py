@@ -14,6 +14,8 @@ BOOLEAN_CHANGES = {
 }
 #: Fractional keys (0..1) with named changes when they rise / fall by at least ``fraction_change``.
 FRACTION_CHANGES = {"openness": ("opened", "closed")}
+#: The keys :func:`is_open` reads.
+OPEN_KEYS = ("open", "isOpen", "openness")
 
 
 def _is_number(value: Any) -> bool:

@@ -60,6 +60,11 @@ class PerceptionParams:
     support_max_tilt_deg: float = 25.0  # surfaces whose normal is this close to vertical are horizontal
     trim_points: int = 2  # robust box: ignore this many most extreme points per side and axis
     depth_scale: float | None = None  # metres per unit of integer depth images (None: millimetres)
+    # The view cone's range (how far memory expects to see objects): this quantile of the frame's 3D
+    # pixel distances plus view_range_margin_m, at most max_range_m -- a wall two metres ahead hides the
+    # next room. None: always max_range_m.
+    view_range_quantile: float | None = None
+    view_range_margin_m: float = 0.3
 
 
 DEFAULT_PARAMS = PerceptionParams()

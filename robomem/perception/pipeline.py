@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from robomem.core.types import ObservationBatch, RejectedInput, StateValue
-from robomem.perception.camera import CameraIntrinsics, CameraPose, view_cone_for
+from robomem.perception.camera import CameraIntrinsics, CameraPose, depth_to_metres, view_cone_for
 from robomem.perception.objects import (
     DEFAULT_PARAMS,
     BoxDetection,
@@ -89,8 +89,25 @@ class Perception:
             detections = observations_from_boxes(
                 frame.depth, frame.intrinsics, frame.pose, list(frame.boxes or []), self.params, self.counters
             )
-        view = view_cone_for(frame.intrinsics, frame.pose, self.params.max_range_m) if self.with_view else None
+        view = view_cone_for(frame.intrinsics, frame.pose, self._view_range(frame)) if self.with_view else None
         return ObservationBatch(t, frame.robot, detections, view)
+
+    def _view_range(self, frame: Frame) -> float:
+        """How far this frame sees (see PerceptionParams.view_range_quantile)."""
+        p = self.params
+        if p.view_range_quantile is None:
+            return p.max_range_m
+        depth = depth_to_metres(frame.depth, p.depth_scale)
+        k = frame.intrinsics
+        u = (np.arange(depth.shape[1]) - k.cx) / k.fx
+        v = (np.arange(depth.shape[0]) - k.cy) / k.fy
+        distance = depth * np.sqrt(1.0 + u[None, :] ** 2 + v[:, None] ** 2)  # along each pixel's ray
+        with np.errstate(invalid="ignore"):
+            valid = distance[np.isfinite(distance) & (depth >= p.min_range_m)]
+        if valid.size == 0:
+            return p.max_range_m
+        far = float(np.quantile(valid, p.view_range_quantile)) + p.view_range_margin_m
+        return min(p.max_range_m, max(far, 0.5))
 
 
 def as_box(raw: Any) -> BoxDetection:
