@@ -3,6 +3,8 @@ through the :class:`~robomem.planner.tools.MemoryTools` protocol, exploring when
 
 from robomem.planner.agent import Agent, Budget, Executor, Outcome, Spent, StepResult
 from robomem.planner.language import Intent, ParseError, name_of, parse, resolve
+from robomem.planner.llm import LLMPlanner, LLMPlanResult, Planner, PlanRejected
+from robomem.planner.llm_client import ChatClient, LLMError
 from robomem.planner.plan import InvalidPlan, Plan, Step, check, validate
 from robomem.planner.tools import (
     ChangeRecord,
@@ -17,16 +19,22 @@ __all__ = [
     "Agent",
     "Budget",
     "ChangeRecord",
+    "ChatClient",
     "CountingTools",
     "Executor",
     "InProcessTools",
     "Intent",
     "InvalidPlan",
+    "LLMError",
+    "LLMPlanResult",
+    "LLMPlanner",
     "MemoryTools",
     "ObjectRecord",
     "Outcome",
     "ParseError",
     "Plan",
+    "PlanRejected",
+    "Planner",
     "ShortTermTools",
     "Spent",
     "Step",
