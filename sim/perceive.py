@@ -20,7 +20,7 @@ from robomem.perception import CameraIntrinsics, Frame, Perception, PerceptionPa
 from robomem_sim.camera import CameraFrame
 
 #: Perception of the sim's eyes: the view cone reaches as far as the frame sees (walls hide the next room).
-SIM_PERCEPTION = PerceptionParams(view_range_quantile=0.9)
+SIM_PERCEPTION = PerceptionParams(view_range_quantile=0.9, support_tol_m=0.005)
 FULL_FRAME_PX = 320 * 240  # frames smaller than this need proportionally fewer pixels per object
 MIN_PIXELS_FLOOR = 10
 #: Things memory keeps stand this far below the camera (counters, tables, seats); a frame's view
