@@ -13,6 +13,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from robomem.core import Memory, MemoryConfig
+from robomem.core.experience import MAX_OBJECTS, MAX_PLAN_STEPS, TaskEpisode
 from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools
+from robomem.planner.agent import Outcome
 from robomem.planner.plan import RECEPTACLE_OPENABLE
 from robomem_sim.house import House
 from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot
@@ -160,14 +163,36 @@ class HouseExecutor(SimExecutor):
         return self._rooms
 
 
+def task_episode(task: HouseTask, outcome: Outcome, success: bool, failure: str, started: float,
+                 finished: float, robot_id: str = "sim") -> TaskEpisode:
+    """A run as experience memory keeps it: the plan steps that ran, the objects involved."""
+    objects: list[str] = []
+    if outcome.intent is not None:
+        objects += list(outcome.intent.objects)
+        if outcome.intent.receptacle:
+            objects.append(outcome.intent.receptacle)
+    objects += [step.split("(", 1)[1].rstrip(")") for step in outcome.executed]
+    return TaskEpisode(robot_id=robot_id, instruction=task.instruction, plan=outcome.executed[:MAX_PLAN_STEPS],
+                       success=success, failure_reason=failure, objects=list(dict.fromkeys(objects))[:MAX_OBJECTS],
+                       started=started, finished=max(finished, started))
+
+
 def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHistory, budget: Budget,
-                   memory_backend: Any = None) -> dict[str, Any]:
+                   memory_backend: Any = None, *, record_experience: bool = False,
+                   planner: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """One task in one memory mode, from the hallway in the after-state; metrics as runner.run_task.
     ``memory_backend`` (e.g. :class:`robomem_sim.ros_backend.RosMemoryBackend`) serves full memory from
-    elsewhere: its ``session(db_copy, rooms_config)`` yields (feed, tools)."""
+    elsewhere: its ``session(db_copy, rooms_config)`` yields (feed, tools).
+
+    ``record_experience``: a full-memory run (in-process memory only, not with ``memory_backend``) is
+    recorded as a :class:`~robomem.core.experience.TaskEpisode` in the experience memory of the house's
+    memory file (``history.db_path``), so later runs (which start from a copy of it) can draw few-shot
+    examples from it. ``planner``: ``tools -> Planner`` (e.g. an LLM planner over the run's counted
+    tools); default the offline planner."""
     wall = time.perf_counter()
     task.setup.after(house)
     house.t = history.morning_end + AWAY_S
+    started = house.t
     eyes = Eyes()
     view = house_memory(history.rooms_config)  # what the robot sees during the task itself
     memories = [view]
@@ -201,7 +226,8 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
     executor = HouseExecutor(house, robot, eyes, history.rooms)
     try:
         times = {"this morning": history.morning_end, "today": history.morning_end, "earlier": history.morning_end}
-        outcome = Agent(counted, executor, budget, times=times).run(task.instruction)
+        agent = Agent(counted, executor, budget, times=times, planner=planner(counted) if planner else None)
+        outcome = agent.run(task.instruction)
         success = task.check(snapshot(house))
     finally:
         house.client.removeBody(robot.body)
@@ -212,13 +238,24 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
         if tmp is not None:
             tmp.cleanup()
     spent = executor.spent()
+    failure = "" if success else (outcome.reason or "goal not met")
+    episode_id = None
+    if record_experience and mode == "full" and memory_backend is None:
+        keep = house_memory(history.rooms_config, history.db_path)
+        try:
+            episode_id = keep.experience.record(task_episode(task, outcome, bool(success), failure, started, house.t))
+        finally:
+            keep.close()
     return {
         "task": task.task_id, "scene": task.scene, "house": task.setup.name, "kind": task.kind,
         "category": task.category, "mode": mode, "instruction": task.instruction, "success": bool(success),
-        "failure": "" if success else (outcome.reason or "goal not met"), "nav_steps": robot.nav_cells,
+        "failure": failure, "nav_steps": robot.nav_cells,
         "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps, "skill_calls": spent.skill_calls,
         "memory_queries": counted.total, "queries": dict(counted.calls), "replans": outcome.replans,
         "invalid_plans": outcome.invalid_plans, "sim_time_s": round(spent.time_s, 1), "frames": eyes.frames,
         "en_route_frames": robot.en_route_frames, "plans": outcome.plans,
+        "planner_calls": outcome.planner_calls, "llm_turns": outcome.llm_turns,
+        "prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens,
+        "experience_id": episode_id,
         "wall_s": round(time.perf_counter() - wall, 3),
     }

@@ -1,7 +1,10 @@
 """The offline planner's loop: parse, resolve with memory, plan, validate, execute, replan, explore.
 
 The robot is reached through an :class:`Executor` (the simulator's runner, later a ROS action
-client); memory only through :class:`~robomem.planner.tools.MemoryTools`.
+client); memory only through :class:`~robomem.planner.tools.MemoryTools`. Plans come from the offline
+planner (:meth:`Agent._plan`) unless a :class:`~robomem.planner.llm.Planner` (e.g. the LLM planner) is
+given: then every subgoal's plan is asked of it, a rejected plan is never executed, and a step that
+fails makes the robot look again and ask for a new plan with the failure as feedback.
 """
 
 from __future__ import annotations
@@ -9,11 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from robomem.planner.language import Intent, ParseError, parse
+from robomem.planner.llm import PlanRejected
 from robomem.planner.plan import RECEPTACLE_OPENABLE, Plan, Step, is_open, validate
 from robomem.planner.tools import MemoryTools, ObjectRecord
+
+if TYPE_CHECKING:
+    from robomem.planner.llm import Planner
 
 LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
@@ -85,6 +92,11 @@ class Outcome:
     replans: int = 0
     invalid_plans: int = 0
     plans: list[str] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)  # plan steps that succeeded, as "skill(Label)"
+    planner_calls: int = 0  # requests for a plan made of the planner (with one)
+    llm_turns: int = 0  # chat requests, prompt and completion tokens of an LLM planner (summed)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class OutOfBudget(RuntimeError):
@@ -98,11 +110,14 @@ class Failed(RuntimeError):
 class Agent:
     """Runs one instruction to completion (or failure) with the given tools, robot and budget.
 
-    ``times`` maps time phrases of instructions ("this morning") to memory times."""
+    ``times`` maps time phrases of instructions ("this morning") to memory times. ``planner``: where
+    the subgoals' plans come from (default: the offline planner); with one, an instruction the
+    templates do not parse is given to it whole."""
 
     def __init__(self, tools: MemoryTools, executor: Executor, budget: Budget | None = None,
-                 times: Mapping[str, float] | None = None) -> None:
+                 times: Mapping[str, float] | None = None, planner: Planner | None = None) -> None:
         self.tools = tools
+        self.planner = planner
         self.robot = executor
         self.budget = budget or Budget()
         self.times = dict(times or {})
@@ -117,9 +132,16 @@ class Agent:
     def run(self, instruction: str) -> Outcome:
         out = self.outcome
         try:
-            out.intent = parse(instruction, search=self.tools.search)
-            for goal in self._subgoals(out.intent):
-                self._achieve(goal)
+            try:
+                out.intent = parse(instruction, search=self.tools.search)
+            except ParseError:
+                if self.planner is None:
+                    raise
+                goals = [Subgoal("task", instruction)]  # free text: the planner reads it whole
+            else:
+                goals = self._subgoals(out.intent)
+            for goal in goals:
+                self._achieve(goal, self._goal_text(goal, instruction, len(goals)))
             out.done = True
         except ParseError as exc:
             out.reason = f"parse: {exc}"
@@ -338,27 +360,81 @@ class Agent:
         self._check_budget()
         return self._run_step(pick)
 
-    def _achieve(self, goal: Subgoal) -> None:
+    def _goal_text(self, goal: Subgoal, instruction: str, n_goals: int) -> str:
+        """What the planner is asked for this subgoal: the instruction itself when it is the only
+        subgoal (and needed no memory to resolve), else the subgoal in words."""
+        intent = self.outcome.intent
+        if goal.kind == "task" or (n_goals == 1 and (intent is None or intent.kind in ("place", "toggle", "fetch"))):
+            return instruction
+        if goal.kind == "place":
+            text = f"put the {goal.obj} {goal.relation or 'on'} the {goal.rec}"
+            if goal.rec_near is not None:
+                text += f" at ({goal.rec_near[0]:.2f}, {goal.rec_near[1]:.2f})"
+            return text
+        if goal.kind == "fetch":
+            return f"bring me the {goal.obj}"
+        if goal.kind == "close":
+            return f"close the {goal.obj}"
+        return f"turn {'on' if goal.on else 'off'} the {goal.obj}"
+
+    def _ask_planner(self, text: str, feedback: list[str]) -> Plan:
+        """The planner's plan (its cost counted in the outcome); PlanRejected passes through."""
+        self.outcome.planner_calls += 1
+        try:
+            plan = self.planner.plan(text, holding=self.robot.holding(), feedback=tuple(feedback))
+        except PlanRejected as exc:
+            self._count_llm(exc)
+            raise
+        self._count_llm(plan)
+        return plan
+
+    def _count_llm(self, cost: object) -> None:
         out = self.outcome
+        out.llm_turns += int(getattr(cost, "turns", 0) or 0)
+        out.prompt_tokens += int(getattr(cost, "prompt_tokens", 0) or 0)
+        out.completion_tokens += int(getattr(cost, "completion_tokens", 0) or 0)
+
+    def _execute(self, plan: Plan) -> str | None:
+        """Runs the plan's steps; None if all succeeded, else what failed (after looking again)."""
+        out = self.outcome
+        out.plans.append(str(plan))
+        for step in plan.steps:
+            self._check_budget()
+            result = self._run_step(step)
+            if not result.success and step.skill == "pick" and "inside closed" in result.reason:
+                result = self._open_and_pick(step, result)
+            if not result.success:
+                out.plans[-1] += f"  [failed {step.skill} {step.target.label}: {result.reason}]"
+                self.robot.observe()  # look again: memory takes in what is really there
+                return f"{step.skill}({step.target.label}) failed: {result.reason}"
+            out.executed.append(f"{step.skill}({step.target.label})")
+        return None
+
+    def _achieve(self, goal: Subgoal, text: str = "") -> None:
+        out = self.outcome
+        feedback: list[str] = []  # for the planner: why earlier attempts failed
         for _ in range(self.budget.max_replans + 1):
             self._check_budget()
-            plan = self._plan(goal)
+            if self.planner is None:
+                plan = self._plan(goal)
+            else:
+                try:
+                    plan = self._ask_planner(text or goal.obj, feedback)
+                except PlanRejected as exc:  # nothing of a rejected plan is executed
+                    out.invalid_plans += 1
+                    out.replans += 1
+                    last = "; ".join(exc.attempts[-1]) if exc.attempts else "no plan submitted"
+                    feedback.append(f"no valid plan was submitted ({last})")
+                    continue
             errors = validate(plan, self.tools, self.robot.holding())
             if errors:
                 out.invalid_plans += 1
                 out.replans += 1
+                feedback.append("plan rejected: " + "; ".join(errors))
                 continue
-            out.plans.append(str(plan))
-            for step in plan.steps:
-                self._check_budget()
-                result = self._run_step(step)
-                if not result.success and step.skill == "pick" and "inside closed" in result.reason:
-                    result = self._open_and_pick(step, result)
-                if not result.success:
-                    out.plans[-1] += f"  [failed {step.skill} {step.target.label}: {result.reason}]"
-                    self.robot.observe()  # look again: memory takes in what is really there
-                    out.replans += 1
-                    break
-            else:
+            failure = self._execute(plan)
+            if failure is None:
                 return
+            feedback.append(failure)
+            out.replans += 1
         raise Failed(f"gave up on {goal.kind} {goal.obj} after {out.replans} replans")

@@ -34,9 +34,10 @@ MAX_TEXT = 200  # characters of a text argument
 
 class Planner(Protocol):
     """What a planning backend offers the agent: an instruction (and what the robot holds) to a plan
-    that has passed :func:`~robomem.planner.plan.validate` against memory."""
+    that has passed :func:`~robomem.planner.plan.validate` against memory (``feedback``: why earlier
+    plans failed when executed), or :class:`PlanRejected`."""
 
-    def plan(self, instruction: str, holding: str | None = None) -> Plan: ...
+    def plan(self, instruction: str, holding: str | None = None, feedback: Sequence[str] = ()) -> Plan: ...
 
 
 def _str_arg(name: str, description: str) -> dict[str, Any]:
