@@ -16,8 +16,14 @@ from robomem.planner.llm_client import ChatClient  # noqa: E402
 from robomem.planner.plan import RECEPTACLE_OPENABLE  # noqa: E402
 from robomem.planner.replay_server import ReplayServer, completion, tool_call  # noqa: E402
 from robomem_sim.house import House, build_house  # noqa: E402
-from robomem_sim.house_runner import HOUSE_CAMERA, HouseExecutor, room_viewpoints  # noqa: E402
-from robomem_sim.house_tasks import HouseSetup, start_robot  # noqa: E402
+from robomem_sim.house_runner import (  # noqa: E402
+    HOUSE_CAMERA,
+    HouseExecutor,
+    HouseHistory,
+    room_viewpoints,
+    run_house_task,
+)
+from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot  # noqa: E402
 from robomem_sim.perceive import Eyes, MemoryFeed  # noqa: E402
 from robomem_sim.truth import On, snapshot  # noqa: E402
 
@@ -55,10 +61,10 @@ def scenario(house: House) -> dict:
             "instruction": f"put the {name_of(label)} on the {name_of(rec)}"}
 
 
-def remembered(house: House, s: dict) -> Memory:
+def remembered(house: House, s: dict, db_path: str = ":memory:") -> Memory:
     """Memory fed by the robot's camera only: it went to the bed and to the holder and looked."""
     s["setup"].after(house)
-    memory = Memory(MemoryConfig(rooms=house.rooms_config()))
+    memory = Memory(MemoryConfig(db_path=db_path, rooms=house.rooms_config()))
     eyes = Eyes()
     eyes.feeds.append(MemoryFeed(memory))
     robot = start_robot(house, HOUSE_CAMERA)
@@ -150,3 +156,36 @@ def test_hallucinated_plan_is_never_executed_and_the_corrected_one_runs(house: H
         assert planner.asked == [(0, {}, ())]
         assert second[-1]["role"] == "tool" and second[-1]["content"].startswith("REJECTED, not executed")
     assert len(outcome.plans) == 1 and "Unicorn" not in outcome.plans[0]
+
+
+def test_house_run_with_the_llm_planner_is_recorded_as_experience(house: House, scenario: dict, tmp_path) -> None:
+    s = scenario
+    db = str(tmp_path / "house.sqlite")
+    house.t = 0.0
+    remembered(house, s, db).close()
+    history = HouseHistory(s["setup"], db, house.t, room_viewpoints(house), house.rooms_config(), 0, frozenset())
+    task = HouseTask("t-llm", s["setup"], "simple", "cross_room", s["instruction"], (On(s["thing"], s["holder"]),),
+                     (s["thing"],), (s["thing"],), ())
+    budget = Budget(max_skill_calls=40, max_nav_m=100.0)
+    with ReplayServer() as server:
+        server.push(submit(s["good"]), submit(s["good"]))
+
+        def planner(tools):
+            return LLMPlanner(ChatClient(server.base_url, "replay", timeout_s=5, backoff_s=0.01), tools,
+                              memory_context=False)
+
+        first = run_house_task(task, "full", house, history, budget, record_experience=True, planner=planner)
+        plain = run_house_task(task, "full", house, history, budget, planner=planner)  # not recorded
+    assert first["success"] and plain["success"] and first["skill_calls"] == 4
+    assert (first["planner_calls"], first["llm_turns"], first["invalid_plans"]) == (1, 1, 0)
+    assert first["experience_id"] is not None and plain["experience_id"] is None
+    memory = Memory(MemoryConfig(db_path=db, rooms=house.rooms_config()))
+    try:
+        (episode,) = memory.experience.all()
+    finally:
+        memory.close()
+    label, rec = s["label"], s["rec"]
+    assert episode.episode_id == first["experience_id"]
+    assert (episode.instruction, episode.success, episode.failure_reason) == (s["instruction"], True, "")
+    assert episode.plan == [f"navigate_to({label})", f"pick({label})", f"navigate_to({rec})", f"place({rec})"]
+    assert episode.objects == [label, rec] and episode.finished > episode.started
