@@ -9,6 +9,7 @@ hallway, in the after-state, with the same :class:`~robomem.planner.Budget` for 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -22,15 +23,15 @@ import numpy as np
 
 from robomem.core import Memory, MemoryConfig
 from robomem.core.experience import MAX_OBJECTS, MAX_PLAN_STEPS, TaskEpisode
-from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools
+from robomem.planner import Agent, Budget, CountingTools
 from robomem.planner.agent import Outcome
 from robomem.planner.plan import RECEPTACLE_OPENABLE
 from robomem_sim.house import House
 from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot
 from robomem_sim.navigation import NavGrid
-from robomem_sim.perceive import Eyes, MemoryFeed, event_center
+from robomem_sim.perceive import Eyes, MemoryFeed
 from robomem_sim.robot import RobotConfig
-from robomem_sim.runner import AWAY_S, SimExecutor, _embedder, sweep_order
+from robomem_sim.runner import AWAY_S, SimExecutor, _embedder, mode_tools, phrase_times, sweep_order
 from robomem_sim.truth import snapshot
 
 #: The task-run camera: always on while driving (160x120 every metre), 160x120 look-arounds in 45° steps.
@@ -194,49 +195,33 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
     house.t = history.morning_end + AWAY_S
     started = house.t
     eyes = Eyes()
-    view = house_memory(history.rooms_config)  # what the robot sees during the task itself
-    memories = [view]
-    eyes.feeds.append(MemoryFeed(view))
-    tmp = None
-    session = None
-    if mode == "off":
-        tools: Any = InProcessTools(view)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="robomem_run_")
-        copy = Path(tmp.name) / "memory.sqlite"
-        shutil.copyfile(history.db_path, copy)
-        if mode == "full" and memory_backend is not None:
-            session = memory_backend.session(copy, history.rooms_config)
-            feed, tools = session.__enter__()
-            eyes.feeds.append(feed)
+    with contextlib.ExitStack() as stack:
+        view = house_memory(history.rooms_config)  # what the robot sees during the task itself
+        stack.callback(view.close)
+        eyes.feeds.append(MemoryFeed(view))
+        if mode == "off":
+            tools: Any = mode_tools(mode, view, None)
         else:
-            robot_memory = house_memory(history.rooms_config, str(copy))
-            memories.append(robot_memory)
-            feed = MemoryFeed(robot_memory)
-            eyes.feeds.append(feed)
-            if mode == "full":
-                tools = InProcessTools(robot_memory)
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="robomem_run_"))
+            copy = Path(folder) / "memory.sqlite"
+            shutil.copyfile(history.db_path, copy)
+            if mode == "full" and memory_backend is not None:
+                feed, tools = stack.enter_context(memory_backend.session(copy, history.rooms_config))
+                eyes.feeds.append(feed)
             else:
-                def events() -> list[tuple[Any, np.ndarray]]:
-                    return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e, feed)) is not None]
-                tools = ShortTermTools(events, InProcessTools(view))
-    counted = CountingTools(tools)
-    robot = start_robot(house, HOUSE_CAMERA)
-    robot.on_frame = eyes.see
-    executor = HouseExecutor(house, robot, eyes, history.rooms)
-    try:
-        times = {"this morning": history.morning_end, "today": history.morning_end, "earlier": history.morning_end}
-        agent = Agent(counted, executor, budget, times=times, planner=planner(counted) if planner else None)
+                robot_memory = house_memory(history.rooms_config, str(copy))
+                stack.callback(robot_memory.close)
+                eyes.feeds.append(MemoryFeed(robot_memory))
+                tools = mode_tools(mode, view, robot_memory)
+        counted = CountingTools(tools)
+        robot = start_robot(house, HOUSE_CAMERA)
+        stack.callback(house.client.removeBody, robot.body)
+        robot.on_frame = eyes.see
+        executor = HouseExecutor(house, robot, eyes, history.rooms)
+        agent = Agent(counted, executor, budget, times=phrase_times(history.morning_end),
+                      planner=planner(counted) if planner else None)
         outcome = agent.run(task.instruction)
         success = task.check(snapshot(house))
-    finally:
-        house.client.removeBody(robot.body)
-        for m in memories:
-            m.close()
-        if session is not None:
-            session.__exit__(None, None, None)
-        if tmp is not None:
-            tmp.cleanup()
     spent = executor.spent()
     failure = "" if success else (outcome.reason or "goal not met")
     episode_id = None

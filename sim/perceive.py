@@ -46,7 +46,7 @@ def to_perception_frame(frame: CameraFrame, robot: str = "robot") -> Frame:
                  mask=frame.instance_mask, labels=dict(frame.labels), states=dict(frame.states))
 
 
-def event_center(event: ChangeEvent, feed: MemoryFeed | None = None) -> np.ndarray | None:
+def event_center(event: ChangeEvent) -> np.ndarray | None:
     """Where memory had the object when it noticed the change (``detail["at"]``), or None."""
     at = event.detail.get("at") if event.detail else None
     return None if at is None else np.asarray(at, float)

@@ -231,6 +231,25 @@ def new_memory() -> Memory:
 # ---------------------------------------------------------------------- one run
 
 
+def mode_tools(mode: str, view: Memory, robot_memory: Memory | None) -> Any:
+    """The planner's memory tools in a memory mode: ``view`` is what the robot sees during the task,
+    ``robot_memory`` its memory since the morning (unused when ``off``)."""
+    if mode == "off" or robot_memory is None:
+        return InProcessTools(view)
+    if mode == "full":
+        return InProcessTools(robot_memory)
+
+    def events() -> list[tuple[Any, np.ndarray]]:
+        return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e)) is not None]
+
+    return ShortTermTools(events, InProcessTools(view))
+
+
+def phrase_times(morning_end: float) -> dict[str, float]:
+    """What the time phrases of instructions mean: the end of the morning walk."""
+    return dict.fromkeys(("this morning", "today", "earlier"), morning_end)
+
+
 def run_task(task: Task, mode: str, scene: Scene, history: History, budget: Budget = DEFAULT_BUDGET
              ) -> dict[str, Any]:
     """Run one task in one memory mode on ``scene`` (reset to the start arrangement); metrics."""
@@ -245,28 +264,20 @@ def run_task(task: Task, mode: str, scene: Scene, history: History, budget: Budg
     view = new_memory()  # what the robot sees during the task itself
     memories.append(view)
     eyes.feeds.append(MemoryFeed(view))
-    if mode == "off":
-        tools: Any = InProcessTools(view)
-    else:
+    robot_memory = None
+    if mode != "off":
         robot_memory = new_memory()
         memories.append(robot_memory)
         feed = MemoryFeed(robot_memory)
         for batch in history.batches:
             feed.ingest(batch)
         eyes.feeds.append(feed)
-        if mode == "full":
-            tools = InProcessTools(robot_memory)
-        else:
-            def events() -> list[tuple[Any, np.ndarray]]:
-                return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e)) is not None]
-            tools = ShortTermTools(events, InProcessTools(view))
+    tools = mode_tools(mode, view, robot_memory)
     counted = CountingTools(tools)
     robot = Robot.at_thor_pose(scene, ep["agent_position"], ep["agent_rotation"], CAMERA)
     executor = SimExecutor(scene, robot, eyes, history.points)
     try:
-        agent = Agent(counted, executor, budget, times={"this morning": history.morning_end,
-                                                         "today": history.morning_end,
-                                                         "earlier": history.morning_end})
+        agent = Agent(counted, executor, budget, times=phrase_times(history.morning_end))
         outcome = agent.run(task.instruction)
         success = task.check(snapshot(scene))
     finally:
