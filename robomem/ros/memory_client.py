@@ -19,7 +19,7 @@ from robomem import srv
 from robomem.core.types import ObservationBatch
 from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord
 from robomem.ros import convert
-from robomem.ros.memory_node import observation_qos
+from robomem.ros.qos import observation_qos
 
 HOME_M = 50.0  # instances() looks this far from the map origin in every direction
 

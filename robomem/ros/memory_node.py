@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import MarkerArray
 
 from robomem import msg as rmsg
@@ -40,27 +39,11 @@ from robomem.core.render import estimate_tokens, render_context
 from robomem.core.types import RejectedInput
 from robomem.ros import convert
 from robomem.ros.markers import GraphMessages
+from robomem.ros.qos import EVENTS_QOS, LATCHED_QOS, observation_qos
 from robomem.ros.runtime import run_node
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
-
-
-def observation_qos(depth: int) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-EVENTS_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1000, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
-LATCHED_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
 
 
 def _label(text: str, name: str = "label") -> str:

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from robomem import msg as rmsg
@@ -38,6 +37,7 @@ from robomem.perception import (
     optical_from_body,
 )
 from robomem.ros import convert
+from robomem.ros.qos import keep_last, observation_qos
 from robomem.ros.runtime import run_node
 
 DEPTH_TYPES = {"32FC1": np.dtype(np.float32), "16UC1": np.dtype(np.uint16)}
@@ -102,15 +102,6 @@ class StampBuffer:
         return len(self._pending)
 
 
-def input_qos(depth: int, best_effort: bool) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=depth,
-        reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
 class PerceptionNode(Node):
     def __init__(self, name: str = "perception") -> None:
         super().__init__(name)
@@ -145,7 +136,7 @@ class PerceptionNode(Node):
         streams = ("depth", "pose", "detections") + (("mask",) if self.mode == "mask" else ())
         queue = int(get("sync_queue").value)
         self.buffer = StampBuffer(streams, queue)
-        qos = input_qos(max(queue, 5), bool(get("best_effort_inputs").value))
+        qos = keep_last(max(queue, 5), reliable=not get("best_effort_inputs").value)
         self.create_subscription(Image, get("depth_topic").value, lambda m: self._on("depth", m), qos)
         self.create_subscription(PoseStamped, get("pose_topic").value, lambda m: self._on("pose", m), qos)
         self.create_subscription(
@@ -154,8 +145,9 @@ class PerceptionNode(Node):
         if self.mode == "mask":
             self.create_subscription(Image, get("mask_topic").value, lambda m: self._on("mask", m), qos)
         self.create_subscription(CameraInfo, get("camera_info_topic").value, self._on_info, qos)
-        reliable = input_qos(10, False)
-        self.publisher = self.create_publisher(rmsg.ObservationBatch, get("observations_topic").value, reliable)
+        self.publisher = self.create_publisher(
+            rmsg.ObservationBatch, get("observations_topic").value, observation_qos(10)
+        )
         self.create_service(srv.GetStats, "~/get_stats", self._stats)
         self.get_logger().info(f"perception node ready: mode={self.mode}, map_frame={self.map_frame}")
 
