@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from robomem.core import states
-from robomem.core.association import ARTICULATED, PARTIAL, associate, overlap_fraction
+from robomem.core.association import ARTICULATED, PARTIAL, associate, overlap_fraction, track_open
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder, VectorIndex
@@ -225,9 +225,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
         takes the detected box (a drawer's contents slide with it). Neither is a move."""
         old_center = track.center.copy()
         if kind == PARTIAL:
-            lo = np.minimum(track.center - track.size / 2.0, det.center - det.size / 2.0)
-            hi = np.maximum(track.center + track.size / 2.0, det.center + det.size / 2.0)
-            center, size = (lo + hi) / 2.0, hi - lo
+            center, size = _union_box(track.center, track.size, det.center, det.size)
         else:
             center, size = det.center.copy(), det.size.copy()
         self._hit(track, det, t, robot, refined=(0.0, center, size), learn_noise=False)
@@ -249,9 +247,7 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             overlap = overlap_fraction(track.center, track.size, other.center, other.size, cfg.partial_tolerance_m)
             if overlap < cfg.partial_overlap_min:
                 continue
-            lo = np.minimum(track.center - track.size / 2.0, other.center - other.size / 2.0)
-            hi = np.maximum(track.center + track.size / 2.0, other.center + other.size / 2.0)
-            track.center, track.size = (lo + hi) / 2.0, hi - lo
+            track.center, track.size = _union_box(track.center, track.size, other.center, other.size)
             track.hits += other.hits
             track.log_odds = max(track.log_odds, other.log_odds)
             track.max_confidence = max(track.max_confidence, other.max_confidence)
@@ -450,10 +446,9 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
             parent_track = self.tracks.get(parent[0])
             if parent_track is None:
                 return False
-            if parent[1] == "in" and self.config.is_openable(parent_track.label):
-                current = {k: parent_track.history(f"state:{k}").value_now() for k in ("open", "isOpen", "openness")}
-                if states.is_open(current) is not True:
-                    return True
+            openable_in = parent[1] == "in" and self.config.is_openable(parent_track.label)
+            if openable_in and track_open(parent_track) is not True:
+                return True
             node = parent_track
         return False
 
@@ -701,6 +696,15 @@ class Memory(MovesMixin, RelationsMixin, RetrievalMixin):
 
             self._embedder = MiniLMEmbedder(self.config.embedding_model_path, self.config.embedding_tokenizer_path)
         return self._embedder
+
+
+def _union_box(
+    center_a: np.ndarray, size_a: np.ndarray, center_b: np.ndarray, size_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Center and size of the smallest axis-aligned box holding both boxes."""
+    lo = np.minimum(center_a - size_a / 2.0, center_b - size_b / 2.0)
+    hi = np.maximum(center_a + size_a / 2.0, center_b + size_b / 2.0)
+    return (lo + hi) / 2.0, hi - lo
 
 
 def _slid(before: np.ndarray, after: np.ndarray, ratio: float) -> bool:
