@@ -48,6 +48,7 @@ class MemoryClient:
         self.clients = {name: node.create_client(kind, f"/{memory_node}/{name}")
                         for name, kind in self.SERVICES.items()}
         self.published = 0
+        self.taken = 0  # batches the node is known to have taken (ingested, rejected or lost)
         self.calls = 0
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
@@ -83,11 +84,12 @@ class MemoryClient:
 
     def sync(self, timeout_s: float | None = None) -> None:
         """Wait until the node has taken every batch published so far (ingested, rejected or lost), so
-        that the next answer reflects them."""
+        that the next answer reflects them (no call when nothing was published since the last sync)."""
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
-        while True:
+        while self.taken < self.published:
             counters = self.stats()
-            if counters.get("batches_received", 0) + counters.get("batches_lost", 0) >= self.published:
+            self.taken = counters.get("batches_received", 0) + counters.get("batches_lost", 0)
+            if self.taken >= self.published:
                 return
             if time.monotonic() > deadline:
                 raise MemoryServiceError(f"the memory node took {counters.get('batches_received', 0)} of "
