@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -62,6 +61,7 @@ class RosMemoryBackend:
     @contextmanager
     def session(self, db_copy: Path, rooms_config: list[dict[str, Any]]) -> Iterator[tuple[PublishingFeed, Any]]:
         """A memory node on ``db_copy``; yields (feed for the robot's eyes, the planner's tools)."""
+        from robomem.ros.bringup import ros_command
         from robomem.ros.memory_client import MemoryClient, RosTools
 
         self.runs += 1
@@ -69,8 +69,7 @@ class RosMemoryBackend:
         config.write_text(yaml.safe_dump({"memory": {"rooms": rooms_config}}))
         name = f"{NODE_NAME}_{self.runs}"
         log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 (closed below)
-        command = [sys.executable, "-m", "robomem.ros.memory_node", "--ros-args", "-r", f"__node:={name}",
-                   "-p", f"db_path:={db_copy}", "-p", f"config_file:={config}"]
+        command = ros_command("robomem.ros.memory_node", name, {"db_path": str(db_copy), "config_file": str(config)})
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         client = None
         try:

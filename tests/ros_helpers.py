@@ -11,11 +11,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from robomem.ros.bringup import ros_command
 
 DOMAIN_ID = random.Random(os.getpid() ^ time.time_ns()).randint(110, 200)
 LOG_DIR = tempfile.mkdtemp(prefix="robomem-ros-log-")
@@ -43,11 +44,7 @@ class NodeProcess:
 
     def __init__(self, module: str, params: dict[str, Any] | None = None, name: str | None = None,
                  log_path: Path | None = None) -> None:
-        args = [sys.executable, "-m", module, "--ros-args"]
-        for key, value in (params or {}).items():
-            args += ["-p", f"{key}:={_param_text(value)}"]
-        if name:
-            args += ["-r", f"__node:={name}"]
+        args = ros_command(module, name, params)
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="robomem-node-", suffix=".log")[1])
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(args, env=ros_env(), stdout=self._log, stderr=subprocess.STDOUT)
@@ -76,14 +73,6 @@ class NodeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value if value else "''"
-    return repr(value)
 
 
 def call(node: Any, service_type: Any, name: str, request: Any, timeout: float = 10.0) -> Any:

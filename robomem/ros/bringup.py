@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -36,12 +37,31 @@ def resolve_paths(params_file: Path, node: str) -> dict[str, str]:
     return resolved
 
 
-def node_command(node: str, params_file: Path, overrides: dict[str, str] | None = None) -> list[str]:
-    command = [sys.executable, "-m", NODES[node], "--ros-args", "-r", f"__node:={node}",
-               "--params-file", str(params_file)]
-    for key, value in {**resolve_paths(params_file, node), **(overrides or {})}.items():
-        command += ["-p", f"{key}:={value}"]
+def param_text(value: Any) -> str:
+    """A parameter value as ``-p name:=value`` wants it (YAML: booleans lower-case, '' for empty)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else "''"
+    return repr(value)
+
+
+def ros_command(module: str, name: str | None = None, params: dict[str, Any] | None = None,
+                params_file: Path | None = None) -> list[str]:
+    """``python -m <module> --ros-args`` with a node name, a parameters file and single parameters."""
+    command = [sys.executable, "-m", module, "--ros-args"]
+    if name:
+        command += ["-r", f"__node:={name}"]
+    if params_file is not None:
+        command += ["--params-file", str(params_file)]
+    for key, value in (params or {}).items():
+        command += ["-p", f"{key}:={param_text(value)}"]
     return command
+
+
+def node_command(node: str, params_file: Path, overrides: dict[str, str] | None = None) -> list[str]:
+    params = {**resolve_paths(params_file, node), **(overrides or {})}
+    return ros_command(NODES[node], node, params, params_file)
 
 
 def run(params_file: Path, nodes: list[str], overrides: dict[str, str] | None = None) -> int:
