@@ -21,6 +21,8 @@ from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord
 from robomem.ros import convert
 from robomem.ros.qos import observation_qos
 
+ATTEMPT_S = 5.0  # a query unanswered this long is sent again (see MemoryClient.call)
+NOT_REPEATED = frozenset({"record_episode"})
 HOME_M = 50.0  # instances() looks this far from the map origin in every direction
 
 
@@ -63,9 +65,21 @@ class MemoryClient:
             rclpy.spin_once(self.node, timeout_sec=0.05)
 
     def call(self, name: str, request: Any) -> Any:
+        """Call a service. A query whose answer does not come within ATTEMPT_S is asked again, until
+        ``timeout_s``: Fast DDS can drop the response to a client whose response reader the server has
+        not discovered yet ("failed to send response"), and queries are safe to repeat. Recording an
+        episode is not repeated."""
         self.calls += 1
-        future = self.clients[name].call_async(request)
-        rclpy.spin_until_future_complete(self.node, future, timeout_sec=self.timeout_s)
+        repeatable = name not in NOT_REPEATED
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            future = self.clients[name].call_async(request)
+            remaining = max(0.0, deadline - time.monotonic())
+            rclpy.spin_until_future_complete(
+                self.node, future, timeout_sec=min(ATTEMPT_S, remaining) if repeatable else remaining
+            )
+            if future.done() or not repeatable or time.monotonic() >= deadline:
+                break
         if not future.done():
             raise MemoryServiceError(f"memory service {name} did not answer within {self.timeout_s} s")
         response = future.result()
