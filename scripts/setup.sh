@@ -25,8 +25,8 @@ cmake -S . -B build/ros -Wno-dev -DBUILD_TESTING=OFF -DROBOMEM_INSTALL_PYTHON=OF
   || { cat build/ros-configure.log >&2; exit 1; }
 cmake --build build/ros -j "$(nproc)" >build/ros-build.log 2>&1 || { tail -40 build/ros-build.log >&2; exit 1; }
 cmake --install build/ros >build/ros-install.log 2>&1 || { tail -20 build/ros-install.log >&2; exit 1; }
-rm -rf robomem/msg robomem/srv robomem/robomem_s__*.so
-cp -r .venv/lib/robomem_interfaces/robomem/{msg,srv} .venv/lib/robomem_interfaces/robomem/robomem_s__*.so robomem/
+rm -rf robomem/msg robomem/srv robomem/action robomem/robomem_s__*.so
+cp -r .venv/lib/robomem_interfaces/robomem/{msg,srv,action} .venv/lib/robomem_interfaces/robomem/robomem_s__*.so robomem/
 
 "${PIP[@]}" --no-deps -e .
 echo "robomem is set up in $ROOT/.venv"

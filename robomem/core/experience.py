@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +148,18 @@ def example_text(episode: TaskEpisode) -> str:
     return f"Task: {episode.instruction}\nPlan: {plan}.\nOutcome: {outcome}"
 
 
+def render_examples(episodes: Iterable[TaskEpisode], token_budget: int = 200) -> str:
+    """Few-shot text of ``episodes`` (best first) under a 'Similar past tasks:' header; whole examples
+    only, cut before the first that would overrun ``token_budget`` ('' when none fits)."""
+    lines = ["Similar past tasks:"]
+    for episode in episodes:
+        candidate = [*lines, example_text(episode)]
+        if estimate_tokens("\n\n".join(candidate)) > token_budget:
+            break
+        lines = candidate
+    return "\n\n".join(lines) if len(lines) > 1 else ""
+
+
 class ExperienceMemory:
     """Past task runs of a :class:`~robomem.core.memory.Memory`, persisted in its store and guarded by its lock."""
 
@@ -224,15 +237,8 @@ class ExperienceMemory:
     def render_examples(
         self, instruction: str, k: int = 3, token_budget: int = 200, successful_only: bool = True
     ) -> str:
-        """Few-shot text of the ``k`` most similar runs, best first, under a 'Similar past tasks:' header;
-        whole examples only, cut before the first that would overrun ``token_budget`` ('' when none fits)."""
-        lines = ["Similar past tasks:"]
-        for episode, _ in self.similar(instruction, k, successful_only):
-            candidate = [*lines, example_text(episode)]
-            if estimate_tokens("\n\n".join(candidate)) > token_budget:
-                break
-            lines = candidate
-        return "\n\n".join(lines) if len(lines) > 1 else ""
+        """Few-shot text of the ``k`` most similar runs (see :func:`render_examples`)."""
+        return render_examples([episode for episode, _ in self.similar(instruction, k, successful_only)], token_budget)
 
     @synchronized
     def all(self) -> list[TaskEpisode]:

@@ -11,27 +11,27 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import rclpy
+from rclpy.executors import Executor
 from rclpy.node import Node
 
 from robomem import msg as rmsg
 from robomem import srv
+from robomem.core.experience import TaskEpisode, render_examples
 from robomem.core.types import ObservationBatch
 from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord
 from robomem.ros import convert
+from robomem.ros.calls import ServiceCaller, ServiceError
 from robomem.ros.qos import observation_qos
 
-ATTEMPT_S = 5.0  # a query unanswered this long is sent again (see MemoryClient.call)
-NOT_REPEATED = frozenset({"record_episode"})
+NOT_REPEATED = frozenset({"record_episode"})  # calls with side effects are never sent twice
 HOME_M = 50.0  # instances() looks this far from the map origin in every direction
 
-
-class MemoryServiceError(RuntimeError):
-    """The memory node answered with an error, or did not answer in time."""
+MemoryServiceError = ServiceError  # the memory node answered with an error, or did not answer in time
 
 
 class MemoryClient:
-    """Publishes batches to ``observations`` and calls ``/<memory_node>/<service>``."""
+    """Publishes batches to ``observations`` and calls ``/<memory_node>/<service>``. ``executor``: the
+    executor that spins ``node`` for these calls (None: rclpy's global one; see robomem.ros.calls)."""
 
     SERVICES = {
         "where_is": srv.WhereIs, "where_was": srv.WhereWas, "last_seen": srv.LastSeen, "contents": srv.Contents,
@@ -42,73 +42,71 @@ class MemoryClient:
         "similar_episodes": srv.SimilarEpisodes, "get_stats": srv.GetStats,
     }
 
-    def __init__(self, node: Node, memory_node: str = "memory", frame_id: str = "map", timeout_s: float = 10.0):
+    def __init__(self, node: Node, memory_node: str = "memory", frame_id: str = "map", timeout_s: float = 10.0,
+                 executor: Executor | None = None):
         self.node = node
         self.frame_id = frame_id
-        self.timeout_s = timeout_s
+        self.caller = ServiceCaller(node, executor, timeout_s)
         self.publisher = node.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
         self.clients = {name: node.create_client(kind, f"/{memory_node}/{name}")
                         for name, kind in self.SERVICES.items()}
         self.published = 0
-        self.taken = 0  # batches the node is known to have taken (ingested, rejected or lost)
+        self.expected: dict[str, int] = {}  # robot id -> batch sequence memory must have taken before answering
+        self.taken: dict[str, int] = {}  # robot id -> last batch sequence the node is known to have taken
         self.calls = 0
+
+    @property
+    def timeout_s(self) -> float:
+        return self.caller.timeout_s
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
         """Wait for the node's services and for its subscription to ``observations``."""
         deadline = time.monotonic() + timeout_s
-        for name, client in self.clients.items():
-            if not client.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic())):
-                raise MemoryServiceError(f"memory service {name} did not appear within {timeout_s} s")
+        self.caller.wait_for(self.clients, timeout_s, "memory")
         while self.publisher.get_subscription_count() == 0:
             if time.monotonic() > deadline:
                 raise MemoryServiceError("the memory node does not subscribe to observations")
-            rclpy.spin_once(self.node, timeout_sec=0.05)
+            self.caller.spin_once(0.05)
 
     def call(self, name: str, request: Any) -> Any:
-        """Call a service. A query whose answer does not come within ATTEMPT_S is asked again, until
-        ``timeout_s``: Fast DDS can drop the response to a client whose response reader the server has
-        not discovered yet ("failed to send response"), and queries are safe to repeat. Recording an
-        episode is not repeated."""
+        """Call a memory service (queries are sent again if unanswered; see ServiceCaller.call)."""
         self.calls += 1
-        repeatable = name not in NOT_REPEATED
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            future = self.clients[name].call_async(request)
-            remaining = max(0.0, deadline - time.monotonic())
-            rclpy.spin_until_future_complete(
-                self.node, future, timeout_sec=min(ATTEMPT_S, remaining) if repeatable else remaining
-            )
-            if future.done() or not repeatable or time.monotonic() >= deadline:
-                break
-        if not future.done():
-            raise MemoryServiceError(f"memory service {name} did not answer within {self.timeout_s} s")
-        response = future.result()
-        if getattr(response, "error", ""):
-            raise MemoryServiceError(f"{name}: {response.error}")
-        return response
+        return self.caller.call(self.clients[name], name, request, repeatable=name not in NOT_REPEATED)
 
     def ingest(self, batch: ObservationBatch) -> None:
         """Publish one batch (numbered, so the node counts any that get lost)."""
         self.published += 1
         self.publisher.publish(convert.batch_to_msg(batch, self.frame_id, self.published))
+        self.expect(batch.robot, self.published)
+
+    def expect(self, robot_id: str, sequence: int) -> None:
+        """The next answer must reflect ``robot_id``'s batches up to ``sequence`` (published by this
+        client or by another process, e.g. the robot's perception)."""
+        if sequence > self.expected.get(robot_id, 0):
+            self.expected[robot_id] = int(sequence)
 
     def stats(self) -> dict[str, int]:
+        return self._stats()[0]
+
+    def _stats(self) -> tuple[dict[str, int], dict[str, int]]:
         response = self.call("get_stats", srv.GetStats.Request())
-        return {c.name: c.value for c in response.counters} | {"objects_believed": response.objects_believed}
+        counters = {c.name: c.value for c in response.counters} | {"objects_believed": response.objects_believed}
+        return counters, dict(zip(response.robot_ids, (int(s) for s in response.last_sequences), strict=True))
 
     def sync(self, timeout_s: float | None = None) -> None:
-        """Wait until the node has taken every batch published so far (ingested, rejected or lost), so
-        that the next answer reflects them (no call when nothing was published since the last sync)."""
+        """Wait until the node has taken every batch expected so far (ingested, rejected or counted
+        lost), so that the next answer reflects them (no call when nothing new is expected)."""
         deadline = time.monotonic() + (timeout_s or self.timeout_s)
-        while self.taken < self.published:
-            counters = self.stats()
-            self.taken = counters.get("batches_received", 0) + counters.get("batches_lost", 0)
-            if self.taken >= self.published:
+        def behind() -> dict[str, str]:
+            return {r: f"{self.taken.get(r, 0)}/{s}" for r, s in self.expected.items() if self.taken.get(r, 0) < s}
+
+        while behind():
+            self.taken = self._stats()[1]
+            if not behind():
                 return
             if time.monotonic() > deadline:
-                raise MemoryServiceError(f"the memory node took {counters.get('batches_received', 0)} of "
-                                         f"{self.published} batches")
-            rclpy.spin_once(self.node, timeout_sec=0.01)
+                raise MemoryServiceError(f"the memory node has not taken these robots' batches: {behind()}")
+            self.caller.spin_once(0.01)
 
 
 def _near(near: Iterable[float] | None) -> tuple[bool, Any]:
@@ -186,3 +184,26 @@ class RosTools:
             if info.label not in labels:
                 labels.append(info.label)
         return labels
+
+
+class RosExperience:
+    """Experience memory over the memory node's services: record runs, few-shot text of similar ones
+    (what :class:`robomem.planner.LLMPlanner` takes as ``experience``)."""
+
+    def __init__(self, client: MemoryClient) -> None:
+        self.client = client
+
+    def record(self, episode: TaskEpisode) -> int:
+        request = srv.RecordEpisode.Request(episode=convert.episode_to_msg(episode))
+        response = self.client.call("record_episode", request)
+        return int(response.episode_id)
+
+    def similar(self, instruction: str, k: int = 3, successful_only: bool = True) -> list[tuple[TaskEpisode, float]]:
+        response = self.client.call("similar_episodes", srv.SimilarEpisodes.Request(
+            instruction=instruction, k=k, successful_only=successful_only))
+        return [(convert.episode_from_msg(e), float(s)) for e, s in zip(response.episodes, response.similarities,
+                                                                        strict=True)]
+
+    def render_examples(self, instruction: str, k: int = 3, token_budget: int = 200,
+                        successful_only: bool = True) -> str:
+        return render_examples([e for e, _ in self.similar(instruction, k, successful_only)], token_budget)

@@ -348,6 +348,8 @@ class MemoryNode(Node):
         counters = Counter(self.memory.counters) + self.counters
         response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items())]
         response.objects_believed = self.memory.count_believed()
+        response.robot_ids = sorted(self._sequences)
+        response.last_sequences = [int(self._sequences[r]) for r in response.robot_ids]
 
     def close(self) -> None:
         self.memory.close()
