@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print("robomem demo: household tasks in simulated homes (real AI2-THOR rooms rebuilt in PyBullet, DIRECT)")
     print(f"  memory modes: {', '.join(modes)}; full memory via: "
-          f"{'the ROS 2 memory node (own process, DDS)' if transport == 'ros' else 'the in-process core'}; "
+          f"{'ROS 2 memory + planner nodes (own processes, DDS)' if transport == 'ros' else 'the in-process core'}; "
           f"planner: offline; budget per task: {budget.max_skill_calls} skill calls, {budget.max_nav_m:g} m")
     print("  building the task suite from RoomR episodes ...", flush=True)
     tasks = build_house_suite(args.seed)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         if ros_node is not None:
-            _stop_ros(ros_node)
+            _stop_ros(backend, ros_node)
     result["transport"] = transport
     if backend is not None:
         result["memory_node_startup_s"] = [round(s, 2) for s in backend.startup_s]
@@ -105,9 +105,10 @@ def _start_ros(out: Path) -> tuple[Any, Any]:
     return RosMemoryBackend(node, out / "nodes"), node
 
 
-def _stop_ros(node: Any) -> None:
+def _stop_ros(backend: Any, node: Any) -> None:
     import rclpy
 
+    backend.close()
     node.destroy_node()
     rclpy.try_shutdown()
 

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.experience import MAX_OBJECTS, MAX_PLAN_STEPS, TaskEpisode
+from robomem.core.experience import TaskEpisode
 from robomem.planner import Agent, Budget, CountingTools
 from robomem.planner.agent import Outcome
+from robomem.planner.experience import run_episode
 from robomem.planner.plan import RECEPTACLE_OPENABLE
 from robomem_sim.house import House
 from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot
@@ -166,16 +167,8 @@ class HouseExecutor(SimExecutor):
 
 def task_episode(task: HouseTask, outcome: Outcome, success: bool, failure: str, started: float,
                  finished: float, robot_id: str = "sim") -> TaskEpisode:
-    """A run as experience memory keeps it: the plan steps that ran, the objects involved."""
-    objects: list[str] = []
-    if outcome.intent is not None:
-        objects += list(outcome.intent.objects)
-        if outcome.intent.receptacle:
-            objects.append(outcome.intent.receptacle)
-    objects += [step.split("(", 1)[1].rstrip(")") for step in outcome.executed]
-    return TaskEpisode(robot_id=robot_id, instruction=task.instruction, plan=outcome.executed[:MAX_PLAN_STEPS],
-                       success=success, failure_reason=failure, objects=list(dict.fromkeys(objects))[:MAX_OBJECTS],
-                       started=started, finished=max(finished, started))
+    """A run as experience memory keeps it (see robomem.planner.experience.run_episode)."""
+    return run_episode(task.instruction, outcome, success, failure, started, finished, robot_id)
 
 
 def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHistory, budget: Budget,
@@ -195,6 +188,8 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
     house.t = history.morning_end + AWAY_S
     started = house.t
     eyes = Eyes()
+    remote_planner = None  # the planner node, when full memory runs through the ROS nodes
+    queries: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         view = house_memory(history.rooms_config)  # what the robot sees during the task itself
         stack.callback(view.close)
@@ -206,8 +201,9 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
             copy = Path(folder) / "memory.sqlite"
             shutil.copyfile(history.db_path, copy)
             if mode == "full" and memory_backend is not None:
-                feed, tools = stack.enter_context(memory_backend.session(copy, history.rooms_config))
-                eyes.feeds.append(feed)
+                session = stack.enter_context(memory_backend.session(copy, history.rooms_config))
+                eyes.feeds.append(session.feed)
+                tools, remote_planner = session.tools, session.run
             else:
                 robot_memory = house_memory(history.rooms_config, str(copy))
                 stack.callback(robot_memory.close)
@@ -218,9 +214,13 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
         stack.callback(house.client.removeBody, robot.body)
         robot.on_frame = eyes.see
         executor = HouseExecutor(house, robot, eyes, history.rooms)
-        agent = Agent(counted, executor, budget, times=phrase_times(history.morning_end),
-                      planner=planner(counted) if planner else None)
-        outcome = agent.run(task.instruction)
+        times = phrase_times(history.morning_end)
+        if remote_planner is not None:
+            outcome, queries = remote_planner(executor, task.instruction, budget, times["this morning"])
+        else:
+            agent = Agent(counted, executor, budget, times=times, planner=planner(counted) if planner else None)
+            outcome = agent.run(task.instruction)
+            queries = dict(counted.calls)
         success = task.check(snapshot(house))
     spent = executor.spent()
     failure = "" if success else (outcome.reason or "goal not met")
@@ -236,7 +236,7 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
         "category": task.category, "mode": mode, "instruction": task.instruction, "success": bool(success),
         "failure": failure, "nav_steps": robot.nav_cells,
         "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps, "skill_calls": spent.skill_calls,
-        "memory_queries": counted.total, "queries": dict(counted.calls), "replans": outcome.replans,
+        "memory_queries": sum(queries.values()), "queries": queries, "replans": outcome.replans,
         "invalid_plans": outcome.invalid_plans, "sim_time_s": round(spent.time_s, 1), "frames": eyes.frames,
         "en_route_frames": robot.en_route_frames, "plans": outcome.plans,
         "planner_calls": outcome.planner_calls, "llm_turns": outcome.llm_turns,

@@ -1,9 +1,13 @@
-"""Full memory served by robomem's memory node in its own process, over real DDS.
+"""Full-memory runs through robomem's ROS 2 nodes, over real DDS.
 
-For each run the node starts on a copy of the house's morning memory (SQLite), the robot's perception
-publishes its observation batches to the node's ``observations`` topic, and the planner asks memory
-only through the node's services (:class:`robomem.ros.memory_client.RosTools`). The node is stopped
-(SIGINT, clean shutdown) after the run.
+For each run a memory node starts (own process) on a copy of the house's morning memory (SQLite) and a
+planner node (own process, offline backend) that knows it by name. This process owns the simulator:
+its robot node (:class:`robomem_sim.robot_node.SimRobotNode`) serves the robot's skills and publishes
+what the robot's camera perceives to the memory node's ``observations``. The run is one action goal
+(robomem/action/ExecuteInstruction) sent to the planner node, which asks memory only through its
+services and drives the robot only through the robot node. Both nodes are stopped (SIGINT, clean
+shutdown) after the run. Without the planner (``planner=False``) the planner runs in this process and
+asks the memory node through :class:`robomem.ros.memory_client.RosTools`.
 """
 
 from __future__ import annotations
@@ -14,16 +18,19 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from robomem.core.types import ObservationBatch
+from robomem.planner.agent import Outcome
 
 NODE_NAME = "demo_memory"
+PLANNER_NAME = "demo_planner"
+ROBOT_NODE = "demo_robot"
 
 
 def isolate_ros(prefix: str = "robomem-demo-") -> dict[str, str]:
@@ -35,49 +42,84 @@ def isolate_ros(prefix: str = "robomem-demo-") -> dict[str, str]:
     return {k: os.environ[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")}
 
 
-class PublishingFeed:
-    """An :class:`robomem_sim.perceive.Eyes` feed that publishes each batch to the memory node."""
+@dataclass
+class RosSession:
+    """One full-memory run over ROS: the robot's eyes publish through ``feed``; ``tools`` ask the memory
+    node; ``run(executor, instruction, budget, reference_time)`` (with the planner node) has the planner
+    node carry out the instruction on ``executor`` (served by the in-process robot node)."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.batches = 0
-
-    def ingest(self, batch: ObservationBatch) -> list:
-        self.client.ingest(batch)
-        self.batches += 1
-        return []
+    feed: Any
+    tools: Any
+    run: Callable[..., tuple[Outcome, dict[str, int]]] | None = None
 
 
 class RosMemoryBackend:
-    """Starts memory nodes for runs and connects to them from ``node`` (this process's rclpy node)."""
+    """Full memory through ROS 2 nodes, connected from ``node`` (this process's rclpy node). Each run gets
+    a memory node (own process) on a copy of the morning memory; with ``planner`` (default) also a planner
+    node (own process, offline backend), which drives this process's simulated robot through its robot
+    node (:class:`robomem_sim.robot_node.SimRobotNode`, spun in a background thread)."""
 
-    def __init__(self, node: Any, workdir: Path | None = None) -> None:
+    def __init__(self, node: Any, workdir: Path | None = None, planner: bool = True,
+                 planner_params: dict[str, Any] | None = None) -> None:
         self.node = node
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="robomem-demo-nodes-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runs = 0
         self.startup_s: list[float] = []
+        self.planner = planner
+        self.planner_params = dict(planner_params or {})
+        self.robot_node: Any = None
+        self._stack = ExitStack()
+        if planner:
+            from robomem_sim.robot_node import SimRobotNode, spinning
+
+            self.robot_node = SimRobotNode(ROBOT_NODE, context=node.context)
+            self._stack.enter_context(spinning(self.robot_node))
+
+    def close(self) -> None:
+        self._stack.close()
+        if self.robot_node is not None:
+            self.robot_node.destroy_node()
+            self.robot_node = None
+
+    def _start(self, module: str, name: str, params: dict[str, Any]) -> subprocess.Popen:
+        from robomem.ros.bringup import ros_command
+
+        with open(self.workdir / f"{name}.log", "w") as log:  # the child keeps its own handle
+            return subprocess.Popen(ros_command(module, name, params), stdout=log, stderr=subprocess.STDOUT)
 
     @contextmanager
-    def session(self, db_copy: Path, rooms_config: list[dict[str, Any]]) -> Iterator[tuple[PublishingFeed, Any]]:
-        """A memory node on ``db_copy``; yields (feed for the robot's eyes, the planner's tools)."""
-        from robomem.ros.bringup import ros_command
+    def session(self, db_copy: Path, rooms_config: list[dict[str, Any]]) -> Iterator[RosSession]:
+        """A memory node on ``db_copy`` (and a planner node); yields the run's :class:`RosSession`."""
         from robomem.ros.memory_client import MemoryClient, RosTools
 
         self.runs += 1
         config = self.workdir / f"memory-{self.runs}.yaml"
         config.write_text(yaml.safe_dump({"memory": {"rooms": rooms_config}}))
-        name = f"{NODE_NAME}_{self.runs}"
-        log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 (closed below)
-        command = ros_command("robomem.ros.memory_node", name, {"db_path": str(db_copy), "config_file": str(config)})
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = None
+        memory_name = f"{NODE_NAME}_{self.runs}"
+        processes = [self._start("robomem.ros.memory_node", memory_name,
+                                 {"db_path": str(db_copy), "config_file": str(config)})]
+        planner_name = f"{PLANNER_NAME}_{self.runs}"
+        if self.planner:
+            params = {"memory_node": memory_name, "robot_node": ROBOT_NODE, **self.planner_params}
+            processes.append(self._start("robomem.ros.planner_node", planner_name, params))
+        client, run = None, None
         try:
             started = time.perf_counter()
-            client = MemoryClient(self.node, memory_node=name, timeout_s=20.0)
+            client = MemoryClient(self.node, memory_node=memory_name, timeout_s=20.0)
             client.wait_until_ready(timeout_s=60.0)
+            if self.planner:
+                run = _PlannerLink(self.node, planner_name, self.robot_node)
+                run.wait_until_ready(60.0)
+                _wait_for_subscriber(self.robot_node, memory_name, 60.0)
+                feed: Any = self.robot_node.observations
+                published_before = feed.published
+            else:
+                feed = client
             self.startup_s.append(time.perf_counter() - started)
-            yield PublishingFeed(client), RosTools(client)
+            yield RosSession(feed, RosTools(client), run)
+            if self.robot_node is not None and self.robot_node.observations.published > published_before:
+                client.expect(self.robot_node.robot_id, self.robot_node.observations.published)
             client.sync()
             lost = client.stats().get("batches_lost", 0)
             if lost:
@@ -87,10 +129,85 @@ class RosMemoryBackend:
                 for service in client.clients.values():
                     self.node.destroy_client(service)
                 self.node.destroy_publisher(client.publisher)
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-            log.close()
+            if run is not None:
+                run.close()
+            for process in processes:
+                process.send_signal(signal.SIGINT)
+            for process in processes:
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+
+
+def _wait_for_subscriber(robot_node: Any, memory_name: str, timeout_s: float) -> None:
+    """Wait until the memory node subscribes to the robot's observations (batches published before that
+    would be lost: the topic is volatile)."""
+    publisher = robot_node.observations.publisher
+    deadline = time.monotonic() + timeout_s
+    while True:
+        readers = robot_node.get_subscriptions_info_by_topic(publisher.topic_name)
+        if any(r.node_name == memory_name for r in readers) and publisher.get_subscription_count() >= len(readers):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{memory_name} does not subscribe to the robot's observations")
+        time.sleep(0.02)
+
+
+class _PlannerLink:
+    """The demo's action client of one planner node; ``__call__`` runs one instruction on an executor."""
+
+    def __init__(self, node: Any, planner_name: str, robot_node: Any) -> None:
+        from rclpy.action import ActionClient
+
+        from robomem.action import ExecuteInstruction
+
+        self.node = node
+        self.robot_node = robot_node
+        self.client = ActionClient(node, ExecuteInstruction, f"/{planner_name}/execute_instruction")
+
+    def wait_until_ready(self, timeout_s: float) -> None:
+        if not self.client.wait_for_server(timeout_sec=timeout_s):
+            raise RuntimeError("the planner node's action server did not appear")
+
+    def close(self) -> None:
+        self.client.destroy()
+
+    def __call__(self, executor: Any, instruction: str, budget: Any, reference_time: float
+                 ) -> tuple[Outcome, dict[str, int]]:
+        return run_instruction(self.node, self.client, self.robot_node, executor, instruction, budget, reference_time)
+
+
+def run_instruction(node: Any, client: Any, robot_node: Any, executor: Any, instruction: str, budget: Any,
+                    reference_time: float, timeout_s: float = 600.0) -> tuple[Outcome, dict[str, int]]:
+    """Serve ``executor`` on ``robot_node``, send ``instruction`` to the planner's action ``client``, wait
+    for the result; the planner's outcome and its memory queries by tool."""
+    import rclpy
+
+    from robomem.action import ExecuteInstruction
+    from robomem.ros import convert
+
+    robot_node.attach(executor)
+    try:
+        goal = ExecuteInstruction.Goal(instruction=instruction, max_skill_calls=int(budget.max_skill_calls),
+                                       max_nav_m=float(budget.max_nav_m), use_reference_time=True,
+                                       reference_time=convert.time_to_msg(reference_time))
+        sent = client.send_goal_async(goal)
+        rclpy.spin_until_future_complete(node, sent, timeout_sec=30.0)
+        handle = sent.result()
+        if handle is None or not handle.accepted:
+            raise RuntimeError(f"the planner did not accept {instruction!r}")
+        done = handle.get_result_async()
+        rclpy.spin_until_future_complete(node, done, timeout_sec=timeout_s)
+        if not done.done():
+            raise RuntimeError(f"the planner did not finish {instruction!r} within {timeout_s} s")
+        result = done.result().result
+    finally:
+        robot_node.attach(None)
+    outcome = Outcome(bool(result.success), result.reason, explore_steps=int(result.explore_steps),
+                      replans=int(result.replans), invalid_plans=int(result.invalid_plans), plans=list(result.plans),
+                      executed=list(result.executed), planner_calls=int(result.planner_calls),
+                      llm_turns=int(result.llm_turns), prompt_tokens=int(result.prompt_tokens),
+                      completion_tokens=int(result.completion_tokens))
+    return outcome, {c.name: int(c.value) for c in result.memory_queries_by_tool}

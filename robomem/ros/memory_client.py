@@ -29,6 +29,22 @@ HOME_M = 50.0  # instances() looks this far from the map origin in every directi
 MemoryServiceError = ServiceError  # the memory node answered with an error, or did not answer in time
 
 
+class ObservationPublisher:
+    """Publishes observation batches to ``observations``, numbered per publisher (``sequence``) so the
+    memory node counts lost ones and clients can wait for them (GetStats.last_sequences)."""
+
+    def __init__(self, node: Node, frame_id: str = "map") -> None:
+        self.frame_id = frame_id
+        self.publisher = node.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+        self.published = 0
+
+    def ingest(self, batch: ObservationBatch) -> list:
+        """Publish one batch (the events come out of the memory node, on ``events``)."""
+        self.published += 1
+        self.publisher.publish(convert.batch_to_msg(batch, self.frame_id, self.published))
+        return []
+
+
 class MemoryClient:
     """Publishes batches to ``observations`` and calls ``/<memory_node>/<service>``. ``executor``: the
     executor that spins ``node`` for these calls (None: rclpy's global one; see robomem.ros.calls)."""
@@ -45,12 +61,11 @@ class MemoryClient:
     def __init__(self, node: Node, memory_node: str = "memory", frame_id: str = "map", timeout_s: float = 10.0,
                  executor: Executor | None = None):
         self.node = node
-        self.frame_id = frame_id
         self.caller = ServiceCaller(node, executor, timeout_s)
-        self.publisher = node.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+        self.observations = ObservationPublisher(node, frame_id)
+        self.publisher = self.observations.publisher
         self.clients = {name: node.create_client(kind, f"/{memory_node}/{name}")
                         for name, kind in self.SERVICES.items()}
-        self.published = 0
         self.expected: dict[str, int] = {}  # robot id -> batch sequence memory must have taken before answering
         self.taken: dict[str, int] = {}  # robot id -> last batch sequence the node is known to have taken
         self.calls = 0
@@ -73,10 +88,13 @@ class MemoryClient:
         self.calls += 1
         return self.caller.call(self.clients[name], name, request, repeatable=name not in NOT_REPEATED)
 
+    @property
+    def published(self) -> int:
+        return self.observations.published
+
     def ingest(self, batch: ObservationBatch) -> None:
-        """Publish one batch (numbered, so the node counts any that get lost)."""
-        self.published += 1
-        self.publisher.publish(convert.batch_to_msg(batch, self.frame_id, self.published))
+        """Publish one batch; the next answer will reflect it."""
+        self.observations.ingest(batch)
         self.expect(batch.robot, self.published)
 
     def expect(self, robot_id: str, sequence: int) -> None:

@@ -1,0 +1,224 @@
+"""The planner node: household instructions in, plans of robot skills out, memory only through services.
+
+Action ``~/execute_instruction`` (robomem/action/ExecuteInstruction): the node parses the instruction,
+asks the memory node through its services as tool calls (where_is, contents, what_changed, last_seen,
+semantic_search, planner_context), plans skills (navigate_to, open, close, pick, place, toggle_on/off),
+validates the plan against memory (an invalid plan is never executed), has the robot node run it
+step by step (``/<robot_node>/execute_skill``; feedback after every skill) and replans with fresh
+memory when a step fails; when memory does not know, it explores room by room. One goal at a time
+(a second is rejected while one runs); a cancel stops the run at the next skill.
+
+Backends (parameter ``backend``): ``offline`` (default: deterministic, no network) or ``llm`` (an
+OpenAI-compatible chat-completions server with tool calling: llama.cpp server, vLLM, Ollama; see
+``llm_*`` parameters). Each run is kept in memory's experience (``record_experience``); the LLM backend
+gets the most similar successful runs as few-shot examples.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import Counter
+from typing import Any
+
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from robomem import msg as rmsg
+from robomem import srv
+from robomem.action import ExecuteInstruction
+from robomem.planner import Agent, Budget, ChatClient, CountingTools, LLMPlanner
+from robomem.planner.agent import Failed, Outcome
+from robomem.planner.experience import run_episode
+from robomem.ros import convert
+from robomem.ros.calls import ServiceError
+from robomem.ros.memory_client import MemoryClient, RosExperience, RosTools
+from robomem.ros.robot_client import RobotClient, RosExecutor
+from robomem.ros.runtime import run_node
+
+MAX_INSTRUCTION_CHARS = 2000
+BACKENDS = ("offline", "llm")
+TIME_PHRASES = ("this morning", "today", "earlier")
+
+
+class Cancelled(Failed):
+    """The goal was cancelled; the run stops before the next skill."""
+
+
+def instruction_error(text: str) -> str:
+    """Why an instruction cannot be taken ('' if it can)."""
+    if not text.strip():
+        return "empty_instruction"
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        return "instruction_too_long"
+    return ""
+
+
+class PlannerNode(Node):
+    def __init__(self, name: str = "planner", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        declare = self.declare_parameter
+        declare("memory_node", "memory")
+        declare("robot_node", "robot")
+        declare("backend", "offline")  # offline | llm
+        declare("llm_base_url", "http://127.0.0.1:8080/v1")
+        declare("llm_model", "default")
+        declare("llm_api_key_env", "")  # name of the environment variable holding the API key ("" = none)
+        declare("llm_timeout_s", 120.0)
+        declare("llm_memory_context", True)  # memory's planner context in the prompt
+        declare("llm_context_tokens", 400)
+        declare("llm_examples_k", 3)  # few-shot examples from experience memory (0 = none)
+        declare("max_skill_calls", 40)
+        declare("max_nav_m", 40.0)
+        declare("max_replans", 6)
+        declare("earlier_s", 3600.0)  # "this morning"/"earlier" = this long before now, unless the goal says
+        declare("record_experience", True)
+        declare("service_timeout_s", 20.0)
+        self.params = {p: self.get_parameter(p).value for p in (
+            "memory_node", "robot_node", "backend", "llm_base_url", "llm_model", "llm_api_key_env", "llm_timeout_s",
+            "llm_memory_context", "llm_context_tokens", "llm_examples_k", "max_skill_calls", "max_nav_m",
+            "max_replans", "earlier_s", "record_experience", "service_timeout_s")}
+        if self.params["backend"] not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {self.params['backend']!r}")
+        self.counters: Counter[str] = Counter()
+        self._busy = threading.Lock()
+        # Memory and robot are called from inside the action's execute callback: through a client node
+        # spun by its own executor, never by the executor that runs this node.
+        self._client_node = Node(f"{self.get_name()}_clients", namespace=self.get_namespace(),
+                                 context=self.context, use_global_arguments=False)  # not renamed by __node:=
+        self._client_executor = SingleThreadedExecutor(context=self.context)
+        timeout = float(self.params["service_timeout_s"])
+        self.memory = MemoryClient(self._client_node, self.params["memory_node"], timeout_s=timeout,
+                                   executor=self._client_executor)
+        self.robot = RobotClient(self._client_node, self.params["robot_node"], executor=self._client_executor)
+        self._action = ActionServer(
+            self, ExecuteInstruction, "~/execute_instruction", execute_callback=self._execute,
+            goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=ReentrantCallbackGroup())
+        self.create_service(srv.GetStats, "~/get_stats", self._get_stats)
+        self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory "
+                               f"/{self.params['memory_node']}, robot /{self.params['robot_node']}")
+
+    # ------------------------------------------------------------------ goals
+    def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        if self._busy.locked():
+            self.counters["goals_rejected.busy"] += 1
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute(self, goal_handle: Any) -> ExecuteInstruction.Result:
+        goal = goal_handle.request
+        result = ExecuteInstruction.Result(episode_id=-1)
+        error = instruction_error(goal.instruction)
+        if error or not self._busy.acquire(blocking=False):
+            reason = error or "busy"
+            self.counters[f"goals_rejected.{reason}"] += 1
+            result.reason = f"rejected: {reason}"
+            goal_handle.abort()
+            return result
+        try:
+            self.counters["goals_accepted"] += 1
+            self._run(goal_handle, goal, result)
+        finally:
+            self._busy.release()
+        if goal_handle.is_cancel_requested:
+            self.counters["goals_cancelled"] += 1
+            goal_handle.canceled()
+        elif result.success:
+            self.counters["goals_succeeded"] += 1
+            goal_handle.succeed()
+        else:
+            self.counters["goals_failed"] += 1
+            goal_handle.abort()
+        return result
+
+    def _run(self, goal_handle: Any, goal: ExecuteInstruction.Goal, result: ExecuteInstruction.Result) -> None:
+        p = self.params
+
+        def on_step(skill: str, label: str, ok: bool, reason: str, state: Any) -> None:
+            feedback = ExecuteInstruction.Feedback(
+                stage="executing", step=f"{skill}({label})" if label else skill, step_succeeded=ok, reason=reason,
+                skill_calls=int(state.skill_calls - executor.start.skill_calls),
+                nav_m=float(state.nav_m - executor.start.nav_m))
+            goal_handle.publish_feedback(feedback)
+            if goal_handle.is_cancel_requested:
+                raise Cancelled("cancelled")
+
+        outcome = Outcome(False)
+        tools = CountingTools(RosTools(self.memory))
+        executor: Any = None
+        try:
+            executor = RosExecutor(self.robot, self.memory, on_step=on_step)
+            started = executor.now()
+            budget = Budget(max_skill_calls=int(goal.max_skill_calls or p["max_skill_calls"]),
+                            max_nav_m=float(goal.max_nav_m or p["max_nav_m"]), max_replans=int(p["max_replans"]))
+            reference = (convert.time_from_msg(goal.reference_time) if goal.use_reference_time
+                         else started - float(p["earlier_s"]))
+            agent = Agent(tools, executor, budget, times=dict.fromkeys(TIME_PHRASES, reference),
+                          planner=self._planner(tools))
+            outcome = agent.run(goal.instruction)
+        except ServiceError as exc:  # memory or robot unreachable: the goal fails with the reason
+            self.counters["service_errors"] += 1
+            outcome.reason = f"error: {exc}"
+        self._fill(result, outcome, tools, executor)
+        if p["record_experience"] and executor is not None and outcome.intent is not None:
+            result.episode_id = self._record(goal.instruction, outcome, started, executor)
+
+    def _planner(self, tools: Any) -> LLMPlanner | None:
+        """The LLM planner over this run's tools, or None for the offline planner."""
+        p = self.params
+        if p["backend"] == "offline":
+            return None
+        key = os.environ.get(p["llm_api_key_env"]) if p["llm_api_key_env"] else None
+        client = ChatClient(p["llm_base_url"], p["llm_model"], api_key=key, timeout_s=float(p["llm_timeout_s"]))
+        experience = RosExperience(self.memory) if int(p["llm_examples_k"]) > 0 else None
+        return LLMPlanner(client, tools, experience, memory_context=bool(p["llm_memory_context"]),
+                          context_budget=int(p["llm_context_tokens"]), examples_k=max(1, int(p["llm_examples_k"])))
+
+    @staticmethod
+    def _fill(result: ExecuteInstruction.Result, outcome: Outcome, tools: CountingTools, executor: Any) -> None:
+        result.success = bool(outcome.done)
+        result.reason = outcome.reason
+        result.plans, result.executed = list(outcome.plans), list(outcome.executed)
+        result.explore_steps, result.replans = outcome.explore_steps, outcome.replans
+        result.invalid_plans, result.planner_calls = outcome.invalid_plans, outcome.planner_calls
+        result.memory_queries = int(tools.total)
+        result.memory_queries_by_tool = [rmsg.MemoryCounter(name=k, value=int(v))
+                                         for k, v in sorted(tools.calls.items())]
+        result.llm_turns, result.prompt_tokens = outcome.llm_turns, outcome.prompt_tokens
+        result.completion_tokens = outcome.completion_tokens
+        if executor is not None:
+            spent = executor.spent()
+            result.skill_calls, result.nav_m = int(spent.skill_calls), float(spent.nav_m)
+
+    def _record(self, instruction: str, outcome: Outcome, started: float, executor: RosExecutor) -> int:
+        """Keep the run in memory's experience (success = the planner's belief; -1 if memory refused)."""
+        episode = run_episode(instruction, outcome, bool(outcome.done), "" if outcome.done else outcome.reason,
+                              started, executor.now(), robot_id=executor.state.robot_id or "robot")
+        try:
+            return RosExperience(self.memory).record(episode)
+        except ServiceError as exc:
+            self.counters["experience_errors"] += 1
+            self.get_logger().warning(f"run not kept as experience: {exc}")
+            return -1
+
+    def _get_stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> srv.GetStats.Response:
+        response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(self.counters.items())]
+        return response
+
+    def close(self) -> None:
+        self._action.destroy()
+        self._client_executor.shutdown()
+        self._client_node.destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point (``ros2 run robomem planner_node`` or ``python -m robomem.ros.planner_node``)."""
+    return run_node(PlannerNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The robot as the planner drives it, over the robot's ``execute_skill`` and ``get_state`` services.
+
+:class:`RosExecutor` implements :class:`robomem.planner.Executor` on a robot node (the simulator's
+``robomem_sim.robot_node``, or a real robot's skill server with the same services). After every skill it
+tells the memory client which observation batch the robot had published by then, so memory's next
+answer includes what the robot saw while doing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rclpy.executors import Executor as RosExecutorLoop
+from rclpy.node import Node
+
+from robomem import srv
+from robomem.planner.agent import Spent, StepResult
+from robomem.planner.plan import Step
+from robomem.ros import convert
+from robomem.ros.calls import ServiceCaller
+
+SKILL_TIMEOUT_S = 120.0  # a skill (driving across a home, a look-around) may take this long
+
+
+class RobotClient:
+    """Calls ``/<robot_node>/execute_skill`` and ``/<robot_node>/get_state``."""
+
+    def __init__(self, node: Node, robot_node: str = "robot", executor: RosExecutorLoop | None = None,
+                 timeout_s: float = SKILL_TIMEOUT_S) -> None:
+        self.caller = ServiceCaller(node, executor, timeout_s)
+        self.clients = {"execute_skill": node.create_client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
+                        "get_state": node.create_client(srv.GetRobotState, f"/{robot_node}/get_state")}
+
+    def wait_until_ready(self, timeout_s: float = 30.0) -> None:
+        self.caller.wait_for(self.clients, timeout_s, "robot")
+
+    def get_state(self) -> srv.GetRobotState.Response:
+        return self.caller.call(self.clients["get_state"], "get_state", srv.GetRobotState.Request())
+
+    def execute(self, skill: str, label: str = "", position: Any = (0.0, 0.0, 0.0), size: Any = (0.1, 0.1, 0.1),
+                track_id: int = -1) -> srv.ExecuteSkill.Response:
+        """Run one skill; never sent twice (a skill moves the world)."""
+        point = [float(v) for v in position]
+        request = srv.ExecuteSkill.Request(
+            skill=skill, label=label, position=convert.point_to_msg(point if len(point) == 3 else [*point[:2], 0.0]),
+            track_id=int(track_id))
+        request.size = convert.vector_to_msg([float(v) for v in size])
+        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=False)
+
+
+class RosExecutor:
+    """:class:`robomem.planner.Executor` over a robot node. ``memory``: a client (e.g.
+    :class:`robomem.ros.memory_client.MemoryClient`) with ``expect(robot_id, sequence)``; ``on_step``:
+    called after every skill with (skill, label, success, reason, state) (action feedback)."""
+
+    def __init__(self, robot: RobotClient, memory: Any = None,
+                 on_step: Callable[[str, str, bool, str, Any], None] | None = None) -> None:
+        self.robot = robot
+        self.memory = memory
+        self.on_step = on_step
+        response = robot.get_state()
+        self._rooms = {r.room: [(float(p.x), float(p.y)) for p in r.points] for r in response.rooms}
+        self.start = response.state
+        self.state = response.state
+
+    def _expect(self, state: Any) -> None:
+        """Memory's next answer must include the batches the robot published during this run's skills
+        (not older ones: a memory node started since then never got those)."""
+        if self.memory is not None and state.observations_published > self.start.observations_published:
+            self.memory.expect(state.robot_id, int(state.observations_published))
+
+    def _run(self, skill: str, label: str = "", position: Any = (0.0, 0.0, 0.0), size: Any = (0.1, 0.1, 0.1),
+             track_id: int = -1) -> StepResult:
+        response = self.robot.execute(skill, label, position, size, track_id)
+        self.state = response.state
+        self._expect(response.state)
+        if self.on_step is not None:
+            self.on_step(skill, label, bool(response.success), response.reason, response.state)
+        return StepResult(bool(response.success), response.reason)
+
+    # -- Executor protocol
+    def position(self) -> tuple[float, float]:
+        return (float(self.state.position.x), float(self.state.position.y))
+
+    def now(self) -> float:
+        return convert.time_from_msg(self.state.stamp)
+
+    def holding(self) -> str | None:
+        return self.state.holding or None
+
+    def viewpoints(self) -> list[tuple[float, float]]:
+        return [p for points in self._rooms.values() for p in points]
+
+    def rooms(self) -> dict[str, list[tuple[float, float]]]:
+        return dict(self._rooms)
+
+    def spent(self) -> Spent:
+        return Spent(int(self.state.skill_calls - self.start.skill_calls), float(self.state.nav_m - self.start.nav_m),
+                     self.now() - convert.time_from_msg(self.start.stamp))
+
+    def act(self, step: Step) -> StepResult:
+        rec = step.target
+        return self._run(step.skill, rec.label, rec.center, rec.size, rec.track_id)
+
+    def go_to(self, xy: tuple[float, float]) -> StepResult:
+        return self._run("go_to", position=(*xy[:2], 0.0))
+
+    def look_around(self) -> None:
+        self._run("look_around")
+
+    def observe(self) -> None:
+        self._run("observe")
