@@ -71,3 +71,74 @@ def test_hallucinated_object_is_rejected_before_execution(memory) -> None:
     with pytest.raises(InvalidPlan):
         check(bad, tools)
     assert tools.total == tools.calls["where_is"] > 2
+
+
+class _ScriptedRobot:
+    """A robot for the planner whose place on one receptacle (by position) finds no free spot; memory
+    is fed once beforehand, so the record of the full receptacle stays as fresh as any other."""
+
+    def __init__(self, full_at: tuple[float, float]) -> None:
+        self.full_at, self.t, self.calls, self.held = full_at, 10.0, 0, None
+        self.placed_on: list[tuple[float, ...]] = []
+        self.places = 0
+
+    def position(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+    def now(self) -> float:
+        return self.t
+
+    def holding(self) -> str | None:
+        return self.held
+
+    def viewpoints(self) -> list[tuple[float, float]]:
+        return []
+
+    def act(self, step):
+        from robomem.planner.agent import StepResult
+
+        self.calls += 1
+        self.t += 1.0
+        if step.skill == "pick":
+            self.held = step.target.label
+        if step.skill == "place":
+            self.places += 1
+            if abs(step.target.center[0] - self.full_at[0]) + abs(step.target.center[1] - self.full_at[1]) < 0.1:
+                return StepResult(False, "no free spot")
+            self.held = None
+            self.placed_on.append(step.target.center)
+        return StepResult(True)
+
+    def go_to(self, xy):
+        from robomem.planner.agent import StepResult
+
+        return StepResult(True)
+
+    def look_around(self) -> None:
+        self.calls += 1
+
+    def observe(self) -> None:
+        self.t += 0.5
+
+    def spent(self):
+        from robomem.planner.agent import Spent
+
+        return Spent(self.calls, 0.0, 0.0)
+
+
+def test_a_receptacle_without_room_is_ruled_out_for_the_next_plan(memory) -> None:
+    view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=120, range_m=6)
+    for t in (1.0, 2.0):
+        memory.ingest(ObservationBatch(t=t, robot="r", view=view, detections=[
+            make_detection("Mug", center=(1.5, 0.0, 0.95), size=(0.1, 0.1, 0.1)),
+            make_detection("CounterTop", center=(1.5, 0.0, 0.45), size=(1.0, 0.6, 0.9)),
+            make_detection("SideTable", center=(2.0, 1.0, 0.3), size=(0.5, 0.5, 0.6)),
+            make_detection("SideTable", center=(3.5, -1.5, 0.3), size=(0.5, 0.5, 0.6)),
+        ]))
+    from robomem.planner.agent import Agent
+
+    robot = _ScriptedRobot(full_at=(2.0, 1.0))  # the nearer side table is full
+    outcome = Agent(InProcessTools(memory), robot).run("put the mug on the side table")
+    assert outcome.done, outcome.reason
+    assert robot.places == 2 and outcome.replans == 1  # not the full one again
+    assert robot.placed_on and abs(robot.placed_on[0][0] - 3.5) < 0.1

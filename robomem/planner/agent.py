@@ -125,6 +125,7 @@ class Agent:
         self.looked: list[tuple[float, float]] = []  # where the robot has looked around
         self.opened: set[tuple[str, float, float, float]] = set()  # receptacles opened to look inside
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
+        self.full: dict[str, list[tuple[float, ...]]] = {}  # receptacles that had no free spot for a place
         self.outcome = Outcome(False)
 
     # ------------------------------------------------------------------ entry point
@@ -225,6 +226,9 @@ class Agent:
     # ------------------------------------------------------------------ finding objects
 
     def _ruled_out(self, rec: ObjectRecord) -> bool:
+        """Looked for here in vain (unless seen again since), or a receptacle found without room."""
+        if any(math.dist(center[:2], rec.center[:2]) <= RULED_OUT_M for center in self.full.get(rec.label, [])):
+            return True  # seeing it again does not make room on it
         for center, t in self.failed.get(rec.label, []):
             far = math.dist(center[:2], rec.center[:2]) > RULED_OUT_M
             if not far and (rec.last_seen is None or rec.last_seen <= t):
@@ -345,6 +349,8 @@ class Agent:
         if (not result.success and record_failure and step.skill in ("navigate_to", "pick", "open")
                 and "not found" in result.reason):
             self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
+        if not result.success and record_failure and step.skill == "place" and "no free spot" in result.reason:
+            self.full.setdefault(step.target.label, []).append(step.target.center)  # try another instance
         return result
 
     def _open_and_pick(self, pick: Step, failed: StepResult) -> StepResult:
