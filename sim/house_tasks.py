@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from robomem.eval.thor_scene import load_roomr
+from robomem.planner import Budget
 from robomem.planner.language import name_of
 from robomem_sim.house import House, build_house
 from robomem_sim.placement import find_spot, goes_inside
@@ -218,8 +219,13 @@ def choose_setup(index: int, year: int, rng: random.Random) -> HouseSetup:
 class _HouseBuilder:
     """Candidate tasks of one house, each checked by the oracle from the after-state."""
 
-    def __init__(self, house: House, setup: HouseSetup, rng: random.Random) -> None:
+    def __init__(self, house: House, setup: HouseSetup, rng: random.Random, budget: Budget | None = None) -> None:
         self.house, self.setup, self.rng = house, setup, rng
+        if budget is None:
+            from robomem_sim.runner import DEFAULT_BUDGET  # the budget every run gets
+
+            budget = DEFAULT_BUDGET
+        self.budget = budget
         setup.morning(house)
         self.morning = snapshot(house)
         setup.after(house)
@@ -257,6 +263,8 @@ class _HouseBuilder:
         if not task.check(self.after):
             robot = start_robot(self.house)
             ok = run_oracle(self.house, robot, task.oracle) and task.check(snapshot(self.house))
+            # a task whose own scripted plan needs more than a run may spend is not a fair task
+            ok = ok and robot.nav_distance_m <= self.budget.max_nav_m and len(steps) <= self.budget.max_skill_calls
             self.house.client.removeBody(robot.body)
         self.setup.after(self.house)
         if ok:
@@ -351,11 +359,13 @@ def _first(makers: list[Any]) -> HouseTask | None:
     return None
 
 
-def house_tasks(house: House, setup: HouseSetup, rng: random.Random, per_house: int = 8) -> list[HouseTask]:
+def house_tasks(house: House, setup: HouseSetup, rng: random.Random, per_house: int = 8,
+                budget: Budget | None = None) -> list[HouseTask]:
     """Candidates: per room an object where the robot saw it, objects stored inside closed furniture, a
     pair, food into the fridge, objects RoomR moved, and history (a cross-room move put back, an object
-    fetched from the room it was left in, moved-from, put back); ``per_house`` of them drawn by :data:`MIX`."""
-    b = _HouseBuilder(house, setup, rng)
+    fetched from the room it was left in, moved-from, put back); ``per_house`` of them drawn by :data:`MIX`.
+    A candidate whose oracle drives farther (or calls more skills) than ``budget`` allows is left out."""
+    b = _HouseBuilder(house, setup, rng, budget)
     used: set[str] = set()
     out: list[HouseTask] = []
 
@@ -413,12 +423,13 @@ def _mix(tasks: list[HouseTask], n: int) -> list[HouseTask]:
 
 @functools.lru_cache(maxsize=4)
 def build_house_suite(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, year: int = 2022,
-                      per_house: int = 8) -> tuple[HouseTask, ...]:
-    """The house task suite (deterministic for a seed)."""
+                      per_house: int = 8, budget: Budget | None = None) -> tuple[HouseTask, ...]:
+    """The house task suite (deterministic for a seed); every task's oracle fits ``budget`` (default: the
+    runner's :data:`~robomem_sim.runner.DEFAULT_BUDGET`)."""
     rng = random.Random(seed)
     tasks: list[HouseTask] = []
     for index in houses:
         setup = choose_setup(index, year, random.Random(rng.random()))
         with setup.build() as house:
-            tasks += house_tasks(house, setup, random.Random(rng.random()), per_house)
+            tasks += house_tasks(house, setup, random.Random(rng.random()), per_house, budget)
     return tuple(tasks)

@@ -349,7 +349,7 @@ def run_suite(
     from robomem_sim.house_tasks import HouseTask, build_house_suite
 
     wall = time.perf_counter()
-    tasks = list(build_house_suite(seed) if tasks is None else tasks)
+    tasks = list(build_house_suite(seed, budget=budget) if tasks is None else tasks)
     total, runs = len(tasks) * len(modes), []
     houses: dict[str, dict[str, Any]] = {}
 

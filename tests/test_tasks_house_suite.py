@@ -9,7 +9,9 @@ import pytest
 
 pytest.importorskip("pybullet")
 
+from robomem.planner import Budget  # noqa: E402
 from robomem_sim.house_tasks import build_house_suite, start_robot  # noqa: E402
+from robomem_sim.runner import DEFAULT_BUDGET  # noqa: E402
 from robomem_sim.tasks import run_oracle  # noqa: E402
 from robomem_sim.truth import snapshot  # noqa: E402
 
@@ -45,6 +47,7 @@ def test_goals_false_after_and_true_after_the_oracle(suite) -> None:
                            for r in after.objects[oid].receptacles)
             robot = start_robot(house)
             assert run_oracle(house, robot, task.oracle) and task.check(snapshot(house)), task.task_id
+            assert robot.nav_distance_m <= DEFAULT_BUDGET.max_nav_m, task.task_id  # a fair task
             house.client.removeBody(robot.body)
         cross = [(o, r) for o, r in setup.moves]
         setup.after(house)
@@ -52,3 +55,16 @@ def test_goals_false_after_and_true_after_the_oracle(suite) -> None:
         for oid, rec in cross:  # carried to another room
             assert house.room_at(truth.objects[oid].center) == house.room_at(truth.objects[rec].center)
             assert house.room_at(morning.objects[oid].center) != house.room_at(truth.objects[oid].center)
+
+
+def test_tasks_whose_oracle_exceeds_the_budget_are_left_out() -> None:
+    budget = Budget(max_skill_calls=40, max_nav_m=20.0)  # tighter than some of House23's oracles need
+    tasks = build_house_suite(0, houses=(23,), budget=budget)
+    assert len(tasks) >= 6
+    with tasks[0].setup.build() as house:
+        for task in tasks:
+            task.setup.after(house)
+            robot = start_robot(house)
+            assert run_oracle(house, robot, task.oracle), task.task_id
+            assert robot.nav_distance_m <= budget.max_nav_m, (task.task_id, robot.nav_distance_m)
+            house.client.removeBody(robot.body)
