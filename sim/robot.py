@@ -179,8 +179,23 @@ class Robot:
     def observe(self) -> CameraFrame:
         """The head camera's frame now."""
         cfg = self.config
-        return render(self.scene, self.camera_position(), self.pose.yaw_deg, self.pitch_deg,
-                      cfg.width, cfg.height, cfg.vfov_deg)
+        return self._camera(cfg.width, cfg.height)
+
+    def _camera(self, width: int, height: int) -> CameraFrame:
+        """A head-camera frame, self-filtered as a robot's perception is (robot_self_filter): what the
+        gripper holds is part of the robot, not a detection (else a carried object would leave a trail
+        of copies along the way in memory). Its depth still hides what is behind it."""
+        frame = render(self.scene, self.camera_position(), self.pose.yaw_deg, self.pitch_deg, width, height,
+                       self.config.vfov_deg)
+        if self.held is None:
+            return frame
+        held = [b for b, oid in frame.object_ids.items() if oid in self.held.offsets]
+        if held:
+            frame.instance_mask[np.isin(frame.instance_mask, held)] = -1
+            for body in held:
+                for table in (frame.labels, frame.object_ids, frame.states):
+                    table.pop(body, None)
+        return frame
 
     def visible_pixels(self, ref: str) -> int:
         """How many pixels of the object the head camera sees now (low-resolution render)."""
@@ -273,8 +288,7 @@ class Robot:
             self.pitch_deg = cfg.pitch_deg
             self._sync()
             self.scene.t = t0 + travelled / cfg.speed_mps
-            frame = render(self.scene, self.camera_position(), self.pose.yaw_deg, self.pitch_deg,
-                           cfg.en_route_width, cfg.en_route_height, cfg.vfov_deg)
+            frame = self._camera(cfg.en_route_width, cfg.en_route_height)
             self.en_route_frames += 1
             assert self.on_frame is not None
             self.on_frame(frame)
@@ -342,7 +356,8 @@ class Robot:
         for oid, offset in self.held.offsets.items():
             self.scene.set_center(oid, spot + offset - main)
         self.scene.held.difference_update(self.held.offsets)
-        self.held = None
+        placed, self.held = self.held.main, None
+        self._aim(placed)  # the head follows the hand: the next frame shows where the object now is
         return self._done("place", rec, seconds=self.config.manipulation_s)
 
     def _set_open(self, skill: str, ref: str, value: float) -> SkillResult:

@@ -413,3 +413,26 @@ def test_bad_boxes_are_skipped_not_fatal(scene, frame320):
     assert [d.label for d in dets] == ["Box"]
     assert counters["skipped.bad_box"] == 4  # inverted, too short, not numeric, outside the image
     assert counters["skipped.bad_confidence"] == 1
+
+
+def test_a_flat_object_seen_from_above_is_not_taken_for_its_support():
+    """A remote (2 cm high) on a low table, seen steeply from above: its top is level with the top of its
+    sides, so it is the object's top, not a surface it stands on (it used to be cut away, losing the object)."""
+    client = pb.connect(pb.DIRECT)
+    try:
+        table = _box(client, "CoffeeTable", (1.0, 0.0, 0.17), (0.6, 1.0, 0.34), (0.5, 0.3, 0.1, 1))
+        remote = _box(client, "RemoteControl", (0.95, 0.05, 0.35), (0.2, 0.07, 0.02), (0.1, 0.1, 0.1, 1))
+        scene = Scene(client, {b.label: b for b in (table, remote)})
+        eye, target = np.array([0.45, -0.05, 1.1]), remote.center
+        shot = render(scene, 160, 120, eye=eye, target=target)
+        assert int(np.count_nonzero(shot.seg == remote.body_id)) >= 30  # enough pixels to be perceived
+        pose = make_camera_pose(shot.position, shot.quaternion)
+        labels = {table.body_id: "CoffeeTable", remote.body_id: "RemoteControl"}
+        found = {d.label: d for d in observations_from_segmentation(shot.depth_m, shot.intrinsics, pose, shot.seg,
+                                                                    labels)}
+    finally:
+        pb.disconnect(client)
+    assert "RemoteControl" in found
+    seen = found["RemoteControl"]
+    assert np.linalg.norm(seen.center[:2] - remote.center[:2]) < 0.03
+    assert abs((seen.center[2] + seen.size[2] / 2) - 0.36) < 0.015  # its top, at 36 cm

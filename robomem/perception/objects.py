@@ -190,12 +190,15 @@ class _FramePrep:
         if horizontal.sum() < p.cluster_min_points or upright.sum() < p.cluster_min_points:
             return support, top
         lowest_upright = np.percentile(z[upright], 2.0)
+        # a flat object seen from above (a remote, a book, a plate): its top is level with the top of its
+        # sides, however low they are; a support lies below them
+        top_of_sides = np.percentile(z[upright], 98.0)
         flat = np.flatnonzero(horizontal)
         labels = surface_components(rows[flat], cols[flat], self.depth[rows[flat], cols[flat]], p.connect_rel)
         for label in np.flatnonzero(np.bincount(labels) >= p.cluster_min_points):
             member = flat[labels == label]
             level = float(np.median(z[member]))
-            if level <= lowest_upright + p.support_tol_m:
+            if level <= lowest_upright + p.support_tol_m and level < top_of_sides - p.support_tol_m / 2:
                 # with it, every pixel at its height: where the surface meets the object or a depth jump,
                 # normals are mixed, and those pixels would join the object to the far parts of the support
                 support |= np.abs(z - level) < p.support_tol_m / 2
