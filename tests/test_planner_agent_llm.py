@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("pybullet")
 
+from house_scenarios import carried_to_bed, remembered  # noqa: E402
+
 from robomem.core import Memory, MemoryConfig  # noqa: E402
 from robomem.planner import Agent, Budget, InProcessTools  # noqa: E402
-from robomem.planner.language import name_of  # noqa: E402
 from robomem.planner.llm import LLMPlanner  # noqa: E402
 from robomem.planner.llm_client import ChatClient  # noqa: E402
-from robomem.planner.plan import RECEPTACLE_OPENABLE  # noqa: E402
 from robomem.planner.replay_server import ReplayServer, completion, tool_call  # noqa: E402
 from robomem_sim.house import House, build_house  # noqa: E402
 from robomem_sim.house_runner import (  # noqa: E402
@@ -23,7 +23,7 @@ from robomem_sim.house_runner import (  # noqa: E402
     room_viewpoints,
     run_house_task,
 )
-from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot  # noqa: E402
+from robomem_sim.house_tasks import HouseTask, start_robot  # noqa: E402
 from robomem_sim.perceive import Eyes, MemoryFeed  # noqa: E402
 from robomem_sim.truth import On, snapshot  # noqa: E402
 
@@ -39,42 +39,7 @@ def house() -> House:
 
 @pytest.fixture(scope="module")
 def scenario(house: House) -> dict:
-    """Someone took a living-room object (book, remote, keys) to the bed; the task puts it back on the
-    furniture it was on this morning."""
-    house.apply_episodes({}, "target")
-    morning = snapshot(house)
-    living = house.rooms["living_room"].part.object_ids
-    thing, holder = next(
-        (o, r) for o in living if house.get(o).object_type in ("RemoteControl", "Book", "KeyChain")
-        for r in morning.objects[o].receptacles
-        if house.get(r).kind != "movable" and house.get(r).object_type not in RECEPTACLE_OPENABLE)
-    bed = next(o for o in house.rooms["bedroom"].part.object_ids if house.get(o).object_type == "Bed")
-    setup = HouseSetup(INDEX, 2022, (), ((thing, bed),))
-    setup.after(house)
-    after = snapshot(house)
-    assert On(thing, bed).holds(after) and not On(thing, holder).holds(after)
-    label, rec = house.get(thing).object_type, house.get(holder).object_type
-    near = [round(float(v), 2) for v in house.center(holder)[:2]]
-    good = [{"skill": "navigate_to", "object": label}, {"skill": "pick", "object": label},
-            {"skill": "navigate_to", "object": rec, "near": near}, {"skill": "place", "object": rec, "near": near}]
-    return {"setup": setup, "thing": thing, "holder": holder, "label": label, "rec": rec, "good": good,
-            "instruction": f"put the {name_of(label)} on the {name_of(rec)}"}
-
-
-def remembered(house: House, s: dict, db_path: str = ":memory:") -> Memory:
-    """Memory fed by the robot's camera only: it went to the bed and to the holder and looked."""
-    s["setup"].after(house)
-    memory = Memory(MemoryConfig(db_path=db_path, rooms=house.rooms_config()))
-    eyes = Eyes()
-    eyes.feeds.append(MemoryFeed(memory))
-    robot = start_robot(house, HOUSE_CAMERA)
-    robot.on_frame = eyes.see
-    for target in (s["thing"], s["holder"]):
-        assert robot.navigate_to(target)
-        eyes.see(robot.observe())
-    house.client.removeBody(robot.body)
-    assert memory.where_is(s["label"]) is not None and memory.where_is(s["rec"]) is not None
-    return memory
+    return carried_to_bed(house, INDEX)
 
 
 class Watched:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import traceback
 from collections import Counter
 from typing import Any
 
@@ -30,7 +31,7 @@ from rclpy.node import Node
 from robomem import msg as rmsg
 from robomem import srv
 from robomem.action import ExecuteInstruction
-from robomem.planner import Agent, Budget, ChatClient, CountingTools, LLMPlanner
+from robomem.planner import Agent, Budget, ChatClient, CountingTools, LLMError, LLMPlanner
 from robomem.planner.agent import Failed, Outcome
 from robomem.planner.experience import run_episode
 from robomem.ros import convert
@@ -93,7 +94,8 @@ class PlannerNode(Node):
         timeout = float(self.params["service_timeout_s"])
         self.memory = MemoryClient(self._client_node, self.params["memory_node"], timeout_s=timeout,
                                    executor=self._client_executor)
-        self.robot = RobotClient(self._client_node, self.params["robot_node"], executor=self._client_executor)
+        self.robot = RobotClient(self._client_node, self.params["robot_node"], executor=self._client_executor,
+                                 timeout_s=timeout)
         self._action = ActionServer(
             self, ExecuteInstruction, "~/execute_instruction", execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -163,6 +165,13 @@ class PlannerNode(Node):
         except ServiceError as exc:  # memory or robot unreachable: the goal fails with the reason
             self.counters["service_errors"] += 1
             outcome.reason = f"error: {exc}"
+        except LLMError as exc:  # the LLM server failed (after the client's retries)
+            self.counters["llm_errors"] += 1
+            outcome.reason = f"error: llm: {exc}"
+        except Exception as exc:  # a bug must fail the goal with a reason, not leave it unanswered
+            self.counters["errors"] += 1
+            self.get_logger().error(f"instruction {goal.instruction!r} failed: {exc}\n{traceback.format_exc(limit=6)}")
+            outcome.reason = f"error: {type(exc).__name__}: {exc}"
         self._fill(result, outcome, tools, executor)
         if p["record_experience"] and executor is not None and outcome.intent is not None:
             result.episode_id = self._record(goal.instruction, outcome, started, executor)

@@ -27,8 +27,9 @@ class RobotClient:
     """Calls ``/<robot_node>/execute_skill`` and ``/<robot_node>/get_state``."""
 
     def __init__(self, node: Node, robot_node: str = "robot", executor: RosExecutorLoop | None = None,
-                 timeout_s: float = SKILL_TIMEOUT_S) -> None:
+                 timeout_s: float = 10.0, skill_timeout_s: float = SKILL_TIMEOUT_S) -> None:
         self.caller = ServiceCaller(node, executor, timeout_s)
+        self.skill_timeout_s = skill_timeout_s
         self.clients = {"execute_skill": node.create_client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
                         "get_state": node.create_client(srv.GetRobotState, f"/{robot_node}/get_state")}
 
@@ -46,7 +47,8 @@ class RobotClient:
             skill=skill, label=label, position=convert.point_to_msg(point if len(point) == 3 else [*point[:2], 0.0]),
             track_id=int(track_id))
         request.size = convert.vector_to_msg([float(v) for v in size])
-        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=False)
+        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=False,
+                                timeout_s=self.skill_timeout_s)
 
 
 class RosExecutor:
