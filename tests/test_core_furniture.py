@@ -6,7 +6,7 @@ import numpy as np
 from frames import frame, looking
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.association import overlap_fraction
+from robomem.core.association import boxes_intersect, overlap_fraction
 from robomem.core.types import make_detection
 
 
@@ -92,3 +92,32 @@ def test_past_contents_of_a_sofa_seen_in_parts() -> None:
     was = memory.where_is("RemoteControl", at=morning)
     assert was is not None and (was.receptacle, was.relation) == ("Sofa", "on")
     assert memory.count("Sofa") == 1
+
+
+def test_a_closed_cabinet_next_to_an_open_one_is_another_cabinet() -> None:
+    """An opened/closed pairing needs the boxes to overlap (a door swings about its cabinet, a drawer
+    slides by less than its depth): a closed cabinet 0.67 m beside one memory has open is not that one
+    closed, and what is in the open one stays where it is."""
+    memory = Memory(MemoryConfig())
+    opened = _box("Cabinet", (0.0, 0.0, 0.0), (0.6, 0.55, 0.8), isOpen=True)
+    knife = make_detection("ButterKnife", (0.3, 0.3, 0.45), (0.2, 0.03, 0.02), 0.95)
+    neighbour = _box("Cabinet", (0.67, 0.0, 0.0), (1.27, 0.55, 0.8), isOpen=False)
+    for t in (1.0, 2.0):
+        memory.ingest(frame(t, looking(0.3, -2.0, yaw=90.0, fov=30.0), opened, knife))
+    for t in (3.0, 4.0):  # only the neighbour in view (the open one is out of the narrow view)
+        memory.ingest(frame(t, looking(1.6, -1.2, yaw=90.0, fov=30.0), neighbour))
+    assert memory.count("Cabinet") == 2
+    assert memory.state("Cabinet", "isOpen", near=(0.3, 0.27, 0.4)) is True
+    cabinet = memory.where_is("Cabinet", near=(0.3, 0.27, 0.4))
+    assert cabinet is not None and abs(cabinet.center[0] - 0.3) < 0.05
+    inside = memory.where_is("ButterKnife")
+    assert inside is not None and abs(inside.center[0] - 0.3) < 0.05
+    assert not [e for e in memory.stm.events() if e.change in ("moved", "disappeared")]
+
+
+def test_boxes_intersect_needs_a_shared_volume() -> None:
+    c, s = np.array([[0.0, 0.0, 0.4]]), np.array([[0.6, 0.55, 0.8]])
+    assert boxes_intersect(c + [0.5, 0.0, 0.0], s, c, s)[0]  # a door swung half a width out
+    assert not boxes_intersect(c + [0.6, 0.0, 0.0], s, c, s)[0]  # the neighbour touching it
+    assert not boxes_intersect(c + [0.67, 0.0, 0.0], s, c, s)[0]
+    assert boxes_intersect(c + [0.1, 0.0, 0.0], s * [1, 0, 1], c, s)[0]  # a face seen edge-on, inside

@@ -43,6 +43,17 @@ def overlap_fraction(
     return np.prod(np.clip((hi - lo + tolerance) / (smaller + tolerance), 0.0, 1.0), axis=-1)
 
 
+def boxes_intersect(
+    centers_a: np.ndarray, sizes_a: np.ndarray, centers_b: np.ndarray, sizes_b: np.ndarray
+) -> np.ndarray:
+    """Per pair of boxes (rows), whether they share a volume: overlapping along every axis (boxes that
+    only touch do not; a face seen edge-on, of zero thickness, may lie within the other box)."""
+    lo = np.maximum(centers_a - sizes_a / 2.0, centers_b - sizes_b / 2.0)
+    hi = np.minimum(centers_a + sizes_a / 2.0, centers_b + sizes_b / 2.0)
+    flat = np.minimum(sizes_a, sizes_b) <= 0.0
+    return np.all((hi - lo > 0.0) | (flat & (hi - lo >= 0.0)), axis=-1)
+
+
 def track_open(track: Track) -> bool | None:
     """The track's current open/closed state (None when never observed)."""
     return states.is_open({k: track.history(f"state:{k}").value_now() for k in states.OPEN_KEYS})
@@ -66,9 +77,12 @@ def _furniture_costs(
     overlap = overlap_fraction(det_c, det_s, trk_c, trk_s, config.partial_tolerance_m)
     ok = overlap >= config.partial_overlap_min
     partial[rows[ok]] = _PARTIAL_COST + (1.0 - overlap[ok])
+    # opened or closed, furniture keeps overlapping its former box: a door swings about its body, a
+    # drawer slides out by less than its depth (a neighbouring cabinet in the other state is another one)
+    overlapping = boxes_intersect(det_c, det_s, trk_c, trk_s)
     for k, row in enumerate(rows):
         track = tracks[c[row]]
-        if not config.is_openable(track.label):
+        if not config.is_openable(track.label) or not overlapping[k]:
             continue
         det_open = states.is_open(detections[r[row]].state)
         if det_open is None or det_open == track_open(track) or (det_open is False and track_open(track) is None):

@@ -87,7 +87,8 @@ class MemoryConfig:
     partial_overlap_min: float = 0.5
     partial_tolerance_m: float = 0.1
     # Openable furniture whose open/closed state changed may be this many times its largest horizontal
-    # side away from its box (a drawer slides out, a door swings) and still be the same object.
+    # side away from its box (a drawer slides out, a door swings) and still be the same object, as long
+    # as the two boxes overlap.
     articulation_reach: float = 1.2
     embedding_match_min: float = 0.8  # cosine for a cross-label (synonym) match
     move_threshold_m: float = 0.25  # displacement that makes a new placement (a "moved" fact)
