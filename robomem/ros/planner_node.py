@@ -72,6 +72,10 @@ class PlannerNode(Node):
         declare("llm_memory_context", True)  # memory's planner context in the prompt
         declare("llm_context_tokens", 400)
         declare("llm_examples_k", 3)  # few-shot examples from experience memory (0 = none)
+        declare("llm_tool_choice", "auto")  # auto | required | <tool name> (forced, e.g. submit_plan)
+        declare("llm_tool_results", "tool")  # tool | user (for chat templates that drop tool messages)
+        declare("llm_max_tokens", 512)
+        declare("llm_max_plan_attempts", 3)  # invalid plans sent back to the model before the planner gives up
         declare("max_skill_calls", 40)
         declare("max_nav_m", 40.0)
         declare("max_replans", 6)
@@ -80,7 +84,8 @@ class PlannerNode(Node):
         declare("service_timeout_s", 20.0)
         self.params = {p: self.get_parameter(p).value for p in (
             "memory_node", "robot_node", "backend", "llm_base_url", "llm_model", "llm_api_key_env", "llm_timeout_s",
-            "llm_memory_context", "llm_context_tokens", "llm_examples_k", "max_skill_calls", "max_nav_m",
+            "llm_memory_context", "llm_context_tokens", "llm_examples_k", "llm_tool_choice", "llm_tool_results",
+            "llm_max_tokens", "llm_max_plan_attempts", "max_skill_calls", "max_nav_m",
             "max_replans", "earlier_s", "record_experience", "service_timeout_s")}
         if self.params["backend"] not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.params['backend']!r}")
@@ -184,8 +189,13 @@ class PlannerNode(Node):
         key = os.environ.get(p["llm_api_key_env"]) if p["llm_api_key_env"] else None
         client = ChatClient(p["llm_base_url"], p["llm_model"], api_key=key, timeout_s=float(p["llm_timeout_s"]))
         experience = RosExperience(self.memory) if int(p["llm_examples_k"]) > 0 else None
+        choice = p["llm_tool_choice"]
+        if choice not in ("auto", "required", "none"):
+            choice = {"type": "function", "function": {"name": choice}}
         return LLMPlanner(client, tools, experience, memory_context=bool(p["llm_memory_context"]),
-                          context_budget=int(p["llm_context_tokens"]), examples_k=max(1, int(p["llm_examples_k"])))
+                          context_budget=int(p["llm_context_tokens"]), examples_k=max(1, int(p["llm_examples_k"])),
+                          tool_choice=choice, tool_results=p["llm_tool_results"], max_tokens=int(p["llm_max_tokens"]),
+                          max_plan_attempts=int(p["llm_max_plan_attempts"]))
 
     @staticmethod
     def _fill(result: ExecuteInstruction.Result, outcome: Outcome, tools: CountingTools, executor: Any) -> None:
