@@ -1,6 +1,6 @@
 """Launch robomem's nodes on a robot with a full ROS 2 install (launch, launch_ros):
 
-    ros2 launch robomem robomem.launch.py [params_file:=...] [db_path:=...] [perception:=true]
+    ros2 launch robomem robomem.launch.py [params_file:=...] [db_path:=...] [perception:=true] [planner:=true]
 
 Parameters come from config/robomem.yaml (installed to share/robomem/config); relative config_file and
 db_path values there are taken relative to that file's folder, as ``robomem ros`` does on machines
@@ -42,6 +42,8 @@ def _nodes(context, *args, **kwargs):
         Node(package="robomem", executable="perception_node", name="perception", output="screen",
              parameters=[str(params_file), _absolute_paths(params_file, "perception")],
              condition=IfCondition(LaunchConfiguration("perception"))),
+        Node(package="robomem", executable="planner_node", name="planner", output="screen",
+             parameters=[str(params_file)], condition=IfCondition(LaunchConfiguration("planner"))),
     ]
 
 
@@ -51,5 +53,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("params_file", default_value=default_params, description="ROS 2 parameters file"),
         DeclareLaunchArgument("db_path", default_value="", description="SQLite file (overrides the parameters)"),
         DeclareLaunchArgument("perception", default_value="false", description="also start the perception bridge"),
+        DeclareLaunchArgument("planner", default_value="false",
+                              description="also start the planner node (needs a robot skill server)"),
         OpaqueFunction(function=_nodes),
     ])

@@ -98,6 +98,12 @@ def cmd_ros(args: argparse.Namespace) -> int:
     return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides)
 
 
+def cmd_instruct(args: argparse.Namespace) -> int:
+    from robomem.ros.instruct import instruct
+
+    return instruct(args.instruction, args.planner, args.timeout, args.max_skill_calls)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robomem", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,11 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
     qa_demo.add_argument("--config", type=Path)
     qa_demo.set_defaults(func=cmd_qa_demo)
-    ros = sub.add_parser("ros", help="start the ROS 2 nodes (memory, perception) from config/robomem.yaml")
+    ros = sub.add_parser("ros", help="start the ROS 2 nodes (memory, perception, planner) from config/robomem.yaml")
     ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
-    ros.add_argument("--nodes", default="memory", help="comma-separated: memory,perception")
+    ros.add_argument("--nodes", default="memory", help="comma-separated: memory,perception,planner")
     ros.add_argument("--db", help="SQLite file (overrides the parameters file)")
     ros.set_defaults(func=cmd_ros)
+    instruct = sub.add_parser("instruct", help="send an instruction to the planner node, print its progress")
+    instruct.add_argument("instruction")
+    instruct.add_argument("--planner", default="planner", help="the planner node's name")
+    instruct.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the outcome")
+    instruct.add_argument("--max-skill-calls", type=int, default=0, help="budget (0: the node's parameter)")
+    instruct.set_defaults(func=cmd_instruct)
     try:
         from robomem.eval.cli import add_eval_commands
     except ImportError:  # pragma: no cover - the eval tools are part of the package

@@ -10,6 +10,7 @@ planner nodes run in their own processes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +29,19 @@ class SimRobotNode(SkillServerNode):
     def __init__(self, name: str = "robot", robot_id: str = "robot", **kwargs: Any) -> None:
         super().__init__(name, robot_id, published=lambda: self.observations.published, **kwargs)
         self.observations = ObservationPublisher(self)
+
+    def wait_for_memory(self, memory_node: str, timeout_s: float = 30.0) -> None:
+        """Wait until ``memory_node`` subscribes to this robot's observations (batches published before
+        that would be lost: the topic is volatile)."""
+        publisher = self.observations.publisher
+        deadline = time.monotonic() + timeout_s
+        while True:
+            readers = self.get_subscriptions_info_by_topic(publisher.topic_name)
+            if any(r.node_name == memory_node for r in readers) and publisher.get_subscription_count() >= len(readers):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{memory_node} does not subscribe to {publisher.topic_name}")
+            time.sleep(0.02)
 
 
 @contextmanager

@@ -111,7 +111,7 @@ class RosMemoryBackend:
             if self.planner:
                 run = _PlannerLink(self.node, planner_name, self.robot_node)
                 run.wait_until_ready(60.0)
-                _wait_for_subscriber(self.robot_node, memory_name, 60.0)
+                self.robot_node.wait_for_memory(memory_name, 60.0)
                 feed: Any = self.robot_node.observations
                 published_before = feed.published
             else:
@@ -141,31 +141,15 @@ class RosMemoryBackend:
                     process.wait(5)
 
 
-def _wait_for_subscriber(robot_node: Any, memory_name: str, timeout_s: float) -> None:
-    """Wait until the memory node subscribes to the robot's observations (batches published before that
-    would be lost: the topic is volatile)."""
-    publisher = robot_node.observations.publisher
-    deadline = time.monotonic() + timeout_s
-    while True:
-        readers = robot_node.get_subscriptions_info_by_topic(publisher.topic_name)
-        if any(r.node_name == memory_name for r in readers) and publisher.get_subscription_count() >= len(readers):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{memory_name} does not subscribe to the robot's observations")
-        time.sleep(0.02)
-
-
 class _PlannerLink:
     """The demo's action client of one planner node; ``__call__`` runs one instruction on an executor."""
 
     def __init__(self, node: Any, planner_name: str, robot_node: Any) -> None:
-        from rclpy.action import ActionClient
-
-        from robomem.action import ExecuteInstruction
+        from robomem.ros.instruct import planner_client
 
         self.node = node
         self.robot_node = robot_node
-        self.client = ActionClient(node, ExecuteInstruction, f"/{planner_name}/execute_instruction")
+        self.client = planner_client(node, planner_name)
 
     def wait_until_ready(self, timeout_s: float) -> None:
         if not self.client.wait_for_server(timeout_sec=timeout_s):
@@ -179,30 +163,23 @@ class _PlannerLink:
         return run_instruction(self.node, self.client, self.robot_node, executor, instruction, budget, reference_time)
 
 
-def run_instruction(node: Any, client: Any, robot_node: Any, executor: Any, instruction: str, budget: Any,
+def run_instruction(node: Any, planner: Any, robot_node: Any, executor: Any, instruction: str, budget: Any,
                     reference_time: float, timeout_s: float = 600.0) -> tuple[Outcome, dict[str, int]]:
-    """Serve ``executor`` on ``robot_node``, send ``instruction`` to the planner's action ``client``, wait
-    for the result; the planner's outcome and its memory queries by tool."""
-    import rclpy
-
+    """Serve ``executor`` on ``robot_node``, send ``instruction`` to the planner (node name or action
+    client), wait for the result; the planner's outcome and its memory queries by tool."""
     from robomem.action import ExecuteInstruction
     from robomem.ros import convert
+    from robomem.ros.instruct import send_goal
 
     robot_node.attach(executor)
     try:
         goal = ExecuteInstruction.Goal(instruction=instruction, max_skill_calls=int(budget.max_skill_calls),
                                        max_nav_m=float(budget.max_nav_m), use_reference_time=True,
                                        reference_time=convert.time_to_msg(reference_time))
-        sent = client.send_goal_async(goal)
-        rclpy.spin_until_future_complete(node, sent, timeout_sec=30.0)
-        handle = sent.result()
-        if handle is None or not handle.accepted:
+        _, response = send_goal(node, planner, goal, timeout_s=timeout_s)
+        if response is None:
             raise RuntimeError(f"the planner did not accept {instruction!r}")
-        done = handle.get_result_async()
-        rclpy.spin_until_future_complete(node, done, timeout_sec=timeout_s)
-        if not done.done():
-            raise RuntimeError(f"the planner did not finish {instruction!r} within {timeout_s} s")
-        result = done.result().result
+        result = response.result
     finally:
         robot_node.attach(None)
     outcome = Outcome(bool(result.success), result.reason, explore_steps=int(result.explore_steps),

@@ -55,6 +55,8 @@ def test_colcon_installs_interfaces_nodes_launch_and_config(workspace):
     share = workspace / "install/robomem/share/robomem"
     assert {p.name for p in (share / "msg").glob("*.msg")} == {p.name for p in (REPO / "msg").glob("*.msg")}
     assert {p.name for p in (share / "srv").glob("*.srv")} == {p.name for p in (REPO / "msg/srv").glob("*.srv")}
+    assert {p.name for p in (share / "action").glob("*.action")} == {
+        p.name for p in (REPO / "msg/action").glob("*.action")} == {"ExecuteInstruction.action"}
     assert (share / "launch/robomem.launch.py").is_file() and (share / "config/robomem.yaml").is_file()
     index = workspace / "install/robomem/share/ament_index/resource_index"
     assert (index / "packages/robomem").exists() and (index / "rosidl_interfaces/robomem").exists()
@@ -64,12 +66,12 @@ def test_colcon_installs_interfaces_nodes_launch_and_config(workspace):
         kw.value.value for node in ast.walk(launch) if isinstance(node, ast.Call)
         for kw in node.keywords if kw.arg in ("executable", "name") and isinstance(kw.value, ast.Constant)
     }
-    assert {"memory_node", "perception_node"} <= executables
-    assert named == {"memory_node", "perception_node", "memory", "perception"}
+    assert {"memory_node", "perception_node", "planner_node"} <= executables
+    assert named == {"memory_node", "perception_node", "planner_node", "memory", "perception", "planner"}
     params = yaml.safe_load((share / "config/robomem.yaml").read_text())
-    assert {"memory"} <= set(params)  # the launch file's node names own these sections
+    assert {"memory", "perception", "planner"} <= set(params)  # the launch file's node names own these sections
 
-    script = "import robomem.srv, robomem_sim; print(robomem.__file__, robomem_sim.__file__)"
+    script = "import robomem.srv, robomem.action, robomem_sim; print(robomem.__file__, robomem_sim.__file__)"
     probe = subprocess.run(
         in_install_space(workspace, f"{VENV_BIN}/python -c '{script}'"),
         env=build_env(), capture_output=True, text=True, cwd="/", timeout=60,

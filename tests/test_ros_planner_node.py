@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,13 +19,14 @@ pytest.importorskip("rclpy")
 pytest.importorskip("pybullet")
 
 from house_scenarios import carried_to_bed, remembered  # noqa: E402
-from ros_helpers import NodeProcess, call  # noqa: E402
+from ros_helpers import NodeProcess, call, ros_env  # noqa: E402
 
 from robomem import srv  # noqa: E402
 from robomem.action import ExecuteInstruction  # noqa: E402
 from robomem.core.experience import TaskEpisode  # noqa: E402
 from robomem.planner.replay_server import ReplayServer, completion, tool_call  # noqa: E402
 from robomem.ros import convert  # noqa: E402
+from robomem.ros.instruct import planner_client, send_goal  # noqa: E402
 from robomem_sim.house import build_house  # noqa: E402
 from robomem_sim.house_runner import HOUSE_CAMERA, HouseExecutor, room_viewpoints  # noqa: E402
 from robomem_sim.house_tasks import start_robot  # noqa: E402
@@ -31,6 +35,7 @@ from robomem_sim.robot_node import SimRobotNode, spinning  # noqa: E402
 from robomem_sim.truth import On, snapshot  # noqa: E402
 
 INDEX = 21
+VENV_BIN = Path(sys.executable).parent
 MEMORY, ROBOT = "pn_memory", "pn_robot"
 
 
@@ -45,18 +50,21 @@ def world(ros, tmp_path_factory):
     shutil.copyfile(folder / "morning.sqlite", folder / "memory.sqlite")
     robot_node = SimRobotNode(ROBOT, context=ros.context)
     memory = NodeProcess("robomem.ros.memory_node", {"db_path": str(folder / "memory.sqlite")}, MEMORY)
+    client = planner_client(ros, "pn_planner")  # kept for every goal (see planner_client)
     planner = NodeProcess("robomem.ros.planner_node", {"memory_node": MEMORY, "robot_node": ROBOT}, "pn_planner")
     with spinning(robot_node):
         yield {"house": house, "s": s, "robot_node": robot_node, "memory": memory, "planner": planner,
-               "rooms": room_viewpoints(house), "folder": folder}
+               "client": client, "rooms": room_viewpoints(house), "folder": folder}
+        client.destroy()
         planner.stop()
         memory.stop()
     robot_node.destroy_node()
     house.close()
 
 
-def new_task(world: dict) -> HouseExecutor:
+def new_task(world: dict, memory: str = MEMORY) -> HouseExecutor:
     """The after-state, a fresh robot in the hallway whose eyes publish to memory, served by the robot node."""
+    world["robot_node"].wait_for_memory(memory)
     house, s = world["house"], world["s"]
     s["setup"].after(house)
     eyes = Eyes(robot=world["robot_node"].robot_id)
@@ -73,26 +81,9 @@ def end_task(world: dict, executor: HouseExecutor) -> None:
     world["house"].client.removeBody(executor.robot.body)
 
 
-def send(ros, planner: str, goal: ExecuteInstruction.Goal, feedback: list | None = None, timeout: float = 120.0):
-    """Send ``goal``; (goal handle, result wrapper or None if rejected)."""
-    import rclpy
-    from rclpy.action import ActionClient
-
-    client = ActionClient(ros, ExecuteInstruction, f"/{planner}/execute_instruction")
-    try:
-        assert client.wait_for_server(timeout_sec=30.0)
-        sent = client.send_goal_async(goal, feedback_callback=(lambda m: feedback.append(m.feedback))
-                                      if feedback is not None else None)
-        rclpy.spin_until_future_complete(ros, sent, timeout_sec=30.0)
-        handle = sent.result()
-        if not handle.accepted:
-            return handle, None
-        done = handle.get_result_async()
-        rclpy.spin_until_future_complete(ros, done, timeout_sec=timeout)
-        assert done.done(), "no result in time"
-        return handle, done.result()
-    finally:
-        client.destroy()
+def send(ros, planner, goal: ExecuteInstruction.Goal, feedback: list | None = None, timeout: float = 120.0):
+    """Send ``goal`` to ``planner`` (an action client); (goal handle, result response or None if rejected)."""
+    return send_goal(ros, planner, goal, feedback.append if feedback is not None else None, timeout)
 
 
 def planner_counters(ros, planner: str) -> dict[str, int]:
@@ -108,7 +99,7 @@ def test_offline_planner_node_carries_out_an_instruction(ros, world) -> None:
     started = world["house"].t
     feedback: list = []
     try:
-        _, answer = send(ros, "pn_planner", ExecuteInstruction.Goal(instruction=s["instruction"]), feedback)
+        _, answer = send(ros, world["client"], ExecuteInstruction.Goal(instruction=s["instruction"]), feedback)
         truth = snapshot(world["house"])
         published = world["robot_node"].observations.published
         now_at = world["house"].center(s["thing"])
@@ -140,12 +131,34 @@ def test_offline_planner_node_carries_out_an_instruction(ros, world) -> None:
     assert list(episode.plan) == list(result.executed) and label in episode.objects
 
 
+def test_robomem_instruct_sends_an_instruction_from_the_command_line(world) -> None:
+    """``robomem instruct`` (its own process, a new client): progress lines, the outcome, exit code 0.
+    Memory and planner nodes of its own: the same morning memory as the first test."""
+    s, folder = world["s"], world["folder"]
+    shutil.copyfile(folder / "morning.sqlite", folder / "cli.sqlite")
+    params = {"memory_node": "pn_cli_memory", "robot_node": ROBOT}
+    with NodeProcess("robomem.ros.memory_node", {"db_path": str(folder / "cli.sqlite")}, "pn_cli_memory"), \
+            NodeProcess("robomem.ros.planner_node", params, "pn_cli_planner"):
+        executor = new_task(world, "pn_cli_memory")
+        try:
+            done = subprocess.run([str(VENV_BIN / "robomem"), "instruct", s["instruction"], "--planner",
+                                   "pn_cli_planner"], env=ros_env(), capture_output=True, text=True, timeout=180)
+            truth = snapshot(world["house"])
+        finally:
+            end_task(world, executor)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert On(s["thing"], s["holder"]).holds(truth)
+    lines = done.stdout.strip().splitlines()
+    assert f"pick({s['label']})" in done.stdout and lines[-1].startswith("done: 4 steps")
+    assert len(lines) == executor.calls + 1  # a line per skill, then the outcome
+
+
 def test_bad_goals_are_refused_with_a_reason_and_counted(ros, world) -> None:
     from action_msgs.msg import GoalStatus
 
     before = planner_counters(ros, "pn_planner")
     for text, reason in (("   ", "empty_instruction"), ("put " * 600, "instruction_too_long")):
-        _, answer = send(ros, "pn_planner", ExecuteInstruction.Goal(instruction=text))
+        _, answer = send(ros, world["client"], ExecuteInstruction.Goal(instruction=text))
         assert answer.status == GoalStatus.STATUS_ABORTED and answer.result.reason == f"rejected: {reason}"
         assert answer.result.skill_calls == 0 and not answer.result.success
     after = planner_counters(ros, "pn_planner")
@@ -158,11 +171,10 @@ def test_bad_goals_are_refused_with_a_reason_and_counted(ros, world) -> None:
 def test_a_second_goal_is_rejected_while_one_runs_and_cancel_stops_the_robot(ros, world) -> None:
     import rclpy
     from action_msgs.msg import GoalStatus
-    from rclpy.action import ActionClient
 
     executor = new_task(world)
     feedback: list = []
-    client = ActionClient(ros, ExecuteInstruction, "/pn_planner/execute_instruction")
+    client = world["client"]
     try:
         assert client.wait_for_server(timeout_sec=30.0)
         sent = client.send_goal_async(ExecuteInstruction.Goal(instruction="bring me the apple"),
@@ -174,7 +186,7 @@ def test_a_second_goal_is_rejected_while_one_runs_and_cancel_stops_the_robot(ros
         while not feedback and time.monotonic() < deadline:
             rclpy.spin_once(ros, timeout_sec=0.05)
         assert feedback, "no feedback from the running goal"
-        _, second = send(ros, "pn_planner", ExecuteInstruction.Goal(instruction="turn on the lamp"))
+        _, second = send(ros, client, ExecuteInstruction.Goal(instruction="turn on the lamp"))
         assert second is None  # not accepted: the robot is busy
         cancel = first.cancel_goal_async()
         rclpy.spin_until_future_complete(ros, cancel, timeout_sec=30.0)
@@ -182,7 +194,6 @@ def test_a_second_goal_is_rejected_while_one_runs_and_cancel_stops_the_robot(ros
         rclpy.spin_until_future_complete(ros, done, timeout_sec=120.0)
         answer = done.result()
     finally:
-        client.destroy()
         end_task(world, executor)
     assert answer.status == GoalStatus.STATUS_CANCELED and answer.result.reason == "cancelled"
     # the run stopped right after the skill during which the cancel came (an exploring search takes far more)
@@ -234,13 +245,15 @@ def test_llm_backend_node_rejects_a_hallucinated_plan_and_runs_the_corrected_one
         params = {"memory_node": "pn_llm_memory", "robot_node": ROBOT, "backend": "llm",
                   "llm_base_url": server.base_url, "llm_model": "replay", "llm_memory_context": False,
                   "llm_examples_k": 2}
+        client = planner_client(ros, "pn_llm_planner")
         with NodeProcess("robomem.ros.planner_node", params, "pn_llm_planner") as node:
-            executor = new_task(world)
+            executor = new_task(world, "pn_llm_memory")
             try:
-                _, answer = send(ros, "pn_llm_planner", ExecuteInstruction.Goal(instruction=s["instruction"]))
+                _, answer = send(ros, client, ExecuteInstruction.Goal(instruction=s["instruction"]))
                 truth = snapshot(world["house"])
             finally:
                 end_task(world, executor)
+                client.destroy()
             assert node.alive()
         requests = list(server.requests)
     result = answer.result
@@ -260,9 +273,11 @@ def test_planner_reports_an_unreachable_robot_instead_of_hanging(ros, world) -> 
     from action_msgs.msg import GoalStatus
 
     params = {"memory_node": MEMORY, "robot_node": "nobody_here", "service_timeout_s": 2.0}
+    client = planner_client(ros, "pn_lonely_planner")
     with NodeProcess("robomem.ros.planner_node", params, "pn_lonely_planner") as node:
         started = time.monotonic()
-        _, answer = send(ros, "pn_lonely_planner", ExecuteInstruction.Goal(instruction="bring me the apple"))
+        _, answer = send(ros, client, ExecuteInstruction.Goal(instruction="bring me the apple"))
+        client.destroy()
         assert time.monotonic() - started < 30 and node.alive()
     assert answer.status == GoalStatus.STATUS_ABORTED
     assert answer.result.reason.startswith("error:") and "get_state" in answer.result.reason

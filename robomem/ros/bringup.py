@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-NODES = {"memory": "robomem.ros.memory_node", "perception": "robomem.ros.perception_node"}
+NODES = {"memory": "robomem.ros.memory_node", "perception": "robomem.ros.perception_node",
+         "planner": "robomem.ros.planner_node"}
 PATH_PARAMETERS = ("config_file", "db_path")
 
 
