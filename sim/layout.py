@@ -4,6 +4,7 @@ receptacles, the side its door or drawer opens to. Pure geometry on metadata box
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +74,7 @@ def static_panels(
     """Panels of a fixed body: a tray for containers, a solid box when it holds nothing,
     else top and bottom slabs (plus a support slab or a lower solid block under the
     things standing inside its box: a bed's pillows, a desk's books) so that what it holds
-    stays visible."""
+    stays visible. No slab rises above the bottom of the lowest loose thing standing in it."""
     size = sizes[i]
     kind = meta_objects[i]["objectType"]
     if kind in CONTAINER_TYPES:
@@ -104,7 +105,8 @@ def static_panels(
         height = level - bottom
         panels.append((np.array([0.0, 0.0, -half_h + height / 2]), np.array([size[0] / 2, size[1] / 2, height / 2])))
         return panels
-    panels.append(slab(size, -half_h + SLAB_M))
+    floor_top = min(SLAB_M, level - bottom)  # the bottom slab, thinner under a thing standing on it
+    panels.append(slab(size, -half_h + max(floor_top, 1e-3), max(floor_top, 1e-3)))
     if level - bottom > SUPPORT_MIN_M:
         panels.append(slab(size, level - centers[i, 2]))
     return panels
@@ -204,9 +206,14 @@ def choose_front(
     return best
 
 
-def plan_bodies(meta_objects: list[dict[str, Any]], floor_lo: np.ndarray, floor_hi: np.ndarray) -> list[Plan]:
-    """One :class:`Plan` per metadata object that becomes a body (all but the Floor)."""
-    centers, sizes = boxes(meta_objects)
+def plan_bodies(meta_objects: list[dict[str, Any]], floor_lo: np.ndarray, floor_hi: np.ndarray,
+                rests: Sequence[dict[str, Any]] = ()) -> list[Plan]:
+    """One :class:`Plan` per metadata object that becomes a body (all but the Floor). ``rests``: boxes
+    (pickupable metadata entries) of other places where loose objects will rest (a RoomR episode's
+    arrangements); no body is made for them, but furniture is shaped to hold them as it holds the
+    pickupables of ``meta_objects``."""
+    every = [*meta_objects, *rests]
+    centers, sizes = boxes(every)
     encl = enclosed(centers, sizes)
     plans = []
     for i, meta in enumerate(meta_objects):
@@ -216,11 +223,11 @@ def plan_bodies(meta_objects: list[dict[str, Any]], floor_lo: np.ndarray, floor_
         plan = Plan(i, "static", centers[i], sizes[i])
         if kind in DRAWER_TYPES or kind in DOOR_TYPES:
             plan.kind = "drawer" if kind in DRAWER_TYPES else "door"
-            plan.front = choose_front(i, meta_objects, centers, sizes, encl, floor_lo, floor_hi)
+            plan.front = choose_front(i, every, centers, sizes, encl, floor_lo, floor_hi)
         elif meta["pickupable"]:
             plan.kind = "movable"
             plan.panels = tray(sizes[i]) if kind in CONTAINER_TYPES else solid(sizes[i])
         else:
-            plan.panels = static_panels(i, meta_objects, centers, sizes, encl)
+            plan.panels = static_panels(i, every, centers, sizes, encl)
         plans.append(plan)
     return plans

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from robomem.eval.thor_scene import (
     WorldState,
     build_world,
     floor_height,
+    load_roomr,
     load_scene_metadata,
 )
 from robomem_sim.geometry import class_color, map_point, map_size, thor_point, thor_size, toggled_color
@@ -74,6 +76,40 @@ def shift_meta(meta: dict[str, Any], offset: np.ndarray) -> dict[str, Any]:
     if box and box.get("center"):
         box["center"] = {a: float(box["center"][a]) + delta[a] for a in "xyz"}
     return out
+
+
+#: RoomR val years whose episode arrangements furniture is shaped to hold (see :func:`episode_rests`).
+ROOMR_YEARS = (2022, 2023)
+
+
+@functools.lru_cache(maxsize=64)
+def episode_rests(scene: str, years: tuple[int, ...] = ROOMR_YEARS) -> tuple[dict[str, Any], ...]:
+    """Boxes (pickupable metadata entries, the room's own frame) of every place other than its metadata
+    place where a RoomR val episode of the room, start or target arrangement, puts a pickupable; none
+    when the RoomR data is not there. Furniture is shaped to hold them (:func:`plan_bodies`), so that
+    an episode's objects rest on a surface instead of inside a solid box."""
+    metas = {m["name"]: m for m in load_scene_metadata(scene)}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for year in years:
+        try:
+            episodes = load_roomr(year).get(scene, [])
+        except FileNotFoundError:
+            continue
+        for episode in episodes:
+            for which in ("target", "start"):
+                for obj in build_world(scene, episode, which).objects:
+                    key = (obj.key, *np.round(obj.center, 2))
+                    if not obj.pickupable or not obj.moved or key in seen or obj.key not in metas:
+                        continue
+                    seen.add(key)
+                    meta = metas[obj.key]
+                    name = f"{obj.key}@rest{len(out)}"
+                    center = {a: float(v) for a, v in zip("xyz", obj.center, strict=True)}
+                    out.append({"name": name, "objectId": name, "objectType": meta["objectType"], "pickupable": True,
+                                "axisAlignedBoundingBox": {"center": center,
+                                                           "size": dict(meta["axisAlignedBoundingBox"]["size"])}})
+    return tuple(out)
 
 
 @dataclass
@@ -189,7 +225,8 @@ class Scene:
         self.structure.append(self.floor_body(lo, hi))
         if walls:
             self.structure += self.wall_bodies(lo, hi, doorways)
-        for plan in plan_bodies(meta_objects, lo, hi):
+        rests = [shift_meta(m, shift) for m in episode_rests(scene)] if np.any(shift) else list(episode_rests(scene))
+        for plan in plan_bodies(meta_objects, lo, hi, rests):
             meta = meta_objects[plan.index]
             if meta["name"] in self._by_name or meta["objectId"] in self.objects:
                 raise ValueError(f"{scene}: {meta['name']} is already in the scene")

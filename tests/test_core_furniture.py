@@ -121,3 +121,17 @@ def test_boxes_intersect_needs_a_shared_volume() -> None:
     assert not boxes_intersect(c + [0.6, 0.0, 0.0], s, c, s)[0]  # the neighbour touching it
     assert not boxes_intersect(c + [0.67, 0.0, 0.0], s, c, s)[0]
     assert boxes_intersect(c + [0.1, 0.0, 0.0], s * [1, 0, 1], c, s)[0]  # a face seen edge-on, inside
+
+
+def test_a_drawer_slid_out_over_a_shelf_seen_as_a_plane_holds_its_fork() -> None:
+    """The drawer (a container) stands on the shelf's top: what is inside it is in the drawer, even
+    though the shelf, seen only as its top plane, has less volume than the drawer."""
+    memory = Memory(MemoryConfig())
+    view = looking(0.2, -2.0, yaw=90.0)
+    shelf = _box("Shelf", (-0.05, -0.2, 0.78), (0.4, 0.25, 0.784))
+    drawer = _box("Drawer", (0.0, -0.15, 0.796), (0.25, 0.2, 0.88), isOpen=True)
+    fork = make_detection("Fork", (0.12, 0.02, 0.807), (0.11, 0.16, 0.001), 0.95)
+    for t in (1.0, 2.0, 3.0):
+        memory.ingest(frame(t, view, shelf, drawer, fork))
+    info = memory.where_is("Fork")
+    assert info is not None and (info.receptacle, info.relation) == ("Drawer", "in")

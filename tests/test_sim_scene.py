@@ -159,3 +159,32 @@ def test_agent_start_positions_of_roomr_are_free_space(roomr_2022) -> None:
             grid = NavGrid(scene, xy)
             free += bool(grid.free[grid.cell_of(xy)])
     assert free >= 0.9 * len(episodes)
+
+
+def _sunk_m(scene, oid: str, statics: list) -> float:
+    """How deep (m) the object reaches into a fixed body's panel under a quarter or more of its footprint."""
+    lo, hi = scene.box(oid)
+    area = float(np.prod(np.maximum(hi[:2] - lo[:2], 1e-3)))
+    depth = 0.0
+    for blo, bhi in statics:
+        inter = np.clip(np.minimum(hi, bhi) - np.maximum(lo, blo), 0.0, None)
+        if float(np.prod(inter[:2])) > 0.25 * area:
+            depth = max(depth, float(inter[2]))
+    return depth
+
+
+def test_roomr_arrangements_rest_on_furniture_not_inside_it(roomr_2022) -> None:
+    """Furniture is shaped for every place the room's RoomR episodes put things (not only the metadata
+    arrangement): a statue an episode stands on the TV stand's shelf is not sunk in a solid block."""
+    name = "FloorPlan223"
+    worst = (0.0, "")
+    with build_scene(name) as scene:
+        statics = [box for o in scene.objects.values() if o.kind == "static"
+                   for box in o.panel_boxes(scene.center(o.object_id))]
+        for k, episode in enumerate(roomr_2022[name][40:]):
+            for which in ("target", "start"):
+                scene.apply_episode(episode, which)
+                for o in scene.objects.values():
+                    if o.kind == "movable" and o.present:
+                        worst = max(worst, (_sunk_m(scene, o.object_id, statics), f"{k} {which} {o.object_id}"))
+    assert worst[0] <= 0.05, worst

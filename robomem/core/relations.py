@@ -68,8 +68,9 @@ class RelationsMixin:
     def _best_parent(self: Memory, track: Track) -> list | None:
         """What holds the track, as [id, relation]. In order of preference: the smallest *container*
         its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
-        on (an apple in a bowl on a table: bowl); the highest surface its bottom rests *on*; and last
-        the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box)."""
+        on and does not stand on it (an apple in a bowl on a table: bowl); the highest surface its
+        bottom rests *on*; and last the smallest other receptacle box its center lies in (a laptop sunk
+        into a sofa's box)."""
         cfg = self.config
         own_volume = box_volume(track.size)
         containers: list[tuple[float, int]] = []
@@ -92,8 +93,15 @@ class RelationsMixin:
         supports = [s for s in supports if not self._inside_any(self.tracks[s[2]], holders)]
         support = max(supports, key=lambda s: (s[0], -s[1]), default=None)
         container = min(containers, default=None)
-        if container is not None and (support is None or container[0] < support[1]):
-            return [container[1], "in"]
+        if container is not None:
+            box = self.tracks[container[1]]
+            # a surface seen only as its top plane has next to no volume: a drawer (or other openable)
+            # standing on it holds the object all the same (a fork in a drawer slid out over a shelf)
+            plane = support is not None and float(self.tracks[support[2]].size[2]) <= 2.0 * cfg.support_margin_m
+            stands_on = (plane and cfg.is_openable(box.label)
+                         and box.center[2] - box.size[2] / 2.0 >= support[0] - cfg.support_margin_m)
+            if support is None or container[0] < support[1] or stands_on:
+                return [container[1], "in"]
         if support is not None:
             return [support[2], "on"]
         other = min(others, default=None)
