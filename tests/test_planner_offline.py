@@ -142,3 +142,40 @@ def test_a_receptacle_without_room_is_ruled_out_for_the_next_plan(memory) -> Non
     assert outcome.done, outcome.reason
     assert robot.places == 2 and outcome.replans == 1  # not the full one again
     assert robot.placed_on and abs(robot.placed_on[0][0] - 3.5) < 0.1
+
+
+class _StandingRobot:
+    """Only what exploring's choice of viewpoint asks of the robot: its clock."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+def _seen(memory, t: float, yaw: float, label: str, center: tuple, holder: str, holder_center: tuple) -> None:
+    view = make_view(position=(0, 0, 1.5), yaw_deg=yaw, fov_deg=60, range_m=6)
+    for dt in (0.0, 1.0):
+        memory.ingest(ObservationBatch(t=t + dt, robot="r", view=view, detections=[
+            make_detection(label, center=center, size=(0.1, 0.1, 0.1)),
+            make_detection(holder, center=holder_center, size=(1.0, 0.6, 0.8))]))
+
+
+def test_exploring_goes_first_where_memory_knows_surfaces_not_checked_since_the_task_began(memory) -> None:
+    """Memory of the morning: a mug on the counter (east) and a book on the desk (north, farther). During
+    the task the robot has looked at the counter again: the desk is the surface still to check, so
+    the viewpoint by the desk beats the nearer one by the counter. A robot that knows only what it saw
+    during the task has nothing unchecked: no preference (it sweeps nearest first)."""
+    from robomem.planner.agent import Agent
+
+    _seen(memory, 1.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))
+    _seen(memory, 1.0, 90.0, "Book", (0.0, 4.0, 0.85), "Desk", (0.0, 4.0, 0.4))
+    _seen(memory, 11.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))  # the task began at 10
+    agent = Agent(InProcessTools(memory), _StandingRobot(20.0))
+    agent.started = 10.0
+    by_counter, by_desk = (1.2, 0.0), (0.0, 3.2)
+    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0)) == by_desk
+    assert agent._surface_viewpoint([by_counter], (0.0, 0.0)) is None  # nothing unchecked near it
+    agent.started = 0.0  # everything memory knows was seen since the task began: no preference
+    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0)) is None

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
+SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
+SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
 
 
 @dataclass
@@ -126,12 +128,14 @@ class Agent:
         self.opened: set[tuple[str, float, float, float]] = set()  # receptacles opened to look inside
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
         self.full: dict[str, list[tuple[float, ...]]] = {}  # receptacles that had no free spot for a place
+        self.started = -math.inf  # when the task started (robot clock)
         self.outcome = Outcome(False)
 
     # ------------------------------------------------------------------ entry point
 
     def run(self, instruction: str) -> Outcome:
         out = self.outcome
+        self.started = self.robot.now()
         try:
             try:
                 out.intent = parse(instruction, search=self.tools.search)
@@ -274,12 +278,36 @@ class Agent:
             if not self._open_next(label):
                 raise Failed(f"{label} not found after visiting every viewpoint")
             return
-        target = min(self._this_room(todo, here), key=lambda v: (math.dist(v, here), v))
+        room = self._this_room(todo, here)
+        target = (self._surface_viewpoint(room, here) or self._surface_viewpoint(todo, here)
+                  or min(room, key=lambda v: (math.dist(v, here), v)))
         self.visited.add(target)
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
             self.robot.look_around()
+
+    def _surface_viewpoint(self, todo: list[tuple[float, float]], here: tuple[float, float]
+                           ) -> tuple[float, float] | None:
+        """The viewpoint of ``todo`` from which a look-around checks the most surfaces things are put on
+        (the holders of objects in memory) not seen since the task started, per metre to drive there; None
+        when there is none near any of them. Exploring uses it in the current room first, then anywhere
+        (the rest of a room whose surfaces are all checked waits), then sweeps the room nearest first. A
+        robot without memory of the home knows no surface it has not seen during the task: it sweeps room
+        by room, nearest first."""
+        known = self.tools.instances(None)
+        holders = {r.receptacle for r in known if r.receptacle}
+        unchecked = [r.center[:2] for r in known if r.label in holders
+                     and (r.last_seen is None or r.last_seen < self.started)]
+        if not unchecked:
+            return None
+        best, best_value = None, 0.0
+        for v in sorted(todo):
+            near = sum(1 for c in unchecked if math.dist(c, v) <= SURFACE_VIEW_M)
+            value = near / (SURFACE_TRAVEL_M + math.dist(v, here))
+            if value > best_value:
+                best, best_value = v, value
+        return best
 
     def _this_room(self, todo: list[tuple[float, float]], here: tuple[float, float]) -> list[tuple[float, float]]:
         """The viewpoints of ``todo`` in the room of the viewpoint nearest the robot (all if rooms are unknown)."""

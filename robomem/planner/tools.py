@@ -59,7 +59,7 @@ class MemoryTools(Protocol):
 
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]: ...
 
-    def instances(self, label: str) -> list[ObjectRecord]: ...  # every believed instance of a label
+    def instances(self, label: str | None) -> list[ObjectRecord]: ...  # every believed instance (None: of any label)
 
     def what_changed(self, since: float) -> list[ChangeRecord]: ...
 
@@ -95,7 +95,7 @@ class InProcessTools:
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]:
         return [_record(i) for i in self.memory.contents(receptacle, at=at)]
 
-    def instances(self, label: str) -> list[ObjectRecord]:
+    def instances(self, label: str | None) -> list[ObjectRecord]:
         return [_record(i) for i in self.memory.within_box((-INSTANCES_M,) * 3, (INSTANCES_M,) * 3, label)]
 
     def what_changed(self, since: float) -> list[ChangeRecord]:
@@ -152,7 +152,7 @@ class ShortTermTools:
     def contents(self, receptacle: str, at: float | None = None) -> list[ObjectRecord]:
         return [] if at is not None else self.view.contents(receptacle)
 
-    def instances(self, label: str) -> list[ObjectRecord]:
+    def instances(self, label: str | None) -> list[ObjectRecord]:
         return self.view.instances(label)
 
     def what_changed(self, since: float) -> list[ChangeRecord]:

@@ -165,11 +165,11 @@ class RosTools:
         request = srv.Contents.Request(receptacle=receptacle, use_time=at is not None, at=convert.time_to_msg(at))
         return [_record(o) for o in self.client.call("contents", request).objects]
 
-    def instances(self, label: str) -> list[ObjectRecord]:
-        """Every believed instance of ``label`` (within 50 m of the map origin: a home)."""
+    def instances(self, label: str | None) -> list[ObjectRecord]:
+        """Every believed instance of ``label`` (None: of any label) within 50 m of the map origin: a home."""
         self._synced()
         request = srv.WithinBox.Request(lower=convert.point_to_msg([-HOME_M] * 3), upper=convert.point_to_msg(
-            [HOME_M] * 3), label=label)
+            [HOME_M] * 3), label=label or "")
         return [_record(o) for o in self.client.call("within_box", request).objects]
 
     def what_changed(self, since: float) -> list[ChangeRecord]:
