@@ -50,8 +50,10 @@ class NavGrid:
                 if hi[2] < zmin or lo[2] > zmax:
                     continue
                 blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+        self.walls = np.zeros(self.shape, dtype=bool)
         for lo, hi in scene.wall_boxes:
-            blocked |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+            self.walls |= (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
+        blocked |= self.walls
         clearance = ndimage.distance_transform_edt(~blocked) * cell
         edge = np.minimum.reduce([xs - scene.floor_lo[0], scene.floor_hi[0] - xs,
                                   ys - scene.floor_lo[1], scene.floor_hi[1] - ys])
@@ -65,6 +67,28 @@ class NavGrid:
             seed = self.nearest_open(open_cells, seed_xy)
             self.free = open_cells & (labels == labels[seed]) if seed is not None else open_cells
         self._graph = self._build_graph()
+
+    def same_side(self, goals: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The goal cells with no wall between them and the nearest point of the box [lo, hi] (x, y): a
+        thing is in reach from this side of the wall it stands against, not from the room behind it.
+        All of ``goals`` if that leaves none."""
+        cells = np.argwhere(goals)
+        if cells.size == 0:
+            return goals
+        xy = self.origin + (cells + 0.5) * self.cell
+        target = np.clip(xy, np.asarray(lo, float)[:2], np.asarray(hi, float)[:2])
+        steps = np.linspace(0.0, 1.0, max(2, int(np.ceil(np.max(np.linalg.norm(target - xy, axis=1)) / (self.cell / 2)))
+                                          + 1))
+        points = xy[:, None, :] + steps[None, :, None] * (target - xy)[:, None, :]
+        ij = np.floor((points - self.origin) / self.cell).astype(int)
+        ij[..., 0] = np.clip(ij[..., 0], 0, self.shape[0] - 1)
+        ij[..., 1] = np.clip(ij[..., 1], 0, self.shape[1] - 1)
+        walled = self.walls[ij[..., 0], ij[..., 1]].any(axis=1)
+        if walled.all():
+            return goals
+        out = goals.copy()
+        out[cells[walled, 0], cells[walled, 1]] = False
+        return out
 
     def centers(self) -> tuple[np.ndarray, np.ndarray]:
         """x and y of every cell center, each of the grid's shape."""

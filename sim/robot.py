@@ -246,7 +246,7 @@ class Robot:
             lo, hi = self.scene.box(oid)
             dx = np.maximum(np.maximum(lo[0] - xs, xs - hi[0]), 0.0)
             dy = np.maximum(np.maximum(lo[1] - ys, ys - hi[1]), 0.0)
-            goals = np.hypot(dx, dy) <= self.config.reach_m - grid.cell
+            goals = grid.same_side(np.hypot(dx, dy) <= self.config.reach_m - grid.cell, lo, hi)
         else:
             oid = None
             goals = np.zeros(grid.shape, dtype=bool)

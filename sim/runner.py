@@ -173,7 +173,7 @@ class SimExecutor:
         """Drive next to a believed place where nothing is, and look at it."""
         grid = NavGrid(self.scene, np.array(self.position()), self.robot.config.radius_m)
         xs, ys = grid.centers()
-        goals = np.hypot(xs - point[0], ys - point[1]) <= self.robot.config.reach_m
+        goals = grid.same_side(np.hypot(xs - point[0], ys - point[1]) <= self.robot.config.reach_m, point, point)
         route = grid.plan(np.array(self.position()), goals)
         if route is None:
             return self.robot.navigate_to((float(point[0]), float(point[1])))

@@ -77,6 +77,35 @@ def test_room_regions_hold_their_rooms_objects_and_nothing_else(house: House) ->
     memory.close()
 
 
+def test_the_robot_reaches_furniture_from_its_own_room_not_through_a_wall(house: House) -> None:
+    """Furniture against a wall is within arm's length of the room behind it too; the robot must not stand
+    in another room (it used to stop in the bathroom behind the living room's sofa, facing the wall)."""
+    house.apply_episodes({}, "target")
+    checked = 0
+    for room in house.rooms.values():
+        lo, hi = region(house, room.name)
+        for oid in room.part.object_ids:
+            obj = house.get(oid)
+            if obj.kind != "static" or obj.object_type in ("Floor", "Window", "Painting", "Mirror", "LightSwitch"):
+                continue
+            b_lo, b_hi = house.box(oid)
+            wall_gap = min(float(np.min(b_lo[:2] - lo)), float(np.min(hi - b_hi[:2])))
+            if wall_gap > 0.8:  # only what stands near a wall can be reached from behind it
+                continue
+            robot = start_robot(house, HOUSE_CAMERA)
+            try:
+                if robot.navigate_to(oid):
+                    where = np.array([robot.pose.x, robot.pose.y])
+                    for other in house.rooms.values():  # its room, or the hallway through the doorway
+                        o_lo, o_hi = region(house, other.name)
+                        inside = np.all(where > o_lo + 0.05) and np.all(where < o_hi - 0.05)
+                        assert other.name == room.name or not inside, (oid, room.name, other.name, where)
+                    checked += 1
+            finally:
+                house.client.removeBody(robot.body)
+    assert checked >= 10
+
+
 def test_frames_on_the_way_feed_memory_without_observing(house: House) -> None:
     house.apply_episodes({}, "target")
     truth = snapshot(house)
