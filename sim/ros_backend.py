@@ -97,19 +97,21 @@ class RosMemoryBackend:
         config = self.workdir / f"memory-{self.runs}.yaml"
         config.write_text(yaml.safe_dump({"memory": {"rooms": rooms_config}}))
         memory_name = f"{NODE_NAME}_{self.runs}"
+        planner_name = f"{PLANNER_NAME}_{self.runs}"
+        # This process's clients exist before the nodes start: a server answers a client it has discovered,
+        # and a node discovers at start-up the endpoints that already exist (a client newer than its server
+        # can lose its first answers: Fast DDS "failed to send response").
+        started = time.perf_counter()
+        client = MemoryClient(self.node, memory_node=memory_name, timeout_s=20.0)
+        run = _PlannerLink(self.node, planner_name, self.robot_node) if self.planner else None
         processes = [self._start("robomem.ros.memory_node", memory_name,
                                  {"db_path": str(db_copy), "config_file": str(config)})]
-        planner_name = f"{PLANNER_NAME}_{self.runs}"
         if self.planner:
             params = {"memory_node": memory_name, "robot_node": ROBOT_NODE, **self.planner_params}
             processes.append(self._start("robomem.ros.planner_node", planner_name, params))
-        client, run = None, None
         try:
-            started = time.perf_counter()
-            client = MemoryClient(self.node, memory_node=memory_name, timeout_s=20.0)
             client.wait_until_ready(timeout_s=60.0)
-            if self.planner:
-                run = _PlannerLink(self.node, planner_name, self.robot_node)
+            if run is not None:
                 run.wait_until_ready(60.0)
                 self.robot_node.wait_for_memory(memory_name, 60.0)
                 feed: Any = self.robot_node.observations
@@ -125,10 +127,9 @@ class RosMemoryBackend:
             if lost:
                 raise RuntimeError(f"{lost} observation batches were lost on the way to the memory node")
         finally:
-            if client is not None:
-                for service in client.clients.values():
-                    self.node.destroy_client(service)
-                self.node.destroy_publisher(client.publisher)
+            for service in client.clients.values():
+                self.node.destroy_client(service)
+            self.node.destroy_publisher(client.publisher)
             if run is not None:
                 run.close()
             for process in processes:
