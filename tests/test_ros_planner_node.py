@@ -217,6 +217,12 @@ def test_skill_requests_with_bad_input_never_reach_the_robot(ros, world) -> None
         assert executor.calls == 0 and executor.robot.nav_distance_m == 0.0
         ok = call(ros, srv.ExecuteSkill, name, srv.ExecuteSkill.Request(skill="look_around"))
         assert ok.success and ok.state.skill_calls == 1 and executor.calls == 1
+        # a request sent again with the same id (its answer was lost) is answered, not run again
+        first = call(ros, srv.ExecuteSkill, name, srv.ExecuteSkill.Request(skill="look_around", request_id=77))
+        again = call(ros, srv.ExecuteSkill, name, srv.ExecuteSkill.Request(skill="look_around", request_id=77))
+        assert first.success and again.success and executor.calls == 2
+        assert again.state.skill_calls == first.state.skill_calls == 2
+        assert world["robot_node"].counters["repeated_requests"] == 1
     finally:
         end_task(world, executor)
 

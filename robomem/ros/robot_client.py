@@ -8,6 +8,7 @@ answer includes what the robot saw while doing it.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ class RobotClient:
                  timeout_s: float = 10.0, skill_timeout_s: float = SKILL_TIMEOUT_S) -> None:
         self.caller = ServiceCaller(node, executor, timeout_s)
         self.skill_timeout_s = skill_timeout_s
+        self.next_request_id = random.getrandbits(48) << 12  # unique across planner restarts
         self.clients = {"execute_skill": node.create_client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
                         "get_state": node.create_client(srv.GetRobotState, f"/{robot_node}/get_state")}
 
@@ -41,13 +43,16 @@ class RobotClient:
 
     def execute(self, skill: str, label: str = "", position: Any = (0.0, 0.0, 0.0), size: Any = (0.1, 0.1, 0.1),
                 track_id: int = -1) -> srv.ExecuteSkill.Response:
-        """Run one skill; never sent twice (a skill moves the world)."""
+        """Run one skill. Sent again when unanswered, with the same request id: the robot answers a repeat
+        with its first answer, so a skill never runs twice."""
         point = [float(v) for v in position]
         request = srv.ExecuteSkill.Request(
             skill=skill, label=label, position=convert.point_to_msg(point if len(point) == 3 else [*point[:2], 0.0]),
             track_id=int(track_id))
         request.size = convert.vector_to_msg([float(v) for v in size])
-        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=False,
+        self.next_request_id += 1
+        request.request_id = self.next_request_id  # repeats are answered, not run again (skill_server)
+        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=True,
                                 timeout_s=self.skill_timeout_s)
 
 

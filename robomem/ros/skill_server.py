@@ -3,7 +3,9 @@
 :class:`SkillServerNode` serves any :class:`robomem.planner.Executor` (the simulator's robot; a real
 robot's driver implements the same protocol). Objects arrive as memory names them (label + believed
 position); grounding them is the executor's job. Bad requests (unknown skill, empty label, NaN
-position) are answered with ``success = false`` and a reason, counted, and never reach the robot.
+position) are answered with ``success = false`` and a reason, counted, and never reach the robot. A
+request repeated with the same ``request_id`` (its answer was lost on the way) gets the first answer
+again: a skill never runs twice.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class SkillServerNode(Node):
         self.robot: Any = robot
         self.published = published
         self.counters: Counter[str] = Counter()
+        self._last: tuple[int, Any] = (0, None)  # the last request id and its answer
         self.create_service(srv.ExecuteSkill, "~/execute_skill", self._execute_skill)
         self.create_service(srv.GetRobotState, "~/get_state", self._get_state)
 
@@ -80,6 +83,9 @@ class SkillServerNode(Node):
 
     def _execute_skill(self, request: srv.ExecuteSkill.Request, response: srv.ExecuteSkill.Response
                        ) -> srv.ExecuteSkill.Response:
+        if request.request_id and request.request_id == self._last[0]:  # a repeat (its answer was lost)
+            self.counters["repeated_requests"] += 1
+            return self._last[1]
         error = request_error(request) or ("no_robot" if self.robot is None else "")
         if error:
             self.counters[f"rejected_requests.{error}"] += 1
@@ -93,6 +99,8 @@ class SkillServerNode(Node):
                 self.get_logger().error(f"{request.skill} failed: {exc}\n{traceback.format_exc(limit=4)}")
                 response.success, response.reason = False, f"error: {exc}"
         response.state = self.state()
+        if request.request_id:
+            self._last = (int(request.request_id), response)
         return response
 
     def _run(self, request: srv.ExecuteSkill.Request) -> tuple[bool, str]:
