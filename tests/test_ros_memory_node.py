@@ -38,7 +38,9 @@ def world(tmp_path_factory):
     params = {"db_path": str(folder / "memory.sqlite"), "max_observations_per_batch": MAX_OBSERVATIONS,
               "graph_period_s": 0.2}
     node = NodeProcess("robomem.ros.memory_node", params, name=NODE, log_path=folder / "node.log")
-    yield {"node": node, "reference": reference, "messages": messages, "params": params, "folder": folder}
+    state = {"node": node, "reference": reference, "messages": messages, "params": params, "folder": folder}
+    yield state
+    state["node"].stop()  # the node running now (test_restart_keeps_memory replaces it)
     node.stop()
     reference.close()
 
