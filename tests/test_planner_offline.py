@@ -175,7 +175,9 @@ def test_exploring_goes_first_where_memory_knows_surfaces_not_checked_since_the_
     agent = Agent(InProcessTools(memory), _StandingRobot(20.0))
     agent.started = 10.0
     by_counter, by_desk = (1.2, 0.0), (0.0, 3.2)
-    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0)) == by_desk
-    assert agent._surface_viewpoint([by_counter], (0.0, 0.0)) is None  # nothing unchecked near it
+    unchecked = agent._unchecked_surfaces()
+    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0), unchecked) == by_desk
+    assert agent._surface_viewpoint([by_counter], (0.0, 0.0), unchecked) is None  # nothing unchecked near it
     agent.started = 0.0  # everything memory knows was seen since the task began: no preference
-    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0)) is None
+    assert agent._unchecked_surfaces() == []
+    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0), agent._unchecked_surfaces()) is None

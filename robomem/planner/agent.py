@@ -279,7 +279,8 @@ class Agent:
                 raise Failed(f"{label} not found after visiting every viewpoint")
             return
         room = self._this_room(todo, here)
-        target = (self._surface_viewpoint(room, here) or self._surface_viewpoint(todo, here)
+        unchecked = self._unchecked_surfaces()
+        target = (self._surface_viewpoint(room, here, unchecked) or self._surface_viewpoint(todo, here, unchecked)
                   or min(room, key=lambda v: (math.dist(v, here), v)))
         self.visited.add(target)
         if self.robot.go_to(target).success:
@@ -287,18 +288,21 @@ class Agent:
             self.looked.append(self.robot.position())
             self.robot.look_around()
 
-    def _surface_viewpoint(self, todo: list[tuple[float, float]], here: tuple[float, float]
-                           ) -> tuple[float, float] | None:
-        """The viewpoint of ``todo`` from which a look-around checks the most surfaces things are put on
-        (the holders of objects in memory) not seen since the task started, per metre to drive there; None
-        when there is none near any of them. Exploring uses it in the current room first, then anywhere
-        (the rest of a room whose surfaces are all checked waits), then sweeps the room nearest first. A
-        robot without memory of the home knows no surface it has not seen during the task: it sweeps room
-        by room, nearest first."""
+    def _unchecked_surfaces(self) -> list[tuple[float, ...]]:
+        """Where the surfaces things are put on (the holders of objects in memory) are that have not been
+        seen since the task started. A robot without memory of the home knows none: everything it knows
+        it saw during the task."""
         known = self.tools.instances(None)
         holders = {r.receptacle for r in known if r.receptacle}
-        unchecked = [r.center[:2] for r in known if r.label in holders
-                     and (r.last_seen is None or r.last_seen < self.started)]
+        return [r.center[:2] for r in known if r.label in holders
+                and (r.last_seen is None or r.last_seen < self.started)]
+
+    def _surface_viewpoint(self, todo: list[tuple[float, float]], here: tuple[float, float],
+                           unchecked: list[tuple[float, ...]]) -> tuple[float, float] | None:
+        """The viewpoint of ``todo`` from which a look-around checks the most ``unchecked`` surfaces per
+        metre to drive there; None when there is none near any of them. Exploring uses it in the current
+        room first, then anywhere (the rest of a room whose surfaces are all checked waits), then sweeps
+        the room nearest first."""
         if not unchecked:
             return None
         best, best_value = None, 0.0
