@@ -61,7 +61,11 @@ def instruction_error(text: str) -> str:
 class PlannerNode(Node):
     def __init__(self, name: str = "planner", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        declare = self.declare_parameter
+        self.params: dict[str, Any] = {}
+
+        def declare(name: str, default: Any) -> None:
+            self.params[name] = self.declare_parameter(name, default).value
+
         declare("memory_node", "memory")
         declare("robot_node", "robot")
         declare("backend", "offline")  # offline | llm
@@ -82,11 +86,6 @@ class PlannerNode(Node):
         declare("earlier_s", 3600.0)  # "this morning"/"earlier" = this long before now, unless the goal says
         declare("record_experience", True)
         declare("service_timeout_s", 20.0)
-        self.params = {p: self.get_parameter(p).value for p in (
-            "memory_node", "robot_node", "backend", "llm_base_url", "llm_model", "llm_api_key_env", "llm_timeout_s",
-            "llm_memory_context", "llm_context_tokens", "llm_examples_k", "llm_tool_choice", "llm_tool_results",
-            "llm_max_tokens", "llm_max_plan_attempts", "max_skill_calls", "max_nav_m",
-            "max_replans", "earlier_s", "record_experience", "service_timeout_s")}
         if self.params["backend"] not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.params['backend']!r}")
         self.counters: Counter[str] = Counter()
