@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from robomem.core.config import MemoryConfig
 from robomem.planner.language import Intent, ParseError, parse
 from robomem.planner.llm import PlanRejected
 from robomem.planner.plan import RECEPTACLE_OPENABLE, Plan, Step, is_open, validate
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
 SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
+_FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
 
 
@@ -107,6 +109,13 @@ class OutOfBudget(RuntimeError):
 
 class Failed(RuntimeError):
     pass
+
+
+def _room_of(point: tuple[float, ...], rooms: dict[tuple[float, float], str]) -> str | None:
+    """The room of the viewpoint nearest ``point``."""
+    if not rooms:
+        return None
+    return rooms[min(rooms, key=lambda p: (math.dist(p, point[:2]), p))]
 
 
 class Agent:
@@ -200,8 +209,9 @@ class Agent:
         return Subgoal("place", label, was.receptacle, relation, rec_near=was.center)
 
     def _moved_from(self, receptacle: str, when: float) -> str:
-        """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by looking
-        again at what was there then."""
+        """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by going to
+        each thing that was there then: one memory now reports moved, or one the robot did not find where
+        it was (memory may need more than one look before it calls a thing gone; the robot was there)."""
         def moved() -> str | None:
             for change in self.tools.what_changed(when):
                 if change.change not in ("moved", "disappeared"):
@@ -222,10 +232,19 @@ class Agent:
             self._check_budget()
             self._run_step(Step("navigate_to", rec), record_failure=True)
             self.robot.observe()
-            found = moved()
+            found = moved() or (rec.label if self._not_found_there(rec) else None)
             if found:
                 return found
         raise Failed(f"found nothing moved from the {receptacle}")
+
+    def _not_found_there(self, was: ObjectRecord) -> bool:
+        """The robot went to where ``was`` is recorded and did not find it, and memory has not seen it
+        there since."""
+        tried = [center for center, _ in self.failed.get(was.label, [])]
+        if not any(math.dist(center[:2], was.center[:2]) <= RULED_OUT_M for center in tried):
+            return False
+        now = self.tools.where_is(was.label, near=was.center)
+        return now is None or math.dist(now.center[:2], was.center[:2]) > RULED_OUT_M or self._ruled_out(now)
 
     # ------------------------------------------------------------------ finding objects
 
@@ -262,9 +281,12 @@ class Agent:
         return rec
 
     def _explore_step(self, label: str) -> None:
-        """Look around here; else go to the next viewpoint (room by room, nearest first, when the robot
-        knows its rooms) and look around; when every viewpoint is done, open the nearest closed
-        receptacle memory knows and look inside (closing it again if the object is not there)."""
+        """Look around here; else go to the next viewpoint and look around: when the object was not found
+        where memory had it, first the viewpoints of that room near its furniture no look-around of this
+        task came close to (someone moved it, most likely within the room); else where memory knows surfaces not checked
+        since the task began (this room first), else room by room, nearest first (when the robot knows its
+        rooms). When every viewpoint is done, open the nearest closed receptacle memory knows and look
+        inside (closing it again if the object is not there)."""
         self._check_budget()
         here = self.robot.position()
         self.outcome.explore_steps += 1
@@ -278,21 +300,41 @@ class Agent:
             if not self._open_next(label):
                 raise Failed(f"{label} not found after visiting every viewpoint")
             return
-        room = self._this_room(todo, here)
-        unchecked = self._unchecked_surfaces()
-        target = (self._surface_viewpoint(room, here, unchecked) or self._surface_viewpoint(todo, here, unchecked)
-                  or min(room, key=lambda v: (math.dist(v, here), v)))
+        known = self.tools.instances(None)
+        unchecked = self._unchecked_surfaces(known)
+        rooms = self._rooms()
+        lost = self.failed.get(label)
+        target = None
+        if lost and rooms:  # not where memory had it: someone moved it, most likely within its room
+            room = _room_of(lost[-1][0], rooms)
+            target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
+                                             self._surfaces_not_looked_at(known, room, rooms))
+        if target is None:
+            current = [v for v in todo if rooms.get(v) == _room_of(here, rooms)] if rooms else []
+            room_todo = current or todo
+            target = (self._surface_viewpoint(room_todo, here, unchecked)
+                      or self._surface_viewpoint(todo, here, unchecked)
+                      or min(room_todo, key=lambda v: (math.dist(v, here), v)))
         self.visited.add(target)
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
             self.robot.look_around()
 
-    def _unchecked_surfaces(self) -> list[tuple[float, ...]]:
+    def _surfaces_not_looked_at(self, known: list[ObjectRecord], room: str,
+                                rooms: dict[tuple[float, float], str]) -> list[tuple[float, ...]]:
+        """The furniture of ``room`` things are put on or in (not the closed kinds: those are opened when
+        all else fails) that no look-around of this task was close enough to for small things."""
+        looked = [p for p in self.looked if _room_of(p, rooms) == room]
+        return [r.center[:2] for r in known
+                if _FURNITURE.is_receptacle(r.label) and _FURNITURE.is_static(r.label)
+                and r.label not in RECEPTACLE_OPENABLE and _room_of(r.center, rooms) == room
+                and all(math.dist(r.center[:2], p) > SURFACE_VIEW_M for p in looked)]
+
+    def _unchecked_surfaces(self, known: list[ObjectRecord]) -> list[tuple[float, ...]]:
         """Where the surfaces things are put on (the holders of objects in memory) are that have not been
         seen since the task started. A robot without memory of the home knows none: everything it knows
         it saw during the task."""
-        known = self.tools.instances(None)
         holders = {r.receptacle for r in known if r.receptacle}
         return [r.center[:2] for r in known if r.label in holders
                 and (r.last_seen is None or r.last_seen < self.started)]
@@ -313,17 +355,10 @@ class Agent:
                 best, best_value = v, value
         return best
 
-    def _this_room(self, todo: list[tuple[float, float]], here: tuple[float, float]) -> list[tuple[float, float]]:
-        """The viewpoints of ``todo`` in the room of the viewpoint nearest the robot (all if rooms are unknown)."""
+    def _rooms(self) -> dict[tuple[float, float], str]:
+        """Each viewpoint's room ({} when the robot does not know its rooms)."""
         rooms = getattr(self.robot, "rooms", None)
-        if rooms is None:
-            return todo
-        by_point = {p: name for name, pts in rooms().items() for p in pts}
-        if not by_point:
-            return todo
-        current = by_point[min(by_point, key=lambda p: (math.dist(p, here), p))]
-        same = [v for v in todo if by_point.get(v) == current]
-        return same or todo
+        return {p: name for name, pts in rooms().items() for p in pts} if rooms is not None else {}
 
     def _open_next(self, label: str) -> bool:
         """Open the nearest closed (or never seen open) receptacle not opened yet; False if none is left."""
