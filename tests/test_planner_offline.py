@@ -167,19 +167,22 @@ def _seen(memory, t: float, yaw: float, label: str, center: tuple, holder: str, 
 def test_exploring_goes_first_where_memory_knows_surfaces_not_checked_since_the_task_began(memory) -> None:
     """Memory of the morning: a mug on the counter (east) and a book on the desk (north, farther). During
     the task the robot has looked at the counter again: the desk is the surface still to check, so
-    the viewpoint by the desk beats the nearer one by the counter. A robot that knows only what it saw
+    the viewpoint by the desk beats the nearer one by the counter (and the one by a closed cabinet, whose
+    inside a look-around does not show). A robot that knows only what it saw
     during the task has nothing unchecked: no preference (it sweeps nearest first)."""
     from robomem.planner.agent import Agent
 
     _seen(memory, 1.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))
     _seen(memory, 1.0, 90.0, "Book", (0.0, 4.0, 0.85), "Desk", (0.0, 4.0, 0.4))
+    _seen(memory, 1.0, 180.0, "Spoon", (-2.0, 0.0, 0.4), "Cabinet", (-2.0, 0.0, 0.4))  # inside: a look sees nothing
     _seen(memory, 11.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))  # the task began at 10
     agent = Agent(InProcessTools(memory), _StandingRobot(20.0))
     agent.started = 10.0
-    by_counter, by_desk = (1.2, 0.0), (0.0, 3.2)
+    by_counter, by_desk, by_cabinet = (1.2, 0.0), (0.0, 3.2), (-1.2, 0.0)
     known = agent.tools.instances(None)
+    assert any(r.label == "Spoon" and r.receptacle == "Cabinet" for r in known)
     unchecked = agent._unchecked_surfaces(known)
-    assert agent._surface_viewpoint([by_counter, by_desk], (0.0, 0.0), unchecked) == by_desk
+    assert agent._surface_viewpoint([by_counter, by_desk, by_cabinet], (0.0, 0.0), unchecked) == by_desk
     assert agent._surface_viewpoint([by_counter], (0.0, 0.0), unchecked) is None  # nothing unchecked near it
     agent.started = 0.0  # everything memory knows was seen since the task began: no preference
     assert agent._unchecked_surfaces(known) == []

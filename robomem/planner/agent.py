@@ -335,16 +335,14 @@ class Agent:
         """Where the surfaces things are put on (the holders of objects in memory) are that have not been
         seen since the task started. A robot without memory of the home knows none: everything it knows
         it saw during the task."""
-        holders = {r.receptacle for r in known if r.receptacle}
+        holders = {r.receptacle for r in known if r.receptacle} - RECEPTACLE_OPENABLE  # a look does not see inside
         return [r.center[:2] for r in known if r.label in holders
                 and (r.last_seen is None or r.last_seen < self.started)]
 
     def _surface_viewpoint(self, todo: list[tuple[float, float]], here: tuple[float, float],
                            unchecked: list[tuple[float, ...]]) -> tuple[float, float] | None:
         """The viewpoint of ``todo`` from which a look-around checks the most ``unchecked`` surfaces per
-        metre to drive there; None when there is none near any of them. Exploring uses it in the current
-        room first, then anywhere (the rest of a room whose surfaces are all checked waits), then sweeps
-        the room nearest first."""
+        metre to drive there; None when there is none near any of them."""
         if not unchecked:
             return None
         best, best_value = None, 0.0
