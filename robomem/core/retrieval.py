@@ -145,8 +145,17 @@ class RetrievalMixin:
             fact = track.history(POSE).at(at)
             return -math.inf if fact is None else fact.valid_from
 
-        # past times: confirmed then first, then the most recently established placement, the most seen
-        return sorted(found, key=lambda t: (t.history(STATUS).value_at(at) != CONFIRMED, -placed_since(t), -t.hits))
+        # past times: confirmed then first, a fragment of another instance last (see _inside_own_kind),
+        # then the most recently established placement, the most seen
+        return sorted(found, key=lambda t: (t.history(STATUS).value_at(at) != CONFIRMED,
+                                            self._inside_own_kind(t, at), -placed_since(t), -t.hits))
+
+    def _inside_own_kind(self: Memory, track: Track, at: float | None) -> bool:
+        """Held by an instance of its own label (a mug "in" a mug): most likely a part of that object seen
+        apart (a sliver through a microwave's door), not another one."""
+        parent = self._parent_at(track, at)
+        holder = self.tracks.get(parent[0]) if parent else None
+        return holder is not None and normalize_label(holder.label) == normalize_label(track.label)
 
     def _pose_at(self: Memory, track: Track, at: float | None) -> tuple[np.ndarray, np.ndarray]:
         if self._is_now(at):
