@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
 SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
-_FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
+_FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 
 
 @dataclass
@@ -281,12 +281,12 @@ class Agent:
         return rec
 
     def _explore_step(self, label: str) -> None:
-        """Look around here; else go to the next viewpoint and look around: when the object was not found
-        where memory had it, first the viewpoints of that room near its furniture no look-around of this
-        task came close to (someone moved it, most likely within the room); else where memory knows surfaces not checked
-        since the task began (this room first), else room by room, nearest first (when the robot knows its
-        rooms). When every viewpoint is done, open the nearest closed receptacle memory knows and look
-        inside (closing it again if the object is not there)."""
+        """Look around here; else go to the next viewpoint and look around. Which one: when the object was
+        not found where memory had it, first those of that room near furniture no look-around of this task
+        came close to (someone moved it, most likely within the room); then those near surfaces memory
+        knows that have not been seen since the task began (this room first); else this room's nearest
+        (when the robot knows its rooms). When every viewpoint is done, open the nearest closed receptacle
+        memory knows and look inside (closing it again if the object is not there)."""
         self._check_budget()
         here = self.robot.position()
         self.outcome.explore_steps += 1
