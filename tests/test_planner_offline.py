@@ -168,8 +168,8 @@ def test_exploring_goes_first_where_memory_knows_surfaces_not_checked_since_the_
     """Memory of the morning: a mug on the counter (east) and a book on the desk (north, farther). During
     the task the robot has looked at the counter again: the desk is the surface still to check, so
     the viewpoint by the desk beats the nearer one by the counter (and the one by a closed cabinet, whose
-    inside a look-around does not show). A robot that knows only what it saw
-    during the task has nothing unchecked: no preference (it sweeps nearest first)."""
+    inside a look-around does not show). A robot that knows only what it saw during the task has
+    nothing unchecked: no preference (it sweeps nearest first)."""
     from robomem.planner.agent import Agent
 
     _seen(memory, 1.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))

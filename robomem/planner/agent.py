@@ -301,7 +301,6 @@ class Agent:
                 raise Failed(f"{label} not found after visiting every viewpoint")
             return
         known = self.tools.instances(None)
-        unchecked = self._unchecked_surfaces(known)
         rooms = self._rooms()
         lost = self.failed.get(label)
         target = None
@@ -310,6 +309,7 @@ class Agent:
             target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
                                              self._surfaces_not_looked_at(known, room, rooms))
         if target is None:
+            unchecked = self._unchecked_surfaces(known)
             current = [v for v in todo if rooms.get(v) == _room_of(here, rooms)] if rooms else []
             room_todo = current or todo
             target = (self._surface_viewpoint(room_todo, here, unchecked)
