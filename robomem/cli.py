@@ -6,13 +6,38 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from robomem.core import MemoryConfig
+from robomem.ros.bringup import NODES  # no ROS: the node names and how they are started
+
+if TYPE_CHECKING:
+    from robomem.core import MemoryConfig
+
+# Parsing the command line imports nothing heavy (no numpy, simulator, ROS, torch): every command
+# imports what it needs when it runs, so `robomem --help` and a mistyped option answer at once.
+MEMORY_MODES = ("off", "short_term", "full")  # the demo's modes (robomem_sim.runner.MODES)
+
+
+def comma_list(what: str, valid: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type for a comma-separated list of ``valid`` names: the list normalised ("a,b"), or
+    an error naming the first unknown one and the choices."""
+    def parse(text: str) -> str:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        for name in names or [text]:
+            if name not in valid:
+                raise argparse.ArgumentTypeError(f"invalid {what} {name!r} (choose from {', '.join(valid)})")
+        return ",".join(names)
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
 
 
 def _config(args: argparse.Namespace) -> MemoryConfig:
+    from robomem.core import MemoryConfig
+
     config = MemoryConfig.from_yaml(args.config) if getattr(args, "config", None) else MemoryConfig()
     config.db_path = getattr(args, "db", None) or ":memory:"
     return config
@@ -76,7 +101,7 @@ def cmd_qa_demo(args: argparse.Namespace) -> int:
 
 def _show_memory(db_path: Path) -> None:
     """Reopen the last episode's memory from SQLite and show what a planner would be told."""
-    from robomem.core import Memory
+    from robomem.core import Memory, MemoryConfig
     from robomem.core.render import render_context
 
     memory = Memory(MemoryConfig(db_path=str(db_path)))
@@ -116,9 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--append", action="store_true", help="continue the memory already in --db")
     qa.set_defaults(func=cmd_qa)
     demo = sub.add_parser("demo", help="household task runs in simulated homes: memory off / short-term / full")
-    from robomem_sim.demo import add_arguments
-
-    add_arguments(demo)
+    demo.add_argument("--out", type=Path, help="output folder (default: ./robomem-demo)")
+    demo.add_argument("--tasks", type=int, help="run only the first N tasks of the suite")
+    demo.add_argument("--modes", type=comma_list("mode", MEMORY_MODES), default=",".join(MEMORY_MODES),
+                      help=f"comma-separated memory modes: {', '.join(MEMORY_MODES)}")
+    demo.add_argument("--transport", choices=("ros", "inprocess", "auto"), default="auto",
+                      help="how full-memory runs reach memory (auto: ros when rclpy is installed)")
+    demo.add_argument("--max-skill-calls", type=int, help="budget per task (default: the suite's)")
+    demo.add_argument("--max-nav-m", type=float, help="driving budget per task in metres")
+    demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
     qa_demo = sub.add_parser("qa-demo", help="run the bundled memory-QA episodes and score them")
     qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
@@ -126,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa_demo.set_defaults(func=cmd_qa_demo)
     ros = sub.add_parser("ros", help="start the ROS 2 nodes (memory, perception, planner) from config/robomem.yaml")
     ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
-    ros.add_argument("--nodes", default="memory", help="comma-separated: memory,perception,planner")
+    ros.add_argument("--nodes", type=comma_list("node", tuple(NODES)), default="memory",
+                     help=f"comma-separated: {','.join(NODES)}")
     ros.add_argument("--db", help="SQLite file (overrides the parameters file)")
     ros.set_defaults(func=cmd_ros)
     instruct = sub.add_parser("instruct", help="send an instruction to the planner node, print its progress")
@@ -135,12 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     instruct.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the outcome")
     instruct.add_argument("--max-skill-calls", type=int, default=0, help="budget (0: the node's parameter)")
     instruct.set_defaults(func=cmd_instruct)
-    try:
-        from robomem.eval.cli import add_eval_commands
-    except ImportError:  # pragma: no cover - the eval tools are part of the package
-        pass
-    else:
-        add_eval_commands(sub)
+    from robomem.eval.cli import add_eval_commands
+
+    add_eval_commands(sub)
     return parser
 
 

@@ -4,7 +4,7 @@ full memory side by side, with a progress bar, a summary table, a JSON report an
 Embedded defaults: SQLite memory, PyBullet DIRECT, the offline planner. With ``--transport ros`` (the
 default when ROS 2 is installed) full-memory runs use robomem's memory node in its own process over
 real DDS: the robot's perception publishes observation batches to it, and the planner asks it only
-through its services.
+through its services. Its options are parsed by ``robomem.cli`` (which imports this module only to run).
 """
 
 from __future__ import annotations
@@ -22,17 +22,6 @@ from robomem.planner import Budget
 from robomem_sim.report import Box, draw_map, summary_table, write_report
 
 TARGETS = {"success_full_over_off": 2.5, "explore_full_over_off": 0.2}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="output folder (default: ./robomem-demo)")
-    parser.add_argument("--tasks", type=int, help="run only the first N tasks of the suite")
-    parser.add_argument("--modes", default="off,short_term,full", help="comma-separated memory modes")
-    parser.add_argument("--transport", choices=("ros", "inprocess", "auto"), default="auto",
-                        help="how full-memory runs reach memory (auto: ros when rclpy is installed)")
-    parser.add_argument("--max-skill-calls", type=int, help="budget per task (default: the suite's)")
-    parser.add_argument("--max-nav-m", type=float, help="driving budget per task in metres")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def _ros_available() -> bool:

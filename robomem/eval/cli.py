@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robomem.eval.scoring import format_report, score_files
-
 
 def cmd_make_episodes(args: argparse.Namespace) -> int:
     """Write a RoomR episode suite + index.jsonl into ``args.out``."""
@@ -30,6 +28,8 @@ def cmd_make_episodes(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score an answers file against a truth file."""
+    from robomem.eval.scoring import format_report, score_files
+
     try:
         result = score_files(args.answers, args.truth)
     except (OSError, json.JSONDecodeError, KeyError) as exc:

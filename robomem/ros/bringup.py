@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 NODES = {"memory": "robomem.ros.memory_node", "perception": "robomem.ros.perception_node",
          "planner": "robomem.ros.planner_node"}
 PATH_PARAMETERS = ("config_file", "db_path")
@@ -28,6 +26,8 @@ def default_params_file() -> Path:
 
 def resolve_paths(params_file: Path, node: str) -> dict[str, str]:
     """Path parameters of ``node`` made absolute against the parameters file's folder."""
+    import yaml  # here: `robomem --help` imports this module for the node names
+
     document = yaml.safe_load(params_file.read_text()) or {}
     values = (document.get(node) or {}).get("ros__parameters") or {}
     resolved = {}
