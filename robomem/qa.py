@@ -20,8 +20,7 @@ import numpy as np
 
 from robomem.core import Memory, MemoryConfig
 from robomem.core.geometry import yup_to_zup, zup_to_yup
-from robomem.core.retrieval import ObjectInfo
-from robomem.core.types import ObservationBatch, RejectedInput, make_detection, make_view
+from robomem.core.types import ObjectInfo, ObservationBatch, RejectedInput, make_detection, make_view
 
 
 @dataclass
