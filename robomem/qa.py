@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.geometry import yup_to_zup, zup_to_yup
 from robomem.core.types import ObjectInfo, ObservationBatch, RejectedInput, make_detection, make_view
+from robomem.thor.frames import yup_to_zup, zup_to_yup
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """robomem_sim: real AI2-THOR rooms rebuilt in PyBullet (DIRECT mode) for simulated household task runs.
 
 Every object of an iTHOR room's recorded metadata (the PyPI wheel procthor==0.0.1.dev2, read
-through :mod:`robomem.eval.thor_scene`) becomes a pybullet body at its real box, in the
-z-up map frame of :func:`robomem.core.geometry.yup_to_zup`: pickupable objects as movable
+through :mod:`robomem.thor.scene`) becomes a pybullet body at its real box, in the
+z-up map frame of :func:`robomem.thor.frames.yup_to_zup`: pickupable objects as movable
 boxes, drawers on prismatic joints, cabinets, fridges, microwaves and safes with a door on a
 revolute joint, the rest fixed. RoomR episodes (``../shared/data/roomr``) put the room in its
 "target" (as it should be) or "start" (after someone moved things) arrangement.

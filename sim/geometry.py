@@ -1,7 +1,7 @@
 """Frames, boxes and colours of the simulated rooms.
 
 The map frame is REP-103 z-up, obtained from AI2-THOR's y-up frame with
-:func:`robomem.core.geometry.yup_to_zup` (map x, y, z = THOR z, x, y). A THOR yaw
+:func:`robomem.thor.frames.yup_to_zup` (map x, y, z = THOR z, x, y). A THOR yaw
 (``rotation.y``, 0 facing THOR +z) is the same angle in the map frame, counter-clockwise
 from map +x. Every box here is axis-aligned: ``lo``/``hi`` corners in the map frame.
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from robomem.core.geometry import yup_to_zup, zup_to_yup
+from robomem.thor.frames import yup_to_zup, zup_to_yup
 
 __all__ = [
     "class_color",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from robomem.eval.thor_scene import floor_height, load_scene_metadata
+from robomem.thor.scene import floor_height, load_scene_metadata
 from robomem_sim.navigation import NavGrid
 from robomem_sim.scene import WALL_THICK_M, Doorway, RoomPart, Scene
 

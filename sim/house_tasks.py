@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from robomem.eval.thor_scene import load_roomr
 from robomem.planner import Budget
 from robomem.planner.language import name_of
+from robomem.thor.scene import load_roomr
 from robomem_sim.house import House, build_house
 from robomem_sim.placement import find_spot, goes_inside
 from robomem_sim.robot import Robot, RobotPose

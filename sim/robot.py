@@ -3,7 +3,8 @@
 Navigation is teleport-style along shortest paths of the free-space grid; manipulation is
 kinematic (a held object rides in front of the robot). Every skill returns a
 :class:`SkillResult` and never raises for a failure the world causes (too far, closed,
-hand full, ...); the robot counts skill calls, navigation cells and metres.
+hand full, ...): the failure is a typed :class:`~robomem.planner.results.Failure` (kind, object and
+receptacle by type); the robot counts skill calls, navigation cells and metres.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robomem.planner.results import Failure, FailureKind
 from robomem_sim.camera import CameraFrame, render
 from robomem_sim.navigation import NavGrid
 from robomem_sim.placement import find_spot, goes_inside
@@ -52,14 +54,21 @@ class RobotConfig:
 
 @dataclass
 class SkillResult:
-    """Outcome of one skill call; ``reason`` says why it failed."""
+    """Outcome of one skill call; ``failure`` (None on success) says why it failed."""
 
     skill: str
-    success: bool
-    reason: str = ""
+    failure: Failure | None = None
     target: str | None = None
     cells: int = 0
     distance_m: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.failure is None
+
+    @property
+    def reason(self) -> str:
+        return "" if self.failure is None else self.failure.text
 
     def __bool__(self) -> bool:
         return self.success
@@ -161,11 +170,27 @@ class Robot:
         self.pitch_deg = float(np.clip(math.degrees(math.atan2(-delta[2], np.hypot(delta[0], delta[1]))), -30, 80))
         self._sync()
 
-    def _done(self, skill: str, target: str | None, reason: str = "", seconds: float = 0.0, **kw: float) -> SkillResult:
+    def _done(self, skill: str, target: str | None, seconds: float = 0.0, **kw: float) -> SkillResult:
         self.counters[skill] += 1
-        if not reason:
-            self.scene.t += seconds
-        return SkillResult(skill, not reason, reason, target, **kw)
+        self.scene.t += seconds
+        return SkillResult(skill, None, target, **kw)
+
+    def _failed(self, skill: str, target: str | None, kind: FailureKind, obj: str | None = None,
+                receptacle: str = "", detail: str = "") -> SkillResult:
+        """A failed skill on ``target`` (an object id or a name); the failure names objects by type
+        (``obj`` defaults to the target's)."""
+        self.counters[skill] += 1
+        return SkillResult(skill, Failure(kind, self._type_of(target) if obj is None else obj, receptacle, detail),
+                           target)
+
+    def _type_of(self, ref: str | None) -> str:
+        """The object type of an object id ("" for none; the name itself when the scene has no such object)."""
+        if ref is None:
+            return ""
+        try:
+            return self.scene.get(ref).object_type
+        except KeyError:
+            return ref
 
     def _known(self, ref: str) -> str | None:
         try:
@@ -228,7 +253,7 @@ class Robot:
         """Turn base and head toward an object."""
         oid = self._known(ref)
         if oid is None:
-            return self._done("look_at", ref, "unknown object")
+            return self._failed("look_at", ref, FailureKind.UNKNOWN_OBJECT)
         self._aim(oid)
         return self._done("look_at", oid, seconds=self.config.turn_s)
 
@@ -242,7 +267,7 @@ class Robot:
         if isinstance(target, str):
             oid = self._known(target)
             if oid is None:
-                return self._done("navigate", target, "unknown object")
+                return self._failed("navigate", target, FailureKind.UNKNOWN_OBJECT)
             lo, hi = self.scene.box(oid)
             dx = np.maximum(np.maximum(lo[0] - xs, xs - hi[0]), 0.0)
             dy = np.maximum(np.maximum(lo[1] - ys, ys - hi[1]), 0.0)
@@ -253,7 +278,8 @@ class Robot:
             goals[grid.cell_of(np.asarray(target, float))] = True
         route = grid.plan(np.array([self.pose.x, self.pose.y]), goals)
         if route is None:
-            return self._done("navigate", oid or str(target), "no path" if goals.any() else "not reachable")
+            kind = FailureKind.NO_PATH if goals.any() else FailureKind.UNREACHABLE
+            return self._failed("navigate", oid or str(target), kind, obj=self._type_of(oid))
         cells, length = route
         if self.config.perceive_en_route and self.on_frame is not None:
             self._drive_and_look(grid, cells)
@@ -310,19 +336,19 @@ class Robot:
         """Pick up a pickupable object in reach that the camera sees (things in or on it come along)."""
         oid = self._known(ref)
         if self.held is not None:
-            return self._done("pick", oid or ref, "hand full")
+            return self._failed("pick", oid or ref, FailureKind.HAND_FULL)
         if oid is None:
-            return self._done("pick", ref, "unknown object")
+            return self._failed("pick", ref, FailureKind.UNKNOWN_OBJECT)
         if not self.scene.get(oid).pickupable:
-            return self._done("pick", oid, "not pickupable")
+            return self._failed("pick", oid, FailureKind.NOT_PICKUPABLE)
         if not self.in_reach(oid):
-            return self._done("pick", oid, "not reachable")
+            return self._failed("pick", oid, FailureKind.UNREACHABLE)
         closed = self._hidden_by(oid)
         if closed is not None:
-            return self._done("pick", oid, f"inside closed {closed}")
+            return self._failed("pick", oid, FailureKind.INSIDE_CLOSED, receptacle=closed)
         self._aim(oid)
         if self.visible_pixels(oid) < self.config.visibility_px:
-            return self._done("pick", oid, "not visible")
+            return self._failed("pick", oid, FailureKind.NOT_VISIBLE)
         riders = self.scene.riders(oid)
         main_center = self.scene.center(oid)
         self.held = _Held(oid, {o: self.scene.center(o) - main_center for o in [oid, *riders]})
@@ -334,24 +360,29 @@ class Robot:
         """Put the held object on (or into, for openable receptacles and containers) a
         receptacle in reach, at the free spot nearest the robot."""
         rec = self._known(ref)
+        held = self._type_of(self.holding)
+
+        def failed(target: str, kind: FailureKind) -> SkillResult:
+            return self._failed("place", target, kind, obj=held, receptacle=self._type_of(target))
+
         if self.held is None:
-            return self._done("place", rec or ref, "hand empty")
+            return failed(rec or ref, FailureKind.HAND_EMPTY)
         if rec is None:
-            return self._done("place", ref, "unknown receptacle")
+            return failed(ref, FailureKind.UNKNOWN_RECEPTACLE)
         target = self.scene.get(rec)
         if not target.receptacle:
-            return self._done("place", rec, "not a receptacle")
+            return failed(rec, FailureKind.NOT_RECEPTACLE)
         if rec in self.held.offsets:
-            return self._done("place", rec, "receptacle is held")
+            return failed(rec, FailureKind.RECEPTACLE_HELD)
         if not self.in_reach(rec):
-            return self._done("place", rec, "not reachable")
+            return failed(rec, FailureKind.UNREACHABLE)
         if goes_inside(self.scene, rec) and target.is_open is False:
-            return self._done("place", rec, "receptacle closed")
+            return failed(rec, FailureKind.RECEPTACLE_CLOSED)
         here = np.array([self.pose.x, self.pose.y])
         spot = find_spot(self.scene, self.held.main, rec, here, set(self.held.offsets),
                          max_xy_dist=self.config.reach_m + self.config.radius_m)
         if spot is None:
-            return self._done("place", rec, "no free spot")
+            return failed(rec, FailureKind.NO_FREE_SPOT)
         main = self.held.offsets[self.held.main]
         for oid, offset in self.held.offsets.items():
             self.scene.set_center(oid, spot + offset - main)
@@ -363,16 +394,16 @@ class Robot:
     def _set_open(self, skill: str, ref: str, value: float) -> SkillResult:
         oid = self._known(ref)
         if oid is None:
-            return self._done(skill, ref, "unknown object")
+            return self._failed(skill, ref, FailureKind.UNKNOWN_OBJECT)
         obj = self.scene.get(oid)
         if obj.openness is None:
-            return self._done(skill, oid, "not openable")
+            return self._failed(skill, oid, FailureKind.NOT_OPENABLE)
         if oid in self.scene.held:
-            return self._done(skill, oid, "object is held")
+            return self._failed(skill, oid, FailureKind.OBJECT_HELD)
         if not self.in_reach(oid) and not self._home_in_reach(obj):
-            return self._done(skill, oid, "not reachable")
+            return self._failed(skill, oid, FailureKind.UNREACHABLE)
         if obj.is_open == (value > 0):
-            return self._done(skill, oid, "already open" if value > 0 else "already closed")
+            return self._failed(skill, oid, FailureKind.ALREADY, detail="open" if value > 0 else "closed")
         self._aim(oid)
         self.scene.set_openness(oid, value, carry=True, animate=self.config.animate_joints)
         return self._done(skill, oid, seconds=self.config.manipulation_s)
@@ -390,14 +421,14 @@ class Robot:
         skill = "toggle_on" if on else "toggle_off"
         oid = self._known(ref)
         if oid is None:
-            return self._done(skill, ref, "unknown object")
+            return self._failed(skill, ref, FailureKind.UNKNOWN_OBJECT)
         obj = self.scene.get(oid)
         if obj.toggled is None:
-            return self._done(skill, oid, "not toggleable")
+            return self._failed(skill, oid, FailureKind.NOT_TOGGLEABLE)
         if not self.in_reach(oid):
-            return self._done(skill, oid, "not reachable")
+            return self._failed(skill, oid, FailureKind.UNREACHABLE)
         if obj.toggled == on:
-            return self._done(skill, oid, "already on" if on else "already off")
+            return self._failed(skill, oid, FailureKind.ALREADY, detail="on" if on else "off")
         self._aim(oid)
         self.scene.set_toggled(oid, on)
         return self._done(skill, oid, seconds=self.config.manipulation_s)

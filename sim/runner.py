@@ -27,7 +27,17 @@ import numpy as np
 
 from robomem.core import Memory, MemoryConfig
 from robomem.core.types import ObservationBatch
-from robomem.planner import Agent, Budget, CountingTools, InProcessTools, ShortTermTools, Spent, Step, StepResult
+from robomem.planner import (
+    Agent,
+    Budget,
+    CountingTools,
+    FailureKind,
+    InProcessTools,
+    ShortTermTools,
+    Spent,
+    Step,
+    StepResult,
+)
 from robomem_sim.navigation import NavGrid
 from robomem_sim.perceive import Eyes, MemoryFeed, event_center
 from robomem_sim.robot import Robot, RobotConfig
@@ -85,7 +95,8 @@ class SimExecutor:
     """Drives the simulated robot for the planner; every action is followed by a camera frame that
     feeds the attached memories. Objects are named by memory's record (label + position); the
     simulator grounds a record to the physical object of that type at that place (as the robot's
-    gripper would), or the action fails with "not found at believed position"."""
+    gripper would), or the action fails with ``FailureKind.NOT_FOUND`` ("not found at believed
+    position"). "Already open" (closed, on, off) counts as done."""
 
     def __init__(self, scene: Scene, robot: Robot, eyes: Eyes, points: list[tuple[float, float]]) -> None:
         self.scene, self.robot, self.eyes, self.points = scene, robot, eyes, points
@@ -120,7 +131,7 @@ class SimExecutor:
     def go_to(self, xy: tuple[float, float]) -> StepResult:
         self.calls += 1
         result = self.robot.navigate_to(xy)
-        return StepResult(result.success, result.reason)
+        return StepResult(result.success, result.failure)
 
     def act(self, step: Step) -> StepResult:
         self.calls += 1
@@ -130,18 +141,31 @@ class SimExecutor:
             result = self.robot.navigate_to(oid) if oid else self._approach(np.asarray(rec.center))
             self.observe()
             if oid is None:
-                return StepResult(False, "not found at believed position" if result else result.reason)
-            return StepResult(result.success, result.reason)
+                return StepResult.failed(FailureKind.NOT_FOUND, rec.label) if result else self._failed(result, rec)
+            return StepResult(result.success, result.failure)
         if oid is None:
             self.observe()
-            return StepResult(False, "not found at believed position")
+            return StepResult.failed(FailureKind.NOT_FOUND, *self._names(step))
         if step.skill in ("toggle_on", "toggle_off"):
             result = self.robot.toggle(oid, step.skill == "toggle_on")
         else:
             result = getattr(self.robot, step.skill)(oid)
         self.observe()
-        ok = result.success or result.reason.startswith("already")
-        return StepResult(ok, "" if ok else result.reason)
+        if result.success or result.failure.kind is FailureKind.ALREADY:
+            return StepResult.ok()
+        return StepResult(False, result.failure)
+
+    def _names(self, step: Step) -> tuple[str, str]:
+        """The failure fields (object, receptacle) of a step whose target was not found: a place's target
+        is the receptacle (the object is the one held)."""
+        if step.skill == "place":
+            return (self.holding() or "", step.target.label)
+        return (step.target.label, "")
+
+    @staticmethod
+    def _failed(result: Any, rec: Any) -> StepResult:
+        """Driving toward a believed place where nothing was failed: the failure names the record."""
+        return StepResult.failed(result.failure.kind, rec.label, detail=result.failure.detail)
 
     # -- helpers
     def ground(self, rec: Any) -> str | None:

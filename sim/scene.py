@@ -25,7 +25,7 @@ import numpy as np
 import pybullet
 from pybullet_utils.bullet_client import BulletClient
 
-from robomem.eval.thor_scene import (
+from robomem.thor.scene import (
     OPEN_EPS,
     STATE_FLAGS,
     UNMOVED_TOL,
@@ -457,7 +457,7 @@ class Scene:
 
     def apply_world(self, world: WorldState, room: str | None = None) -> None:
         """Put every object of ``room`` (default: the scene's only room) where ``world`` (a
-        :mod:`robomem.eval.thor_scene` arrangement of that iTHOR room, in its own frame) has it.
+        :mod:`robomem.thor.scene` arrangement of that iTHOR room, in its own frame) has it.
 
         Pickupables the arrangement lacks are parked; openness follows it; toggles go back
         to the metadata."""
@@ -491,7 +491,7 @@ class Scene:
     # ------------------------------------------------------------------ state snapshot
 
     def thor_world(self) -> WorldState:
-        """The simulator's current state as a thor_scene :class:`WorldState` (y-up), with the
+        """The simulator's current state as a :mod:`robomem.thor.scene` :class:`WorldState` (y-up), with the
         same lenient containment chains as robomem.eval. Held and parked objects are left out."""
         id_to_name = {o.object_id: o.name for o in self.objects.values()}
         out = []

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from robomem.eval.thor_scene import load_roomr
 from robomem.planner.language import name_of
+from robomem.thor.scene import load_roomr
 from robomem_sim.placement import goes_inside
 from robomem_sim.robot import Robot
 from robomem_sim.scene import Scene, build_scene

@@ -1,7 +1,7 @@
 """Ground truth of the simulated room and the goal predicates ON, INSIDE and STATE.
 
 For goal checking and tests only: a robot's memory must never read this. Containment is
-the lenient chain of :mod:`robomem.eval.thor_scene` (box geometry, plus AI2-THOR's own
+the lenient chain of :mod:`robomem.thor.scene` (box geometry, plus AI2-THOR's own
 parents for objects that have not moved) evaluated on the simulator's current poses.
 """
 

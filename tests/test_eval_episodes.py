@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robomem.eval import thor_scene
 from robomem.eval.simulate import EpisodeConfig, SceneArrays, View, detect
-from robomem.eval.thor_scene import ThorObject, WorldState, scene_group_index
+from robomem.thor import scene as thor_scene
+from robomem.thor.scene import ThorObject, WorldState, scene_group_index
 
 QUESTION_FIELDS = {
     "where_is": {"label"}, "where_was": {"label", "at"}, "last_seen": {"label"},

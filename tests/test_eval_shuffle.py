@@ -8,10 +8,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from robomem.eval import thor_scene
 from robomem.eval.shuffle import SURFACE_TYPES, place_object, remove_objects
 from robomem.eval.simulate import EpisodeConfig, View
-from robomem.eval.thor_scene import ThorObject, WorldState
+from robomem.thor import scene as thor_scene
+from robomem.thor.scene import ThorObject, WorldState
 
 
 def _have_data() -> str | None:

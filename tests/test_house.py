@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("pybullet")
 
 from robomem.core import Memory, MemoryConfig  # noqa: E402
-from robomem.eval.thor_scene import load_scene_metadata  # noqa: E402
 from robomem.planner import Agent, Budget, InProcessTools  # noqa: E402
+from robomem.thor.scene import load_scene_metadata  # noqa: E402
 from robomem_sim.house import House, build_house  # noqa: E402
 from robomem_sim.house_runner import HOUSE_CAMERA, HouseExecutor, room_viewpoints  # noqa: E402
 from robomem_sim.house_tasks import HouseSetup, start_robot  # noqa: E402

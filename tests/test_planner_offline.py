@@ -97,7 +97,7 @@ class _ScriptedRobot:
         return []
 
     def act(self, step):
-        from robomem.planner.agent import StepResult
+        from robomem.planner.results import FailureKind, StepResult
 
         self.calls += 1
         self.t += 1.0
@@ -106,13 +106,13 @@ class _ScriptedRobot:
         if step.skill == "place":
             self.places += 1
             if abs(step.target.center[0] - self.full_at[0]) + abs(step.target.center[1] - self.full_at[1]) < 0.1:
-                return StepResult(False, "no free spot")
+                return StepResult.failed(FailureKind.NO_FREE_SPOT, self.held or "", step.target.label)
             self.held = None
             self.placed_on.append(step.target.center)
         return StepResult(True)
 
     def go_to(self, xy):
-        from robomem.planner.agent import StepResult
+        from robomem.planner.results import StepResult
 
         return StepResult(True)
 
@@ -215,7 +215,7 @@ class _Home:
         return self._rooms
 
     def act(self, step):
-        from robomem.planner.agent import StepResult
+        from robomem.planner.results import FailureKind, StepResult
 
         self.calls += 1
         self.t += 1.0
@@ -224,7 +224,7 @@ class _Home:
             self.here = (at[0], at[1])
         here = self.world.get(label)
         if here is None or math.dist(here[:2], at[:2]) > 0.3:
-            return StepResult(False, "not found at believed position")
+            return StepResult.failed(FailureKind.NOT_FOUND, label)
         if step.skill == "pick":
             self.held = label
             del self.world[label]
@@ -234,7 +234,7 @@ class _Home:
         return StepResult(True)
 
     def go_to(self, xy):
-        from robomem.planner.agent import StepResult
+        from robomem.planner.results import StepResult
 
         self.calls += 1
         self.went.append(xy)

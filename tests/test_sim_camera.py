@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pybullet")
 
-from robomem.eval.thor_scene import load_scene_metadata  # noqa: E402
+from robomem.thor.scene import load_scene_metadata  # noqa: E402
 from robomem_sim import Robot, build_scene  # noqa: E402
 
 

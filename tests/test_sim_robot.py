@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pybullet")
 
-from robomem.eval.thor_scene import load_scene_metadata  # noqa: E402
+from robomem.thor.scene import load_scene_metadata  # noqa: E402
 from robomem_sim import Inside, On, Robot, State, build_scene, snapshot  # noqa: E402
 
 

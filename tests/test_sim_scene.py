@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pybullet")
 
-from robomem.eval.thor_scene import load_scene_metadata, roomr_dir  # noqa: E402
+from robomem.thor.scene import load_scene_metadata, roomr_dir  # noqa: E402
 from robomem_sim import build_scene  # noqa: E402
 from robomem_sim.navigation import NavGrid  # noqa: E402
 

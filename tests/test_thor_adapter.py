@@ -1,7 +1,7 @@
-"""AI2-THOR adapter (robomem_sim.thor_adapter) on real recorded iTHOR metadata (procthor wheel).
+"""AI2-THOR adapter (robomem.thor.adapter) on real recorded iTHOR metadata (procthor wheel).
 
 Expected values come from the metadata itself and from hand derivations written out below, never
-from the adapter. Axis map of robomem.core.geometry: AI2-THOR (x, y-up, z) -> core (z, x, y).
+from the adapter. Axis map of robomem.thor.frames: AI2-THOR (x, y-up, z) -> core (z, x, y).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import pytest
 
 from robomem.core import Memory, MemoryConfig
 from robomem.core.types import ObservationBatch, RejectedInput
-from robomem.eval.thor_scene import load_scene_metadata
-from robomem_sim.thor_adapter import (
+from robomem.thor.adapter import (
     AGENT_Y,
     CAMERA_OFFSET_Y,
     DetectorSettings,
@@ -34,6 +33,7 @@ from robomem_sim.thor_adapter import (
     save_metadata_log,
     set_object_fields,
 )
+from robomem.thor.scene import load_scene_metadata
 
 IGNORED = {"Floor", "Wall", "Ceiling", "LightSwitch", "StoveKnob", "ShowerGlass"}
 # FloorPlan1: the Fridge's box spans x -2.377 .. -1.653, z 0.571 .. 1.584 (metadata); an agent at

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from robomem.eval.simulate import Detection, View, views_containing
-from robomem.eval.thor_scene import UNDETECTED_TYPES, ThorObject, WorldState
+from robomem.thor.scene import UNDETECTED_TYPES, ThorObject, WorldState
 
 STATE_KEYS = ("open", "on", "dirty", "sliced", "cooked", "filled")
 MOVED_M = 0.3  # displacement that counts as "moved"

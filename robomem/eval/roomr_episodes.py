@@ -20,7 +20,7 @@ import numpy as np
 from robomem.eval import questions as qs
 from robomem.eval.shuffle import shuffle_extras
 from robomem.eval.simulate import Detection, EpisodeConfig, SceneArrays, View, detect, plan_views
-from robomem.eval.thor_scene import build_world, load_roomr, thor_vocabulary
+from robomem.thor.scene import build_world, load_roomr, thor_vocabulary
 
 __all__ = [
     "EpisodeConfig",

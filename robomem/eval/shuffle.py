@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from robomem.eval.simulate import View, in_view
-from robomem.eval.thor_scene import (
+from robomem.thor.scene import (
     UNDETECTED_TYPES,
     UNMOVED_TOL,
     ThorObject,

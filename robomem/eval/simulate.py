@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robomem.eval.thor_scene import UNDETECTED_TYPES, WorldState
+from robomem.thor.scene import UNDETECTED_TYPES, WorldState
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """Offline planner (pure Python, no ROS): instruction -> validated plan of skills, using memory only
 through the :class:`~robomem.planner.tools.MemoryTools` protocol, exploring when memory does not know."""
 
-from robomem.planner.agent import Agent, Budget, Executor, Outcome, Spent, StepResult
+from robomem.planner.agent import Agent, Budget, Executor, Outcome, Spent
 from robomem.planner.language import Intent, ParseError, name_of, parse, resolve
 from robomem.planner.llm import LLMPlanner, LLMPlanResult, Planner, PlanRejected
 from robomem.planner.llm_client import ChatClient, LLMError
 from robomem.planner.plan import InvalidPlan, Plan, Step, check, validate
+from robomem.planner.results import Failure, FailureKind, StepResult
 from robomem.planner.tools import (
     ChangeRecord,
     CountingTools,
@@ -22,6 +23,8 @@ __all__ = [
     "ChatClient",
     "CountingTools",
     "Executor",
+    "Failure",
+    "FailureKind",
     "InProcessTools",
     "Intent",
     "InvalidPlan",

@@ -18,6 +18,7 @@ from robomem.core.config import MemoryConfig
 from robomem.planner.language import Intent, ParseError, parse
 from robomem.planner.llm import PlanRejected
 from robomem.planner.plan import RECEPTACLE_OPENABLE, Plan, Step, is_open, validate
+from robomem.planner.results import FailureKind, StepResult
 from robomem.planner.tools import MemoryTools, ObjectRecord
 
 if TYPE_CHECKING:
@@ -28,12 +29,6 @@ RULED_OUT_M = 0.4  # a belief this close to where the object was not found is no
 SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
 _FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
-
-
-@dataclass
-class StepResult:
-    success: bool
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -411,18 +406,18 @@ class Agent:
 
     def _run_step(self, step: Step, record_failure: bool = True) -> StepResult:
         result = self.robot.act(step)
-        if (not result.success and record_failure and step.skill in ("navigate_to", "pick", "open")
-                and "not found" in result.reason):
+        if (record_failure and step.skill in ("navigate_to", "pick", "open")
+                and result.kind is FailureKind.NOT_FOUND):
             self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
-        if not result.success and record_failure and step.skill == "place" and "no free spot" in result.reason:
+        if record_failure and step.skill == "place" and result.kind is FailureKind.NO_FREE_SPOT:
             self.full.setdefault(step.target.label, []).append(step.target.center)  # try another instance
         return result
 
     def _open_and_pick(self, pick: Step, failed: StepResult) -> StepResult:
         """The object is inside a closed receptacle memory did not know of (or had open): open the
         nearest one of that kind memory knows and pick again."""
-        kind = failed.reason.split()[-1]
-        holder = self.tools.where_is(kind, near=pick.target.center)
+        assert failed.failure is not None
+        holder = self.tools.where_is(failed.failure.receptacle, near=pick.target.center)
         if holder is None:
             return failed
         self._check_budget()
@@ -472,7 +467,7 @@ class Agent:
         for step in plan.steps:
             self._check_budget()
             result = self._run_step(step)
-            if not result.success and step.skill == "pick" and "inside closed" in result.reason:
+            if step.skill == "pick" and result.kind is FailureKind.INSIDE_CLOSED:
                 result = self._open_and_pick(step, result)
             if not result.success:
                 out.plans[-1] += f"  [failed {step.skill} {step.target.label}: {result.reason}]"

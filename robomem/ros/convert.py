@@ -15,6 +15,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Vector3
 
 from robomem import msg as rmsg
+from robomem import srv
 from robomem.core.experience import TaskEpisode
 from robomem.core.types import (
     Change,
@@ -27,6 +28,7 @@ from robomem.core.types import (
     make_detection,
     make_view,
 )
+from robomem.planner.results import FailureKind, StepResult
 
 MAX_LABEL_CHARS = 128
 MAX_TIME_S = 2.0**31 - 1  # builtin_interfaces/Time holds int32 seconds
@@ -225,3 +227,30 @@ def episode_from_msg(message: rmsg.TaskEpisode) -> TaskEpisode:
         success=bool(message.success), failure_reason=message.failure_reason, objects=list(message.objects),
         started=time_from_msg(message.started), finished=time_from_msg(message.finished),
     )
+
+
+# ---------------------------------------------------------------------- skill results
+def step_result_to_response(result: StepResult, response: srv.ExecuteSkill.Response) -> srv.ExecuteSkill.Response:
+    """Sets the response's success, reason and typed failure fields (kind, object, receptacle, detail)."""
+    failure = result.failure
+    response.success = failure is None
+    response.reason = result.reason
+    response.failure_kind = int(result.kind)
+    response.failure_object = failure.obj if failure else ""
+    response.failure_receptacle = failure.receptacle if failure else ""
+    response.failure_detail = failure.detail if failure else ""
+    return response
+
+
+def step_result_from_response(response: srv.ExecuteSkill.Response) -> StepResult:
+    """The typed result of an ExecuteSkill answer. A failure without a kind this planner knows (a robot
+    that does not fill ``failure_kind``, or a newer one) is an ERROR with the robot's reason as detail."""
+    if response.success:
+        return StepResult.ok()
+    try:
+        kind = FailureKind(response.failure_kind)
+    except ValueError:
+        kind = FailureKind.NONE
+    if kind is FailureKind.NONE:
+        return StepResult.failed(FailureKind.ERROR, detail=response.reason)
+    return StepResult.failed(kind, response.failure_object, response.failure_receptacle, response.failure_detail)

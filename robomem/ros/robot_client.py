@@ -16,8 +16,9 @@ from rclpy.executors import Executor as RosExecutorLoop
 from rclpy.node import Node
 
 from robomem import srv
-from robomem.planner.agent import Spent, StepResult
+from robomem.planner.agent import Spent
 from robomem.planner.plan import Step
+from robomem.planner.results import StepResult
 from robomem.ros import convert
 from robomem.ros.calls import ServiceCaller
 
@@ -84,7 +85,7 @@ class RosExecutor:
         self._expect(response.state)
         if self.on_step is not None:
             self.on_step(skill, label, bool(response.success), response.reason, response.state)
-        return StepResult(bool(response.success), response.reason)
+        return convert.step_result_from_response(response)
 
     # -- Executor protocol
     def position(self) -> tuple[float, float]:

@@ -3,7 +3,8 @@
 :class:`SkillServerNode` serves any :class:`robomem.planner.Executor` (the simulator's robot; a real
 robot's driver implements the same protocol). Objects arrive as memory names them (label + believed
 position); grounding them is the executor's job. Bad requests (unknown skill, empty label, NaN
-position) are answered with ``success = false`` and a reason, counted, and never reach the robot. A
+position) are answered with ``success = false`` and ``FAILURE_REJECTED``, counted, and never reach the
+robot; every failure travels typed (kind, object, receptacle, detail) beside its reason in words. A
 request repeated with the same ``request_id`` (its answer was lost on the way) gets the first answer
 again: a skill never runs twice.
 """
@@ -21,6 +22,7 @@ from rclpy.node import Node
 from robomem import msg as rmsg
 from robomem import srv
 from robomem.planner.plan import SKILLS, Step
+from robomem.planner.results import FailureKind, StepResult
 from robomem.planner.tools import ObjectRecord
 from robomem.ros import convert
 
@@ -89,32 +91,31 @@ class SkillServerNode(Node):
         error = request_error(request) or ("no_robot" if self.robot is None else "")
         if error:
             self.counters[f"rejected_requests.{error}"] += 1
-            response.success, response.reason = False, f"rejected: {error}"
+            result = StepResult.failed(FailureKind.REJECTED, request.label, detail=error)
         else:
             self.counters[f"skills.{request.skill}"] += 1
             try:
-                response.success, response.reason = self._run(request)
+                result = self._run(request)
             except Exception as exc:  # a robot failure answers the call; the node keeps serving
                 self.counters["skill_errors"] += 1
                 self.get_logger().error(f"{request.skill} failed: {exc}\n{traceback.format_exc(limit=4)}")
-                response.success, response.reason = False, f"error: {exc}"
+                result = StepResult.failed(FailureKind.ERROR, request.label, detail=str(exc))
+        convert.step_result_to_response(result, response)
         response.state = self.state()
         if request.request_id:
             self._last = (int(request.request_id), response)
         return response
 
-    def _run(self, request: srv.ExecuteSkill.Request) -> tuple[bool, str]:
+    def _run(self, request: srv.ExecuteSkill.Request) -> StepResult:
         robot = self.robot
         if request.skill == "look_around":
             robot.look_around()
-            return True, ""
+            return StepResult.ok()
         if request.skill == "observe":
             robot.observe()
-            return True, ""
+            return StepResult.ok()
         if request.skill == "go_to":
-            result = robot.go_to((request.position.x, request.position.y))
-        else:
-            target = ObjectRecord(label=request.label, center=tuple(convert.xyz(request.position)),
-                                  size=tuple(convert.xyz(request.size)), track_id=int(request.track_id))
-            result = robot.act(Step(request.skill, target))
-        return bool(result.success), result.reason
+            return robot.go_to((request.position.x, request.position.y))
+        target = ObjectRecord(label=request.label, center=tuple(convert.xyz(request.position)),
+                              size=tuple(convert.xyz(request.size)), track_id=int(request.track_id))
+        return robot.act(Step(request.skill, target))

@@ -4,7 +4,7 @@ One function, :func:`batch_from_metadata`, turns an AI2-THOR ``event.metadata`` 
 :class:`~robomem.core.types.ObservationBatch` in the core's z-up frame:
 
 * every object with ``visible: true`` becomes a detection: label = ``objectType``, center and size
-  from ``axisAlignedBoundingBox`` through :func:`robomem.core.geometry.yup_to_zup` (AI2-THOR
+  from ``axisAlignedBoundingBox`` through :func:`robomem.thor.frames.yup_to_zup` (AI2-THOR
   ``(x, y, z)`` -> core ``(z, x, y)``), the AI2-THOR states the object has (``isOpen``,
   ``openness``, ``isToggled``, ``isDirty``, ...), confidence 1.0 unless a :class:`DetectorSettings`
   degrades the frame;
@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from robomem.core.geometry import in_view, yup_to_zup
+from robomem.core.geometry import in_view
 from robomem.core.types import Detection, ObservationBatch, RejectedInput, ViewCone, make_detection, make_view
-from robomem.eval.thor_scene import UNDETECTED_TYPES
+from robomem.thor.frames import yup_to_zup
+from robomem.thor.scene import UNDETECTED_TYPES
 
 DEFAULT_FOV_DEG = 90.0  # AI2-THOR's default camera field of view (vertical, Unity)
 DEFAULT_VISIBILITY_M = 1.5  # AI2-THOR's default visibilityDistance
