@@ -9,6 +9,7 @@ past time, the facts that held then.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,14 @@ from robomem.core.tracks import CONFIRMED, PARENT, POSE, STATUS, TENTATIVE, Trac
 from robomem.core.types import ObjectInfo
 
 
+@dataclass(eq=False)
 class Belief:
     """Reads what memory believed at a time."""
 
-    def __init__(self, tracks: TrackStore, journal: Journal, store: MemoryStore, graph: SceneGraph) -> None:
-        self.tracks = tracks
-        self.journal = journal
-        self.store = store
-        self.graph = graph
+    tracks: TrackStore
+    journal: Journal
+    store: MemoryStore
+    graph: SceneGraph
 
     def is_now(self, at: float | None) -> bool:
         """Whether a query about time ``at`` is about the present (answered from current estimates)."""

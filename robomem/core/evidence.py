@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,19 +24,16 @@ from robomem.core.types import ViewCone
 from robomem.core.views import ViewLog
 
 
+@dataclass(eq=False)
 class NegativeEvidence:
     """Misses of expected objects, and the detector model they calibrate."""
 
-    def __init__(
-        self, config: MemoryConfig, tracks: TrackStore, lifecycle: Lifecycle, views: ViewLog,
-        detector: DetectorModel, counters: Counter[str],
-    ) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.lifecycle = lifecycle
-        self.views = views
-        self.detector = detector
-        self.counters = counters
+    config: MemoryConfig
+    tracks: TrackStore
+    lifecycle: Lifecycle
+    views: ViewLog
+    detector: DetectorModel
+    counters: Counter[str]
 
     def apply(self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray]) -> list[Track]:
         """Count a miss for every track memory expected in this view (``around``: indexed ids and

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,25 +33,21 @@ from robomem.core.update import Updater
 from robomem.core.views import ViewLog
 
 
+@dataclass(eq=False)
 class IngestPipeline:
     """Runs the ingest steps on one batch; the steps are its collaborators, each usable alone."""
 
-    def __init__(
-        self, config: MemoryConfig, tracks: TrackStore, journal: Journal, lifecycle: Lifecycle, updater: Updater,
-        evidence: NegativeEvidence, moves: Moves, relations: Relations, views: ViewLog, noise: PositionNoise,
-        counters: Counter[str],
-    ) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.journal = journal
-        self.lifecycle = lifecycle
-        self.updater = updater
-        self.evidence = evidence
-        self.moves = moves
-        self.relations = relations
-        self.views = views
-        self.noise = noise
-        self.counters = counters
+    config: MemoryConfig
+    tracks: TrackStore
+    journal: Journal
+    lifecycle: Lifecycle
+    updater: Updater
+    evidence: NegativeEvidence
+    moves: Moves
+    relations: Relations
+    views: ViewLog
+    noise: PositionNoise
+    counters: Counter[str]
 
     def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
         """Take one frame of observations; returns the change events it caused. A batch that cannot

@@ -8,6 +8,7 @@ Ingest steps (update, negative evidence, moved-vs-new, relations) change tracks 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,15 +21,16 @@ from robomem.core.tracks import CONFIRMED, POSE, STATUS, TENTATIVE, Track
 from robomem.core.types import Detection
 
 
+@dataclass(eq=False)
 class Lifecycle:
     """Creates tracks and changes their status, placement and states, as facts."""
 
-    def __init__(self, config: MemoryConfig, tracks: TrackStore, journal: Journal, counters: Counter[str]) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.journal = journal
-        self.counters = counters
-        self._appear_checks: list[Track] = []  # confirmed this frame: did they appear, or were they found?
+    config: MemoryConfig
+    tracks: TrackStore
+    journal: Journal
+    counters: Counter[str]
+    # confirmed this frame: did they appear, or were they found?
+    _appear_checks: list[Track] = field(default_factory=list, init=False, repr=False)
 
     def create(self, det: Detection, t: float, robot: str) -> Track:
         """A new track for a detection no track explains."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import distance
@@ -16,14 +17,14 @@ from robomem.core.tracks import CONFIRMED, GONE, MERGED, Track
 from robomem.core.types import Detection
 
 
+@dataclass(eq=False)
 class Moves:
     """Tells a moved object from a new one."""
 
-    def __init__(self, config: MemoryConfig, tracks: TrackStore, lifecycle: Lifecycle, counters: Counter[str]) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.lifecycle = lifecycle
-        self.counters = counters
+    config: MemoryConfig
+    tracks: TrackStore
+    lifecycle: Lifecycle
+    counters: Counter[str]
 
     def moved_track(self, det: Detection, seen: set[int]) -> Track | None:
         """The track an unmatched detection is, moved: a same-label object missing from its place

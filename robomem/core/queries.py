@@ -4,6 +4,7 @@ look-ups and the scene graph, each answered from :class:`robomem.core.belief.Bel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,17 +19,15 @@ from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE
 from robomem.core.types import Change, GraphEdge, GraphNode, ObjectInfo
 
 
+@dataclass(eq=False)
 class Queries:
     """The questions memory answers (the facade :class:`robomem.core.memory.Memory` locks around them)."""
 
-    def __init__(
-        self, config: MemoryConfig, tracks: TrackStore, belief: Belief, journal: Journal, graph: SceneGraph
-    ) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.belief = belief
-        self.journal = journal
-        self.graph = graph
+    config: MemoryConfig
+    tracks: TrackStore
+    belief: Belief
+    journal: Journal
+    graph: SceneGraph
 
     def where_is(self, label: str, near: Any = None, at: float | None = None) -> ObjectInfo | None:
         track = self.belief.first(label, at, near)

@@ -3,6 +3,8 @@ facts and mirrored in the scene graph."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from robomem.core.config import MemoryConfig
@@ -15,14 +17,14 @@ from robomem.core.tracks import PARENT, Track
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 
 
+@dataclass(eq=False)
 class Relations:
     """Parent receptacles of tracks, re-derived for tracks whose geometry or status changed."""
 
-    def __init__(self, config: MemoryConfig, tracks: TrackStore, journal: Journal, graph: SceneGraph) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.journal = journal
-        self.graph = graph
+    config: MemoryConfig
+    tracks: TrackStore
+    journal: Journal
+    graph: SceneGraph
 
     def update(self, t: float) -> None:
         """Re-derive the holder of every track the journal says changed (and of what lies near a

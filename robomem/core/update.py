@@ -6,6 +6,7 @@ in part grows its box, and opened or closed furniture takes the detected box and
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,20 +21,17 @@ from robomem.core.tracks import CONFIRMED, GONE, MERGED, PARENT, REJECTED, TENTA
 from robomem.core.types import Detection
 
 
+@dataclass(eq=False)
 class Updater:
     """Applies matched detections to their tracks."""
 
-    def __init__(
-        self, config: MemoryConfig, tracks: TrackStore, lifecycle: Lifecycle, journal: Journal,
-        graph: SceneGraph, noise: PositionNoise, counters: Counter[str],
-    ) -> None:
-        self.config = config
-        self.tracks = tracks
-        self.lifecycle = lifecycle
-        self.journal = journal
-        self.graph = graph
-        self.noise = noise
-        self.counters = counters
+    config: MemoryConfig
+    tracks: TrackStore
+    lifecycle: Lifecycle
+    journal: Journal
+    graph: SceneGraph
+    noise: PositionNoise
+    counters: Counter[str]
 
     def matched(self, pairs: list[tuple[Detection, Track]], t: float, robot: str) -> None:
         """Ordinary matches of one frame: the running means of all matched tracks in one vectorised step."""
