@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.retrieval import ObjectInfo
-from robomem.core.types import ObservationBatch, RejectedInput, make_detection, make_view
+from robomem.core.types import ObjectInfo, ObservationBatch, RejectedInput, make_detection, make_view
 from robomem.thor.frames import yup_to_zup, zup_to_yup
 
 

@@ -88,7 +88,7 @@ def draw_map(
     robot_path: Sequence[Sequence[float]] = (),
     title: str = "",
 ) -> Path:
-    """Top-down picture. ``believed``: scene-graph nodes (robomem.core.retrieval.GraphNode: node_id,
+    """Top-down picture. ``believed``: scene-graph nodes (robomem.core.types.GraphNode: node_id,
     kind, label, center, size); ``edges``: GraphEdge (child, parent, relation)."""
     fig, ax = plt.subplots(figsize=(14, 10), dpi=120)
     for name, lo, hi in rooms:

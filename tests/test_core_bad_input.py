@@ -2,10 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 from frames import det, frame, looking
 
-from robomem.core.types import ObservationBatch, RejectedInput, make_detection, make_view
+from robomem.core.types import Detection, ObservationBatch, RejectedInput, ViewCone, make_detection, make_view
 
 
 @pytest.mark.parametrize(
@@ -64,23 +65,47 @@ def test_late_batches_do_not_rewrite_history(memory):
     assert memory.last_seen("Mug") == 12
 
 
-def test_hand_built_bad_detections_are_dropped_and_counted(memory):
-    import numpy as np
+@pytest.mark.parametrize(
+    ("center", "size", "confidence", "reason"),
+    [
+        ([np.nan, 0.0, 1.0], [0.1, 0.1, 0.1], 0.9, "non_finite"),
+        ([2.5, 0.5, 1.0], [0.1, 0.1, 0.1], 2.0, "bad_confidence"),
+        ([2.5, 0.5, 1.0], [-1.0, 0.1, 0.1], 0.9, "bad_size"),
+        ([2.5, 0.5, 1.0], [0.1, 0.1, 0.1], "0.9", "malformed"),
+        ([2.5, 0.5], [0.1, 0.1, 0.1], 0.9, "malformed"),
+    ],
+)
+def test_an_unsound_detection_cannot_be_built(center, size, confidence, reason):
+    with pytest.raises(RejectedInput) as error:
+        Detection("Apple", np.array(center), np.array(size), confidence)
+    assert error.value.reason == reason
 
-    from robomem.core.types import Detection
 
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (((0, 0, math.nan), 0, 90, 4), "non_finite"),
+        (((0, 0, 1), math.nan, 90, 4), "non_finite"),
+        (((0, 0, 1), 0, 400, 4), "bad_view"),
+        (((0, 0, 1), 0, 90, 1e6), "bad_view"),
+        (((0, 0, 1), "north", 90, 4), "malformed"),
+    ],
+)
+def test_an_unsound_view_cannot_be_built(fields, reason):
+    with pytest.raises(RejectedInput) as error:
+        ViewCone(*fields)
+    assert error.value.reason == reason
+
+
+def test_a_batch_entry_that_is_not_a_detection_is_dropped_counted_and_no_evidence(memory):
     view = looking(0, 0)
     for t in range(3):
         memory.ingest(frame(t, view, det("Mug", 2, 0)))
-    nan_center = Detection("Apple", np.array([np.nan, 0.0, 1.0]), np.array([0.1, 0.1, 0.1]), 0.9)
-    too_sure = Detection("Apple", np.array([2.5, 0.5, 1.0]), np.array([0.1, 0.1, 0.1]), 2.0)
-    negative = Detection("Apple", np.array([2.5, 0.5, 1.0]), np.array([-1.0, 0.1, 0.1]), 0.9)
     as_lists = Detection("Book", [2.4, -0.4, 1.0], [0.2, 0.15, 0.04], 0.9)
+    raw = {"label": "Apple", "center": [2.5, 0.5, 1.0]}
     for t in range(5, 12):
-        memory.ingest(frame(t, view, nan_center, too_sure, negative, as_lists))  # the mug is not reported
+        memory.ingest(frame(t, view, raw, as_lists))  # the mug is not reported
     assert memory.count("Apple") == 0
     assert memory.count("Book") == 1, "plain lists are fine"
     assert memory.where_is("Mug") is not None, "a frame that lost detections is no evidence against the mug"
-    assert memory.counters["rejected.non_finite"] == 7
-    assert memory.counters["rejected.bad_confidence"] == 7
-    assert memory.counters["rejected.bad_size"] == 7
+    assert memory.counters["rejected.malformed"] == 7

@@ -28,7 +28,7 @@ def test_detector_rate_and_noise_are_learned(tmp_path, p_detect, sigma):
     ranges = [np.linalg.norm([2.0 + 0.6 * (i % 4), -1.2 + 0.8 * (i // 4), -0.5]) / 6.0 for i in range(12)]
     mean_shape = np.mean([memory.detector.shape(r, np.array([0.2, 0.15, 0.05])) for r in ranges])
     assert memory.detector.p_max * mean_shape == pytest.approx(p_detect, abs=0.06)
-    assert np.sqrt(memory._residual_var) == pytest.approx([sigma] * 3, rel=0.35)
+    assert np.sqrt(memory.noise.variance) == pytest.approx([sigma] * 3, rel=0.35)
     assert memory.count("Book") == 12, "a weak or noisy detector makes neither ghosts nor duplicates"
     memory.close()
     reopened = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite")))

@@ -54,6 +54,39 @@ def boxes_intersect(
     return np.all((hi - lo > 0.0) | (flat & (hi - lo >= 0.0)), axis=-1)
 
 
+class PositionNoise:
+    """Per-axis noise of detected centers: a configured prior, then learned online from the offsets
+    of detections of settled tracks (an exponential average over roughly the last hundred)."""
+
+    LEARNING_RATE = 0.01
+
+    def __init__(self, config: MemoryConfig, variance: np.ndarray | None = None) -> None:
+        self.variance = np.full(3, config.position_noise_m**2) if variance is None else np.asarray(variance, float)
+        self._sigmas = config.gate_sigmas
+
+    def learn(self, residual: np.ndarray) -> None:
+        self.variance += self.LEARNING_RATE * (residual * residual - self.variance)
+
+    def margin(self) -> np.ndarray:
+        """Per-axis gate margin: gate_sigmas standard deviations of the noise measured so far."""
+        return self._sigmas * np.sqrt(self.variance)
+
+
+def gate_margins(labels: Sequence[str], config: MemoryConfig, noise_margin: np.ndarray | None) -> np.ndarray:
+    """Per label and axis (N, 3), the margin a gate adds to a box: the class margin (class_gates, else
+    gate_m), never tighter than the measured position noise allows."""
+    margins = np.array([config.class_gates.get(normalize_label(label), config.gate_m) for label in labels])[:, None]
+    if noise_margin is None:
+        return np.broadcast_to(margins, (len(labels), 3))
+    return np.maximum(margins, noise_margin[None, :])
+
+
+def gate_half_widths(half_sizes: np.ndarray, margins: np.ndarray, config: MemoryConfig) -> np.ndarray:
+    """Per-axis half-widths of the association gate around a box of these half-sizes: the box grown by
+    gate_size_fraction plus the margin, at most max_gate_m (see MemoryConfig)."""
+    return np.minimum(half_sizes * (1.0 + config.gate_size_fraction) + margins, config.max_gate_m)
+
+
 def track_open(track: Track) -> bool | None:
     """The track's current open/closed state (None when never observed)."""
     return states.is_open({k: track.history(f"state:{k}").value_now() for k in states.OPEN_KEYS})
@@ -142,12 +175,9 @@ def associate(
     det_sizes = np.array([d.size for d in detections])
     track_centers = np.array([t.center for t in tracks])
     track_sizes = np.array([t.size for t in tracks])
-    margins = np.array([config.class_gates.get(normalize_label(t.label), config.gate_m) for t in tracks])[:, None]
-    if noise_margin is not None:  # never tighter than the measured position noise allows
-        margins = np.maximum(margins, noise_margin[None, :])
+    margins = gate_margins([t.label for t in tracks], config, noise_margin)
     # gate: the detection's center must lie in the track's box grown per axis (see MemoryConfig)
-    half = np.maximum(track_sizes[c], det_sizes[r]) / 2.0
-    gate = np.minimum(half * (1.0 + config.gate_size_fraction) + margins[c], config.max_gate_m)
+    gate = gate_half_widths(np.maximum(track_sizes[c], det_sizes[r]) / 2.0, margins[c], config)
     ratio = np.abs(det_centers[r] - track_centers[c]) / gate
     # boxes of very different shape are different objects (the stacked shelves of a unit)
     size_gate = float(np.log(config.size_gate_ratio))

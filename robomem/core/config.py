@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from robomem.core.scene_graph import Room
@@ -174,11 +173,6 @@ class MemoryConfig:
 
     def is_static(self, label: str) -> bool:
         return normalize_label(label) in self.static
-
-    def gate_for(self, label: str, half_size: np.ndarray) -> np.ndarray:
-        """Per-axis association half-widths around a track of this label and box half-size."""
-        margin = self.class_gates.get(normalize_label(label), self.gate_m)
-        return np.minimum(half_size * (1.0 + self.gate_size_fraction) + margin, self.max_gate_m)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MemoryConfig:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,16 +25,16 @@ from robomem.core.config import normalize_label
 from robomem.core.embedding import VectorIndex
 from robomem.core.locking import synchronized
 from robomem.core.render import estimate_tokens
-from robomem.core.types import RejectedInput
+from robomem.core.types import MAX_LABEL_CHARS, RejectedInput
 
 if TYPE_CHECKING:
-    from robomem.core.memory import Memory
+    from robomem.core.embedding import TextEmbedder
+    from robomem.core.journal import Journal
 
 MAX_INSTRUCTION_CHARS = 2_000
 MAX_PLAN_STEPS = 200
 MAX_STEP_CHARS = 200
 MAX_OBJECTS = 100
-MAX_LABEL_CHARS = 128  # a robot id or an object label
 MAX_REASON_CHARS = 2_000
 OBJECT_BOOST = 0.05  # added to the similarity per episode object the new instruction names
 MAX_OBJECT_BOOST = 0.15
@@ -161,13 +162,20 @@ def render_examples(episodes: Iterable[TaskEpisode], token_budget: int = 200) ->
 
 
 class ExperienceMemory:
-    """Past task runs of a :class:`~robomem.core.memory.Memory`, persisted in its store and guarded by its lock."""
+    """Past task runs, persisted through a memory's journal and guarded by its lock."""
 
-    def __init__(self, memory: Memory) -> None:
-        self._memory = memory
-        self._lock = memory._lock  # one lock for the whole memory (see robomem.core.locking)
+    def __init__(
+        self, rows: Iterable[tuple], lock: threading.RLock, journal: Journal,
+        embedder: Callable[[], TextEmbedder], flush: Callable[[], None],
+    ) -> None:
+        """``rows``: the episodes stored so far (see ``MemoryStore.load_episodes``); ``embedder`` gives the
+        text embedder when a query first needs it; ``flush`` hands the journal's batch to the store."""
+        self._lock = lock  # one lock for the whole memory (see robomem.core.locking)
+        self._journal = journal
+        self._embedder = embedder
+        self._flush = flush
         self._episodes: dict[int, TaskEpisode] = {}  # by id, in recording order
-        for row in memory.store.load_episodes():
+        for row in rows:
             episode = _from_row(row)
             self._episodes[episode.episode_id] = episode
         self._next_id = max(self._episodes, default=0) + 1
@@ -183,19 +191,19 @@ class ExperienceMemory:
         except RejectedInput as error:
             finished = getattr(episode, "finished", 0.0)
             t = float(finished) if isinstance(finished, (int, float)) and math.isfinite(finished) else 0.0
-            self._memory._reject(t, error.reason, f"episode: {error.detail}")
+            self._journal.reject(t, error.reason, f"episode: {error.detail}")
             raise
         clean.episode_id = self._next_id
         self._next_id += 1
         self._episodes[clean.episode_id] = clean
         self._unindexed.append(clean.episode_id)
-        self._memory._pending.episodes.append(_to_row(clean))
-        self._memory.flush()  # handed to the store now (a rare, valuable write); flush(sync=True) waits for disk
+        self._journal.episode(_to_row(clean))
+        self._flush()  # handed to the store now (a rare, valuable write); flush(sync=True) waits for disk
         episode.episode_id = clean.episode_id
         return clean.episode_id
 
     def _index(self) -> VectorIndex:
-        embedder = self._memory.embedder
+        embedder = self._embedder()
         if self._vectors is None:
             self._vectors = VectorIndex(embedder.dim)
         while self._unindexed:
@@ -213,7 +221,7 @@ class ExperienceMemory:
         if not isinstance(instruction, str) or not instruction.strip() or k < 1 or not self._episodes:
             return []
         index = self._index()
-        query = self._memory.embedder.embed([instruction.strip()])[0]
+        query = self._embedder().embed([instruction.strip()])[0]
         grams = _word_grams(instruction)
         total = len(index)
         fetch = min(total, max(4 * k, 32))

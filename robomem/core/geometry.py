@@ -9,21 +9,27 @@ import numpy as np
 from robomem.core.types import ViewCone
 
 
+def in_cones(
+    offsets: np.ndarray, yaw_rad: np.ndarray | float, half_fov_rad: np.ndarray | float, range_m: np.ndarray | float
+) -> np.ndarray:
+    """Whether each offset from a camera (rows of (N, 3)) lies in that camera's view cone: 3D distance
+    within range, horizontal angle from the camera's yaw within half the field of view (a point
+    straight above or below the camera counts as inside). The cone's parameters are scalars or one per row."""
+    dist = np.linalg.norm(offsets, axis=1)
+    horizontal = offsets[:, :2]
+    h_norm = np.linalg.norm(horizontal, axis=1)
+    along = horizontal[:, 0] * np.cos(yaw_rad) + horizontal[:, 1] * np.sin(yaw_rad)
+    cos_angle = np.where(h_norm > 1e-9, along / np.maximum(h_norm, 1e-9), 1.0)
+    within_angle = (cos_angle >= np.cos(half_fov_rad) - 1e-9) | (np.asarray(half_fov_rad) >= np.pi)
+    return (dist <= range_m) & within_angle
+
+
 def in_view(points: np.ndarray, view: ViewCone) -> np.ndarray:
-    """Boolean mask of points (N, 3) inside the cone: horizontal angle ≤ fov/2, 3D distance ≤ range."""
+    """Boolean mask of points (N, 3) inside the cone (see :func:`in_cones`)."""
     if points.size == 0:
         return np.zeros(0, dtype=bool)
-    delta = points - np.asarray(view.position)
-    dist = np.linalg.norm(delta, axis=1)
-    inside = dist <= view.range_m
-    if view.fov_deg >= 360.0:
-        return inside
-    yaw = np.radians(view.yaw_deg)
-    forward = np.array([np.cos(yaw), np.sin(yaw)])
-    horizontal = delta[:, :2]
-    h_norm = np.linalg.norm(horizontal, axis=1)
-    cos_angle = np.where(h_norm > 1e-9, horizontal @ forward / np.maximum(h_norm, 1e-9), 1.0)
-    return inside & (cos_angle >= np.cos(np.radians(view.fov_deg) / 2.0) - 1e-9)
+    return in_cones(points - np.asarray(view.position), np.radians(view.yaw_deg), np.radians(view.fov_deg) / 2.0,
+                    view.range_m)
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,14 +62,3 @@ def support_relation(
     if -gap_tolerance <= gap <= gap_tolerance:
         return "on"
     return None
-
-
-def yup_to_zup(vec: list[float] | np.ndarray) -> np.ndarray:
-    """AI2-THOR (x, y-up, z) to REP-103 z-up: a cyclic permutation, so handedness and yaw agree."""
-    x, y, z = vec
-    return np.array([z, x, y], dtype=float)
-
-
-def zup_to_yup(vec: np.ndarray) -> list[float]:
-    """Inverse of :func:`yup_to_zup`."""
-    return [float(vec[1]), float(vec[2]), float(vec[0])]

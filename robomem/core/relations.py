@@ -1,58 +1,64 @@
-"""Containment relations derived from geometry: what holds each object (in / on), kept as facts."""
+"""Containment relations derived from geometry: what holds each object (in / on), kept as parent
+facts and mirrored in the scene graph."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
+from robomem.core.config import MemoryConfig
 from robomem.core.geometry import box_volume, support_relation
+from robomem.core.journal import Journal
+from robomem.core.scene_graph import SceneGraph
+from robomem.core.track_store import INDEX_SLACK_M, TrackStore
 from robomem.core.tracks import PARENT, Track
 
-if TYPE_CHECKING:
-    from robomem.core.memory import Memory
-
-INDEX_SLACK_M = 0.1  # indexed positions lag the estimates by at most half of this
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 
 
-class RelationsMixin:
-    """Parent receptacles of :class:`robomem.core.memory.Memory` tracks."""
+@dataclass(eq=False)
+class Relations:
+    """Parent receptacles of tracks, re-derived for tracks whose geometry or status changed."""
 
-    def _update_relations(self: Memory, t: float) -> None:
-        """Re-derive parent receptacles for tracks whose geometry or status changed."""
-        if not self._dirty_relations:
+    config: MemoryConfig
+    tracks: TrackStore
+    journal: Journal
+    graph: SceneGraph
+
+    def update(self, t: float) -> None:
+        """Re-derive the holder of every track the journal says changed (and of what lies near a
+        changed receptacle)."""
+        dirty = self.journal.take_relation_changes()
+        if not dirty:
             return
-        dirty = set(self._dirty_relations)
-        self._dirty_relations.clear()
         for track_id in list(dirty):
             track = self.tracks[track_id]
             if self.config.is_receptacle(track.label):
-                dirty.update(self.index.query_radius(track.center, self._reach(track) + _HELD_OBJECT_REACH_M))
+                dirty.update(self.tracks.points.query_radius(track.center,
+                                                             self.tracks.reach(track) + _HELD_OBJECT_REACH_M))
         for track_id in dirty:  # nodes first, so that edges never point at a node not yet there
             track = self.tracks[track_id]
             if track.is_live:
-                self._graph_node(track)
+                self.add_node(track)
             else:
                 self.graph.remove(track_id)
         for track_id in dirty:
             track = self.tracks[track_id]
-            parent = self._best_parent(track) if track.is_live else None
-            history = track.history(PARENT)
-            if history.value_now() != parent:
+            parent = self.best_parent(track) if track.is_live else None
+            if track.history(PARENT).value_now() != parent:
                 if parent is None:
-                    closed = history.close(t)
-                    if closed is not None:
-                        self._pending.facts[closed.fact_id] = closed
+                    self.journal.close_fact(track, PARENT, t)
                 else:
-                    self._fact(track, PARENT, parent, t)
+                    self.journal.record_fact(track, PARENT, parent, t)
             if track.is_live:
                 self.graph.set_parent(track_id, parent)
 
-    def _graph_node(self: Memory, track: Track) -> None:
+    def add_node(self, track: Track) -> None:
+        """Put (or refresh) a live track in the scene graph."""
         self.graph.upsert(track.track_id, track.label, track.center, track.size, self.config.is_receptacle(track.label))
 
-    def _inside_any(self: Memory, part: Track, holders: list[Track]) -> bool:
+    def _inside_any(self, part: Track, holders: list[Track]) -> bool:
         """Whether ``part``'s center lies in the box of a bigger one of ``holders``."""
         volume = box_volume(part.size)
         return any(
@@ -61,26 +67,23 @@ class RelationsMixin:
             for holder in holders
         )
 
-    def _reach(self: Memory, track: Track) -> float:
-        """How far from its center a receptacle's box (plus margins) extends: half its 3D diagonal."""
-        return float(np.linalg.norm(track.size)) / 2.0 + self.config.support_margin_m + self.config.support_gap_m
-
-    def _best_parent(self: Memory, track: Track) -> list | None:
+    def best_parent(self, track: Track) -> list | None:
         """What holds the track, as [id, relation]. In order of preference: the smallest *container*
         its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
         on and does not stand on it (an apple in a bowl on a table: bowl); the highest surface its
         bottom rests *on*; and last the smallest other receptacle box its center lies in (a laptop sunk
         into a sofa's box)."""
         cfg = self.config
+        tracks = self.tracks
         own_volume = box_volume(track.size)
         containers: list[tuple[float, int]] = []
         others: list[tuple[float, int]] = []
         supports: list[tuple[float, float, int]] = []
-        radius = self.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + INDEX_SLACK_M
-        for rec_id in self.receptacle_index.query_radius(track.center, radius):
+        radius = tracks.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + INDEX_SLACK_M
+        for rec_id in tracks.receptacle_points.query_radius(track.center, radius):
             if rec_id == track.track_id:
                 continue
-            rec = self.tracks[rec_id]
+            rec = tracks[rec_id]
             relation = support_relation(track.center, track.size, rec.center, rec.size,
                                         cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)
@@ -89,15 +92,15 @@ class RelationsMixin:
             elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
                 supports.append((float(rec.center[2] + rec.size[2] / 2.0), volume, rec_id))
         # a drawer's top is no table top: drop supports lying inside another, bigger holder candidate
-        holders = [self.tracks[rec_id] for _, rec_id in containers] + [self.tracks[r] for _, _, r in supports]
-        supports = [s for s in supports if not self._inside_any(self.tracks[s[2]], holders)]
+        holders = [tracks[rec_id] for _, rec_id in containers] + [tracks[r] for _, _, r in supports]
+        supports = [s for s in supports if not self._inside_any(tracks[s[2]], holders)]
         support = max(supports, key=lambda s: (s[0], -s[1]), default=None)
         container = min(containers, default=None)
         if container is not None:
-            box = self.tracks[container[1]]
+            box = tracks[container[1]]
             # a surface seen only as its top plane has next to no volume: a drawer (or other openable)
             # standing on it holds the object all the same (a fork in a drawer slid out over a shelf)
-            plane = support is not None and float(self.tracks[support[2]].size[2]) <= 2.0 * cfg.support_margin_m
+            plane = support is not None and float(tracks[support[2]].size[2]) <= 2.0 * cfg.support_margin_m
             stands_on = (plane and cfg.is_openable(box.label)
                          and box.center[2] - box.size[2] / 2.0 >= support[0] - cfg.support_margin_m)
             if support is None or container[0] < support[1] or stands_on:

@@ -39,10 +39,8 @@ def relevant_tracks(memory: Memory, query: str, min_similarity: float = 0.5) -> 
     """Believed tracks whose label matches words of the query (exactly or by meaning), then their holders."""
     words = {normalize_label(w) for w in query.replace(",", " ").split() if w}
     direct: list[Track] = []
-    for track in memory.tracks.values():
-        if memory._believed(track, None) and (
-            normalize_label(track.label) in words or normalize_label(label_to_text(track.label)) in words
-        ):
+    for track in memory.believed_tracks():
+        if normalize_label(track.label) in words or normalize_label(label_to_text(track.label)) in words:
             direct.append(track)
     if query.strip():
         seen = {t.track_id for t in direct}
@@ -61,12 +59,12 @@ def relevant_tracks(memory: Memory, query: str, min_similarity: float = 0.5) -> 
 def render_context(memory: Memory, query: str = "", token_budget: int = 400, max_changes: int = 8) -> str:
     """Header, the objects relevant to ``query`` with their holders, recent changes, then the rest,
     cut where the budget ends."""
-    with memory._lock:
+    with memory.lock:
         return _render(memory, query, token_budget, max_changes)
 
 
 def _render(memory: Memory, query: str, token_budget: int, max_changes: int) -> str:
-    believed = [t for t in memory.tracks.values() if memory._believed(t, None)]
+    believed = memory.believed_tracks()
     lines = [f"Memory at t={memory.now:.1f}: {len(believed)} objects believed present."]
     budget = token_budget - estimate_tokens(lines[0])
     sections: list[tuple[str, list[str]]] = []

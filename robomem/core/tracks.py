@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ MERGED = "merged"  # found to be another track's object, seen after it moved
 
 LIVE_STATUSES = (TENTATIVE, CONFIRMED)
 POSE, PARENT, STATUS = "pose", "parent", "status"
+STRONG_CONFIDENCE = 0.85  # one detection this confident is as good as two sightings when ranking
 
 
 @dataclass
@@ -50,11 +52,6 @@ class Track:
         return found
 
     @property
-    def extent(self) -> float:
-        """Largest horizontal side of the box."""
-        return float(max(self.size[0], self.size[1]))
-
-    @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
@@ -84,6 +81,29 @@ class Track:
             appeared=bool(appeared), robot=robot, merged_into=merged_into,
             embedding=None if embedding is None else np.frombuffer(embedding, dtype=np.float32).copy(),
         )
+
+
+def recency_key(track: Track) -> tuple[bool, float, int, int]:
+    """How 'now' queries rank instances (largest first): well-supported ones (seen twice, or once very
+    confidently) before a lone sighting that may be a false detection; then the most recently seen,
+    the most seen, the oldest."""
+    strong = track.hits >= 2 or track.max_confidence >= STRONG_CONFIDENCE
+    return (strong, track.last_seen, track.hits, -track.track_id)
+
+
+def holders(track: Track, tracks: Mapping[int, Track], at: float | None = None) -> Iterator[tuple[Track, str]]:
+    """(holder, relation) pairs up the chain of what holds ``track`` (now, or at time ``at``): its
+    receptacle, that one's receptacle, ...; stops at a holder memory does not know or has named already."""
+    visited: set[int] = set()
+    node = track
+    while True:
+        history = node.history(PARENT)
+        parent = history.value_now() if at is None else history.value_at(at)
+        if not parent or parent[0] in visited or parent[0] not in tracks:
+            return
+        visited.add(parent[0])
+        node = tracks[parent[0]]
+        yield node, parent[1]
 
 
 TRACK_COLUMNS = (

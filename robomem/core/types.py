@@ -1,15 +1,25 @@
-"""Plain data types exchanged with the memory core (world frame is z-up, metres, seconds)."""
+"""Plain data exchanged with the memory core (world frame z-up, metres, seconds): what goes in
+(detections, view cones, observation batches) and what comes out (objects, scene-graph nodes and
+edges, changes, change events).
+
+Input is validated once, where it is built: a :class:`Detection` or :class:`ViewCone` that exists is
+sound, so ingest, converters and nodes rely on it. Every input limit lives here.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 StateValue = bool | int | float | str
+
+MAX_LABEL_CHARS = 128  # an object label or a robot id
 MAX_OBJECT_SIZE_M = 50.0  # no household object's box side is larger
+MAX_VIEW_RANGE_M = 100.0  # no camera sees objects farther away
 
 
 class RejectedInput(ValueError):
@@ -21,19 +31,84 @@ class RejectedInput(ValueError):
         self.detail = detail
 
 
+def checked_label(label: Any, what: str = "label") -> str:
+    """A non-empty label of at most MAX_LABEL_CHARS characters, stripped, or RejectedInput('bad_label')."""
+    if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
+        raise RejectedInput("bad_label", f"{what} must be a non-empty string of at most {MAX_LABEL_CHARS} "
+                                         f"characters, got {label!r}"[:300])
+    return label.strip()
+
+
+def _finite_vector(values: Any, name: str, length: int = 3) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise RejectedInput("malformed", f"{name} is not numeric: {values!r}"[:300]) from exc
+    if arr.shape != (length,):
+        raise RejectedInput("malformed", f"{name} needs {length} numbers, got {arr.shape[0]}")
+    if not np.all(np.isfinite(arr)):
+        raise RejectedInput("non_finite", f"{name} has NaN/inf: {arr.tolist()}")
+    return arr
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, str) or not isinstance(value, numbers.Real):
+        raise RejectedInput("malformed", f"{name} is not a number: {value!r}"[:300])
+    return float(value)
+
+
+def _clean_state(state: Any) -> dict[str, StateValue]:
+    if state is None:
+        return {}
+    if not isinstance(state, dict):
+        raise RejectedInput("malformed", f"state must be a mapping, got {type(state).__name__}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, (bool, int, float, str)):
+            raise RejectedInput("malformed", f"bad state entry {key!r}: {value!r}"[:300])
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RejectedInput("non_finite", f"state {key!r} is not finite")
+    return dict(state)
+
+
+def _unit_embedding(embedding: Any) -> np.ndarray | None:
+    if embedding is None:
+        return None
+    emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    if emb.size == 0 or not np.all(np.isfinite(emb)):
+        raise RejectedInput("bad_embedding", "embedding is empty or not finite")
+    norm = float(np.linalg.norm(emb))
+    return emb / norm if norm > 0 else emb
+
+
 @dataclass(frozen=True)
 class ViewCone:
-    """The camera view cone of one frame (only the horizontal angle counts)."""
+    """The camera view cone of one frame (only the horizontal angle counts). Built only when sound:
+    a finite position, yaw, field of view in (0, 360] degrees and range in (0, MAX_VIEW_RANGE_M]."""
 
     position: tuple[float, float, float]
     yaw_deg: float
     fov_deg: float
     range_m: float
 
+    def __post_init__(self) -> None:
+        pos = _finite_vector(self.position, "view.position")
+        yaw, fov, rng = (_real(v, f"view.{n}") for v, n in
+                         ((self.yaw_deg, "yaw_deg"), (self.fov_deg, "fov_deg"), (self.range_m, "range_m")))
+        if not all(math.isfinite(v) for v in (yaw, fov, rng)):
+            raise RejectedInput("non_finite", "view yaw/fov/range must be finite")
+        if not 0.0 < fov <= 360.0 or not 0.0 < rng <= MAX_VIEW_RANGE_M:
+            raise RejectedInput("bad_view", f"fov {fov} or range {rng} out of bounds")
+        object.__setattr__(self, "position", (float(pos[0]), float(pos[1]), float(pos[2])))
+        object.__setattr__(self, "yaw_deg", yaw)
+        object.__setattr__(self, "fov_deg", fov)
+        object.__setattr__(self, "range_m", rng)
+
 
 @dataclass
 class Detection:
-    """One object seen in one frame, as a detector names it (a type, never a unique id)."""
+    """One object seen in one frame, as a detector names it (a type, never a unique id). Built only
+    when sound: a label (see :func:`checked_label`), finite center, box sides in [0, MAX_OBJECT_SIZE_M],
+    confidence in [0, 1], plain state values, a finite embedding (stored with unit length)."""
 
     label: str
     center: np.ndarray
@@ -41,6 +116,20 @@ class Detection:
     confidence: float = 1.0
     state: dict[str, StateValue] = field(default_factory=dict)
     embedding: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.label = checked_label(self.label)
+        self.center = _finite_vector(self.center, "center")
+        size = _finite_vector(self.size, "size")
+        if np.any(size < 0) or np.any(size > MAX_OBJECT_SIZE_M):
+            raise RejectedInput("bad_size", f"size out of range: {size.tolist()}")
+        self.size = np.abs(size)
+        confidence = _real(self.confidence, "confidence")
+        if not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
+            raise RejectedInput("bad_confidence", f"confidence must be in [0, 1], got {self.confidence!r}")
+        self.confidence = confidence
+        self.state = _clean_state(self.state)
+        self.embedding = _unit_embedding(self.embedding)
 
 
 @dataclass
@@ -66,87 +155,78 @@ class ChangeEvent:
     event_id: int = -1
 
 
-def _finite_vector(values: Any, name: str, length: int = 3) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise RejectedInput("malformed", f"{name} is not numeric: {values!r}") from exc
-    if arr.shape != (length,):
-        raise RejectedInput("malformed", f"{name} needs {length} numbers, got {arr.shape[0]}")
-    if not np.all(np.isfinite(arr)):
-        raise RejectedInput("non_finite", f"{name} has NaN/inf: {arr.tolist()}")
-    return arr
-
-
 def make_detection(
-    label: Any,
-    center: Any,
-    size: Any = (0.1, 0.1, 0.1),
-    confidence: Any = 1.0,
-    state: Any = None,
+    label: Any, center: Any, size: Any = (0.1, 0.1, 0.1), confidence: Any = 1.0, state: Any = None,
     embedding: Any = None,
-    max_size_m: float = MAX_OBJECT_SIZE_M,
 ) -> Detection:
-    """Validate raw fields into a Detection, raising RejectedInput with a counter key."""
-    if not isinstance(label, str) or not label.strip() or len(label) > 128:
-        raise RejectedInput("bad_label", f"label must be a non-empty string, got {label!r}")
-    center_arr = _finite_vector(center, "center")
-    size_arr = _finite_vector(size, "size")
-    if np.any(size_arr < 0) or np.any(size_arr > max_size_m):
-        raise RejectedInput("bad_size", f"size out of range: {size_arr.tolist()}")
-    try:
-        conf = float(confidence)
-    except (TypeError, ValueError) as exc:
-        raise RejectedInput("malformed", f"confidence is not a number: {confidence!r}") from exc
-    if not math.isfinite(conf) or not 0.0 <= conf <= 1.0:
-        raise RejectedInput("bad_confidence", f"confidence must be in [0, 1], got {confidence!r}")
-    clean_state: dict[str, StateValue] = {}
-    if state is not None:
-        if not isinstance(state, dict):
-            raise RejectedInput("malformed", f"state must be a mapping, got {type(state).__name__}")
-        for key, value in state.items():
-            if not isinstance(key, str) or not isinstance(value, (bool, int, float, str)):
-                raise RejectedInput("malformed", f"bad state entry {key!r}: {value!r}")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise RejectedInput("non_finite", f"state {key!r} is not finite")
-            clean_state[key] = value
-    emb = None
-    if embedding is not None:
-        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
-        if emb.size == 0 or not np.all(np.isfinite(emb)):
-            raise RejectedInput("bad_embedding", "embedding is empty or not finite")
-        norm = float(np.linalg.norm(emb))
-        emb = emb / norm if norm > 0 else emb
-    return Detection(label.strip(), center_arr, np.abs(size_arr), conf, clean_state, emb)
-
-
-def check_detection(det: Detection, max_size_m: float = MAX_OBJECT_SIZE_M) -> None:
-    """Raise RejectedInput unless ``det`` (built by hand, not by :func:`make_detection`) is sound."""
-    if not isinstance(det.label, str) or not det.label.strip():
-        raise RejectedInput("bad_label", f"label must be a non-empty string, got {det.label!r}")
-    for name, vector in (("center", det.center), ("size", det.size)):
-        arr = np.asarray(vector)
-        if arr.shape != (3,) or not np.issubdtype(arr.dtype, np.number):
-            raise RejectedInput("malformed", f"{name} must be 3 numbers, got {vector!r}")
-        if not np.all(np.isfinite(arr)):
-            raise RejectedInput("non_finite", f"{name} has NaN/inf: {arr.tolist()}")
-    if np.any(np.asarray(det.size) < 0) or np.any(np.asarray(det.size) > max_size_m):
-        raise RejectedInput("bad_size", f"size out of range: {np.asarray(det.size).tolist()}")
-    if not isinstance(det.confidence, (int, float)) or not 0.0 <= det.confidence <= 1.0:
-        raise RejectedInput("bad_confidence", f"confidence must be in [0, 1], got {det.confidence!r}")
-    if det.embedding is not None and not np.all(np.isfinite(det.embedding)):
-        raise RejectedInput("bad_embedding", "embedding is not finite")
+    """A :class:`Detection` from raw fields (a 0.1 m box unless ``size`` is given); RejectedInput if unsound."""
+    return Detection(label, center, size, confidence, state, embedding)
 
 
 def make_view(position: Any, yaw_deg: Any, fov_deg: Any, range_m: Any) -> ViewCone:
-    """Validate a camera view cone."""
-    pos = _finite_vector(position, "view.position")
-    try:
-        yaw, fov, rng = float(yaw_deg), float(fov_deg), float(range_m)
-    except (TypeError, ValueError) as exc:
-        raise RejectedInput("malformed", "view yaw/fov/range must be numbers") from exc
-    if not all(math.isfinite(v) for v in (yaw, fov, rng)):
-        raise RejectedInput("non_finite", "view yaw/fov/range must be finite")
-    if not 0.0 < fov <= 360.0 or not 0.0 < rng <= 100.0:
-        raise RejectedInput("bad_view", f"fov {fov} or range {rng} out of bounds")
-    return ViewCone((float(pos[0]), float(pos[1]), float(pos[2])), yaw, fov, rng)
+    """A :class:`ViewCone` from raw fields; RejectedInput if unsound."""
+    return ViewCone(position, yaw_deg, fov_deg, range_m)
+
+
+# ---------------------------------------------------------------------------------------------- results
+@dataclass
+class ObjectInfo:
+    """One object as memory believes it at some time."""
+
+    track_id: int
+    label: str
+    center: np.ndarray
+    size: np.ndarray
+    status: str
+    last_seen: float
+    receptacle: str | None = None
+    receptacle_id: int | None = None
+    relation: str | None = None
+    room: str = ""
+    state: dict[str, Any] = field(default_factory=dict)  # latest value of each observed state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.track_id,
+            "label": self.label,
+            "center": [round(float(v), 4) for v in self.center],
+            "size": [round(float(v), 4) for v in self.size],
+            "status": self.status,
+            "last_seen": self.last_seen,
+            "receptacle": self.receptacle,
+            "receptacle_id": self.receptacle_id,
+            "relation": self.relation,
+            "room": self.room,
+            "state": dict(self.state),
+        }
+
+
+@dataclass
+class GraphNode:
+    """A node of the believed scene graph: a room or an object."""
+
+    node_id: str  # "room:<name>" or the track id as text
+    kind: str  # room | receptacle | object
+    label: str
+    track_id: int  # -1 for rooms
+    center: np.ndarray
+    size: np.ndarray
+
+
+@dataclass
+class GraphEdge:
+    """child --relation--> parent, relation in | on (rooms hold their objects "in")."""
+
+    child: str
+    parent: str
+    relation: str
+
+
+@dataclass
+class Change:
+    """A difference between what memory believed at two times."""
+
+    label: str
+    change: str
+    track_id: int
+    detail: dict[str, Any]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from robomem.core.geometry import in_cones
 from robomem.core.types import ViewCone
 
 
@@ -45,9 +46,6 @@ class ViewLog:
             return 0.0
         times, positions, yaws, half_fovs, ranges = self._as_arrays()
         delta = point - positions
-        dist = np.linalg.norm(delta, axis=1)
-        bearing = np.arctan2(delta[:, 1], delta[:, 0])
-        off_axis = np.abs((bearing - yaws + np.pi) % (2 * np.pi) - np.pi)
-        inside = (times < before) & (dist <= ranges) & ((off_axis <= half_fovs + 1e-9) | (half_fovs >= np.pi))
-        chances = p_detect(dist[inside] / ranges[inside])
+        inside = (times < before) & in_cones(delta, yaws, half_fovs, ranges)
+        chances = p_detect(np.linalg.norm(delta[inside], axis=1) / ranges[inside])
         return float(-np.sum(np.log(np.clip(1.0 - chances, 1e-6, 1.0))))

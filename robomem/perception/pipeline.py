@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -108,9 +107,3 @@ class Perception:
             return p.max_range_m
         far = float(np.quantile(valid, p.view_range_quantile)) + p.view_range_margin_m
         return min(p.max_range_m, max(far, 0.5))
-
-
-def as_box(raw: Any) -> BoxDetection:
-    """A BoxDetection from a (label, score, x0, y0, x1, y1) sequence."""
-    label, score, x0, y0, x1, y1 = raw
-    return BoxDetection(label, score, x0, y0, x1, y1)

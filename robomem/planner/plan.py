@@ -56,13 +56,6 @@ def is_open(record: ObjectRecord) -> bool | None:
     return None
 
 
-def is_on(record: ObjectRecord) -> bool | None:
-    for key in ("isToggled", "on"):
-        if key in record.state:
-            return bool(record.state[key])
-    return None
-
-
 def validate(plan: Plan, tools: MemoryTools, holding: str | None = None) -> list[str]:
     """Errors of a plan (empty if valid): unknown skills, objects memory does not know (or not there),
     picks with a full hand, places with an empty one."""

@@ -17,10 +17,11 @@ from geometry_msgs.msg import Point, Vector3
 from robomem import msg as rmsg
 from robomem import srv
 from robomem.core.experience import TaskEpisode
-from robomem.core.retrieval import Change, ObjectInfo
 from robomem.core.types import (
+    Change,
     ChangeEvent,
     Detection,
+    ObjectInfo,
     ObservationBatch,
     RejectedInput,
     ViewCone,

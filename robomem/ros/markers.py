@@ -14,7 +14,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robomem import msg as rmsg
-from robomem.core.retrieval import GraphEdge, GraphNode
+from robomem.core.types import GraphEdge, GraphNode
 from robomem.ros.convert import point_to_msg, vector_to_msg
 
 COLORS = {  # by node kind

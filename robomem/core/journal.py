@@ -1,0 +1,170 @@
+"""The journal: memory's clock and the record of what ingest changed. It hands out fact and event
+ids, keeps every fact's start time (so "what changed between two times" looks only at tracks with a
+fact in between), buffers what is still to be written to the store, and says when to flush.
+
+Everything that changes a track's history goes through :meth:`Journal.record_fact`, so the store
+and the in-memory timelines never disagree.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from robomem.core.config import MemoryConfig
+from robomem.core.short_term import ShortTermMemory, make_policy
+from robomem.core.storage import MemoryStore, WriteBatch
+from robomem.core.temporal import Fact, FactIds
+from robomem.core.tracks import POSE, Track
+from robomem.core.types import ChangeEvent, Detection, ViewCone
+
+
+def pose_value(track: Track) -> list[float]:
+    """A placement fact's value: the track's box, [cx, cy, cz, sx, sy, sz]."""
+    return [round(float(v), 4) for v in (*track.center, *track.size)]
+
+
+class Journal:
+    """Memory's time, fact timeline, change events (through the short-term memory) and write buffer."""
+
+    def __init__(self, config: MemoryConfig, counters: Counter[str]) -> None:
+        self.config = config
+        self.counters = counters
+        self.now = -math.inf  # the latest batch time memory has taken
+        self.stm = ShortTermMemory(config.stm_capacity, make_policy(config.stm_policy), self._consolidate)
+        self._fact_ids = FactIds()
+        self._fact_times: list[float] = []  # start time of every fact, in order (time never goes back)
+        self._fact_subjects: list[int] = []
+        self._next_event_id = 1
+        self._pending = WriteBatch()
+        self._dirty_tracks: set[int] = set()  # whose rows are to be written
+        self._dirty_poses: set[int] = set()  # whose open placement's estimate improved
+        self._dirty_relations: set[int] = set()  # whose holder may have changed
+        self._batches_since_flush = 0
+        self._last_flush = time.monotonic()
+
+    # ------------------------------------------------------------------ facts and events
+    def record_fact(self, track: Track, predicate: str, value: Any, t: float) -> Fact:
+        """Close the track's current fact of ``predicate`` at ``t`` and open one with ``value``."""
+        fact = Fact(self._fact_ids.next(), track.track_id, predicate, value, t)
+        self._fact_times.append(t)
+        self._fact_subjects.append(track.track_id)
+        closed = track.history(predicate).replace(fact, t)
+        if closed is not None:
+            self._pending.facts[closed.fact_id] = closed
+        self._pending.facts[fact.fact_id] = fact
+        self._dirty_tracks.add(track.track_id)
+        return fact
+
+    def close_fact(self, track: Track, predicate: str, t: float) -> None:
+        """End the track's current fact of ``predicate`` at ``t`` (nothing holds after it)."""
+        closed = track.history(predicate).close(t)
+        if closed is not None:
+            self._pending.facts[closed.fact_id] = closed
+
+    def emit(self, t: float, track: Track, change: str, detail: dict[str, Any]) -> None:
+        """Record a change event; ``detail["at"]`` is where memory had the object when it noticed."""
+        detail = {**detail, "at": [round(float(v), 3) for v in track.center]}
+        event = ChangeEvent(t, track.track_id, track.label, change, detail, self._next_event_id)
+        self._next_event_id += 1
+        self.stm.add(event)
+        self.counters[f"events.{change}"] += 1
+
+    @property
+    def events_recorded(self) -> int:
+        return self._next_event_id - 1
+
+    def subjects_between(self, since: float, end: float) -> list[int]:
+        """Tracks with a fact starting in (since, end], in id order: the only ones that can differ."""
+        first = bisect.bisect_right(self._fact_times, since)
+        last = bisect.bisect_right(self._fact_times, end)
+        return sorted(set(self._fact_subjects[first:last]))
+
+    # ------------------------------------------------------------------ what is still to be written
+    def touch(self, track_id: int) -> None:
+        """The track's row changed."""
+        self._dirty_tracks.add(track_id)
+
+    def refine_pose(self, track_id: int) -> None:
+        """The open placement's estimate improved. The track row carries it; the fact row gets the
+        final value when the placement closes (or the memory is closed)."""
+        self._dirty_poses.add(track_id)
+        self._dirty_tracks.add(track_id)
+
+    def relations_changed(self, track_ids: Iterable[int]) -> None:
+        """What holds these tracks (or what they hold) may have changed."""
+        self._dirty_relations.update(track_ids)
+
+    def take_relation_changes(self) -> set[int]:
+        taken = set(self._dirty_relations)
+        self._dirty_relations.clear()
+        return taken
+
+    def observation(self, t: float, robot: str, det: Detection, track_id: int) -> None:
+        state = None if not det.state else json.dumps(det.state, sort_keys=True)
+        self._pending.observations.append(
+            (t, robot, det.label, *map(float, det.center), *map(float, det.size), det.confidence, state, track_id)
+        )
+
+    def view(self, t: float, robot: str, view: ViewCone) -> None:
+        self._pending.views.append((t, robot, *view.position, view.yaw_deg, view.fov_deg, view.range_m))
+
+    def reject(self, t: float, reason: str, detail: str) -> None:
+        self.counters[f"rejected.{reason}"] += 1
+        self._pending.rejects.append((t, reason, detail[:500]))
+
+    def episode(self, row: tuple) -> None:
+        self._pending.episodes.append(row)
+
+    def pending_sightings(self, track_ids: set[int], at: float) -> list[float]:
+        """Times, at or before ``at``, of observations of these tracks not yet handed to the store."""
+        return [row[0] for row in self._pending.observations if row[-1] in track_ids and row[0] <= at]
+
+    # ------------------------------------------------------------------ flushing
+    def batch_taken(self) -> bool:
+        """Count one ingested batch; whether it is time to flush (by batches or by wall time)."""
+        self._batches_since_flush += 1
+        return (self._batches_since_flush >= self.config.flush_every_batches
+                or time.monotonic() - self._last_flush >= self.config.flush_interval_s)
+
+    def flush(self, store: MemoryStore, tracks: dict[int, Track], meta: dict[str, str]) -> None:
+        """Hand everything pending to the store as one transaction."""
+        self.stm.consolidate()
+        for track_id in self._dirty_tracks:
+            self._pending.tracks[track_id] = tracks[track_id].to_row()
+        self._dirty_tracks.clear()
+        self._pending.meta.update(meta)
+        store.write(self._pending)
+        self._pending = WriteBatch()
+        self._batches_since_flush = 0
+        self._last_flush = time.monotonic()
+
+    def write_open_placements(self, tracks: dict[int, Track]) -> None:
+        """Give open placement facts their latest estimate (before closing the memory)."""
+        for track_id in self._dirty_poses:
+            fact = tracks[track_id].history(POSE).current
+            if fact is not None:
+                fact.value = pose_value(tracks[track_id])
+                self._pending.facts[fact.fact_id] = fact
+        self._dirty_poses.clear()
+
+    def _consolidate(self, events: list[ChangeEvent]) -> None:
+        self._pending.events.extend(events)
+
+    # ------------------------------------------------------------------ reopening
+    def restore(self, facts: list[Fact], events: list[ChangeEvent], now: float) -> None:
+        """Resume after the store's facts and events (the tracks' histories are filled by the caller)."""
+        for fact in facts:
+            self._fact_times.append(fact.valid_from)
+            self._fact_subjects.append(fact.subject)
+        self._fact_ids = FactIds(max((f.fact_id for f in facts), default=0) + 1)
+        self._next_event_id = max((e.event_id for e in events), default=0) + 1
+        self.now = now
+        for event in events[-self.stm.capacity:]:
+            self.stm.add(event)
+        self.stm.mark_consolidated()
