@@ -25,12 +25,12 @@ from robomem.core.types import (
     ObservationBatch,
     RejectedInput,
     ViewCone,
+    checked_label,
     make_detection,
     make_view,
 )
 from robomem.planner.results import FailureKind, StepResult
 
-MAX_LABEL_CHARS = 128
 MAX_TIME_S = 2.0**31 - 1  # builtin_interfaces/Time holds int32 seconds
 
 
@@ -152,8 +152,7 @@ def batch_from_msg(
         raise RejectedInput("unknown_frame", f"frame {message.header.frame_id!r}, expected {map_frame!r}")
     if len(message.observations) > max_observations:
         raise RejectedInput("oversized", f"{len(message.observations)} observations > {max_observations}")
-    if not message.robot_id or len(message.robot_id) > MAX_LABEL_CHARS:
-        raise RejectedInput("malformed", "robot_id must be a non-empty string of at most 128 characters")
+    robot = checked_label(message.robot_id, "robot_id")
     view = None
     if message.has_view:
         v = message.view
@@ -167,7 +166,7 @@ def batch_from_msg(
             rejected.append(error)
     if rejected:  # the dropped objects were seen, not missed: this frame gives no negative evidence
         view = None
-    batch = ObservationBatch(time_from_msg(message.header.stamp), message.robot_id, detections, view)
+    batch = ObservationBatch(time_from_msg(message.header.stamp), robot, detections, view)
     return batch, rejected
 
 

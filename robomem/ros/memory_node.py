@@ -36,7 +36,7 @@ from robomem import srv
 from robomem.core.config import MemoryConfig
 from robomem.core.memory import Memory
 from robomem.core.render import estimate_tokens, render_context
-from robomem.core.types import RejectedInput
+from robomem.core.types import RejectedInput, checked_label
 from robomem.ros import convert
 from robomem.ros.markers import GraphMessages
 from robomem.ros.qos import EVENTS_QOS, LATCHED_QOS, observation_qos
@@ -44,12 +44,6 @@ from robomem.ros.runtime import run_node
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
-
-
-def _label(text: str, name: str = "label") -> str:
-    if not text.strip() or len(text) > convert.MAX_LABEL_CHARS:
-        raise RejectedInput("bad_label", f"{name} must be a non-empty string of at most 128 characters")
-    return text
 
 
 def _text(text: str, name: str) -> str:
@@ -231,38 +225,39 @@ class MemoryNode(Node):
         response.truncated = len(infos) > limit
 
     def _where_is(self, request: srv.WhereIs.Request, response: srv.WhereIs.Response) -> None:
-        info = self.memory.where_is(_label(request.label), near=self._near(request), at=self._at(request))
+        info = self.memory.where_is(checked_label(request.label), near=self._near(request), at=self._at(request))
         response.found = info is not None
         if info is not None:
             response.object = convert.info_to_msg(info)
 
     def _where_was(self, request: srv.WhereWas.Request, response: srv.WhereWas.Response) -> None:
         at = convert.time_from_msg(request.at)
-        info = self.memory.where_was(_label(request.label), at, near=self._near(request))
+        info = self.memory.where_was(checked_label(request.label), at, near=self._near(request))
         response.found = info is not None
         if info is not None:
             response.object = convert.info_to_msg(info)
 
     def _last_seen(self, request: srv.LastSeen.Request, response: srv.LastSeen.Response) -> None:
-        seen = self.memory.last_seen(_label(request.label), near=self._near(request), at=self._at(request))
+        seen = self.memory.last_seen(checked_label(request.label), near=self._near(request), at=self._at(request))
         response.found = seen is not None
         response.stamp = convert.time_to_msg(seen)
 
     def _contents(self, request: srv.Contents.Request, response: srv.Contents.Response) -> None:
         infos = self.memory.contents(
-            _label(request.receptacle, "receptacle"), at=self._at(request), include_fixtures=request.include_fixtures
+            checked_label(request.receptacle, "receptacle"), at=self._at(request),
+            include_fixtures=request.include_fixtures,
         )
         response.objects = [convert.info_to_msg(i) for i in infos[: self.max_results]]
 
     def _get_state(self, request: srv.GetState.Request, response: srv.GetState.Response) -> None:
-        key = _label(request.key, "key")
-        value = self.memory.state(_label(request.label), key, near=self._near(request), at=self._at(request))
+        key = checked_label(request.key, "key")
+        value = self.memory.state(checked_label(request.label), key, near=self._near(request), at=self._at(request))
         response.found = value is not None
         if value is not None:
             response.value = convert.state_value_to_msg(key, value)
 
     def _count(self, request: srv.Count.Request, response: srv.Count.Response) -> None:
-        response.count = self.memory.count(_label(request.label), at=self._at(request))
+        response.count = self.memory.count(checked_label(request.label), at=self._at(request))
 
     def _what_changed(self, request: srv.WhatChanged.Request, response: srv.WhatChanged.Response) -> None:
         until = convert.time_from_msg(request.until) if request.use_until else None
@@ -287,7 +282,7 @@ class MemoryNode(Node):
         self._fill_objects(response, self.memory.within_box(lower, upper, label), self._cap(request.max_results))
 
     def _relations(self, request: srv.Relations.Request, response: srv.Relations.Response) -> None:
-        label, near = _label(request.label), self._near(request)
+        label, near = checked_label(request.label), self._near(request)
         radius = _radius(request.radius) if request.radius != 0.0 else None
         anchor = self.memory.where_is(label, near=near)
         response.found = anchor is not None
