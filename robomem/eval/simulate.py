@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from robomem.core.geometry import in_cones
 from robomem.thor.scene import UNDETECTED_TYPES, WorldState
 
 
@@ -102,35 +103,24 @@ class SceneArrays:
         self.vocab = sorted({o.label for o in objs})
 
 
+def _z_up(offsets: np.ndarray) -> np.ndarray:
+    """Offsets (N, 3) from AI2-THOR's y-up axes to the core's z-up ones (see robomem.thor.frames)."""
+    return offsets[:, [2, 0, 1]]
+
+
 def in_view(points: np.ndarray, view: View) -> np.ndarray:
-    """Boolean mask of the points inside the view cone (y up)."""
-    pts = np.asarray(points, dtype=float).reshape(-1, 3)
-    delta = pts - view.position
-    yaw = np.radians(view.yaw_deg)
-    fwd = np.array([np.sin(yaw), np.cos(yaw)])
-    horiz = delta[:, [0, 2]]
-    hnorm = np.linalg.norm(horiz, axis=1)
-    cos_a = np.where(hnorm > 1e-9, horiz @ fwd / np.maximum(hnorm, 1e-9), 1.0)
-    angle = np.degrees(np.arccos(np.clip(cos_a, -1.0, 1.0)))
-    dist = np.linalg.norm(delta, axis=1)
-    return (angle <= view.fov_deg / 2) & (dist <= view.range_m)
+    """Boolean mask of the points inside the view cone (y up; the core's cone test)."""
+    delta = np.asarray(points, dtype=float).reshape(-1, 3) - view.position
+    return in_cones(_z_up(delta), np.radians(view.yaw_deg), np.radians(view.fov_deg) / 2.0, view.range_m)
 
 
 def views_containing(point: np.ndarray, views: list[View]) -> np.ndarray:
-    """Boolean mask of the ``views`` whose cone holds ``point`` (same test as in_view)."""
+    """Boolean mask of the ``views`` whose cone holds ``point`` (the same test as :func:`in_view`)."""
     if not views:
         return np.zeros(0, dtype=bool)
-    pos = np.array([v.position for v in views], dtype=float)
-    yaw = np.radians([v.yaw_deg for v in views])
-    delta = np.asarray(point, dtype=float).reshape(1, 3) - pos
-    horiz = delta[:, [0, 2]]
-    hnorm = np.linalg.norm(horiz, axis=1)
-    dot = horiz[:, 0] * np.sin(yaw) + horiz[:, 1] * np.cos(yaw)
-    cos_a = np.where(hnorm > 1e-9, dot / np.maximum(hnorm, 1e-9), 1.0)
-    angle = np.degrees(np.arccos(np.clip(cos_a, -1.0, 1.0)))
-    half_fov = np.array([v.fov_deg / 2 for v in views])
-    ranges = np.array([v.range_m for v in views])
-    return (angle <= half_fov) & (np.linalg.norm(delta, axis=1) <= ranges)
+    delta = np.asarray(point, dtype=float).reshape(1, 3) - np.array([v.position for v in views], dtype=float)
+    return in_cones(_z_up(delta), np.radians([v.yaw_deg for v in views]),
+                    np.radians([v.fov_deg for v in views]) / 2.0, np.array([v.range_m for v in views]))
 
 
 def visible_mask(arrays: SceneArrays, view: View) -> np.ndarray:
