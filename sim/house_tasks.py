@@ -29,9 +29,9 @@ from robomem.planner import Budget
 from robomem.planner.language import name_of
 from robomem.thor.scene import load_roomr
 from robomem_sim.house import House, build_house
-from robomem_sim.placement import find_spot, goes_inside
+from robomem_sim.placement import find_spot
 from robomem_sim.robot import Robot, RobotPose
-from robomem_sim.tasks import FOOD, run_oracle
+from robomem_sim.tasks import FOOD, ask_moved_from, ask_put_back, back_goal, put_steps, run_oracle
 from robomem_sim.truth import Inside, On, Predicate, SceneTruth, State, holds, snapshot
 
 SUITE_HOUSES = (21, 23, 25)  # 22 and 24 have a bedroom / living room without a free wall for a doorway
@@ -171,9 +171,7 @@ def _fetch_steps(house: House, truth: SceneTruth, oid: str) -> list[tuple[str, s
 
 
 def _place_steps(house: House, truth: SceneTruth, oid: str, rec: str) -> list[tuple[str, str]]:
-    steps = [*_fetch_steps(house, truth, oid), ("navigate_to", rec)]
-    closed = house.get(rec).openable and truth.objects[rec].is_open is False
-    return steps + ([("open", rec), ("place", rec), ("close", rec)] if closed else [("place", rec)])
+    return [*_fetch_steps(house, truth, oid), *put_steps(house, truth, rec)]
 
 
 def choose_setup(index: int, year: int, rng: random.Random) -> HouseSetup:
@@ -250,10 +248,6 @@ class _HouseBuilder:
     def room(self, oid: str, truth: SceneTruth | None = None) -> str:
         return self.house.room_at((truth or self.after).objects[oid].center) or "hallway"
 
-    def holder(self, truth: SceneTruth, oid: str) -> str | None:
-        """The innermost furniture on the object's chain."""
-        return next((r for r in truth.objects[oid].receptacles if self.house.get(r).kind != "movable"), None)
-
     def keep(self, kind: str, category: str, instruction: str, goal: tuple[Predicate, ...],
              targets: tuple[str, ...], steps: list[tuple[str, str]]) -> HouseTask | None:
         tid = f"{self.setup.name}-{self.n}"
@@ -328,27 +322,20 @@ class _HouseBuilder:
         return self.keep("complex", category, text, (State(oid, "isPickedUp", True),), (oid,),
                          _fetch_steps(self.house, self.after, oid))
 
-    def put_back(self, oid: str, category: str) -> HouseTask | None:
-        rec = self.holder(self.morning, oid)
-        if rec is None or rec in self.after.objects[oid].receptacles:
+    def _back(self, category: str, oid: str, ask: tuple[str, str] | None) -> HouseTask | None:
+        """The complex task of putting the object back on or in the furniture of ``ask`` as this morning."""
+        if ask is None:
             return None
-        inside = self.morning.relation(oid, rec) == "inside" and goes_inside(self.house, rec)
-        goal = (Inside(oid, rec),) if inside else (On(oid, rec),)
-        text = f"put the {name_of(self.after.objects[oid].object_type)} back where it was this morning"
+        rec, text = ask
+        goal = back_goal(self.house, self.morning, oid, rec)
         return self.keep("complex", category, text, goal, (oid,), _place_steps(self.house, self.after, oid, rec))
 
+    def put_back(self, oid: str, category: str) -> HouseTask | None:
+        return self._back(category, oid, ask_put_back(self.house, self.morning, self.after, oid))
+
     def moved_from(self, oid: str, category: str) -> HouseTask | None:
-        rec = self.holder(self.morning, oid)
-        if rec is None or rec in self.after.objects[oid].receptacles:
-            return None
-        rtype = self.house.get(rec).object_type
-        if any(m != oid and any(self.house.get(r).object_type == rtype for r in self.morning.objects[m].receptacles)
-               for m in [*self.moved, *self.crossed]):
-            return None  # "the thing moved from the desk" must name one object
-        inside = self.morning.relation(oid, rec) == "inside" and goes_inside(self.house, rec)
-        goal = (Inside(oid, rec),) if inside else (On(oid, rec),)
-        text = f"put back the thing that was moved from the {name_of(rtype)}"
-        return self.keep("complex", category, text, goal, (oid,), _place_steps(self.house, self.after, oid, rec))
+        moved = [*self.moved, *self.crossed]
+        return self._back(category, oid, ask_moved_from(self.house, self.morning, self.after, oid, moved))
 
 
 def _first(makers: list[Any]) -> HouseTask | None:

@@ -112,6 +112,15 @@ def episode_rests(scene: str, years: tuple[int, ...] = ROOMR_YEARS) -> tuple[dic
     return tuple(out)
 
 
+def _meta_flag(key: str) -> property:
+    """A read-only bool property: the object's metadata flag ``key`` (False when absent)."""
+
+    def get(obj: SimObject) -> bool:
+        return bool(obj.meta.get(key))
+
+    return property(get, doc=f"The metadata flag {key!r}.")
+
+
 @dataclass
 class SimObject:
     """One AI2-THOR object in the simulator."""
@@ -137,21 +146,11 @@ class SimObject:
             return [(center - self.size / 2, center + self.size / 2)]
         return [(center + off - half, center + off + half) for off, half in self.panels]
 
-    @property
-    def pickupable(self) -> bool:
-        return bool(self.meta.get("pickupable"))
-
-    @property
-    def receptacle(self) -> bool:
-        return bool(self.meta.get("receptacle"))
-
-    @property
-    def openable(self) -> bool:
-        return bool(self.meta.get("openable"))
-
-    @property
-    def toggleable(self) -> bool:
-        return bool(self.meta.get("toggleable"))
+    # AI2-THOR's capability flags, read-only from the metadata
+    pickupable = _meta_flag("pickupable")
+    receptacle = _meta_flag("receptacle")
+    openable = _meta_flag("openable")
+    toggleable = _meta_flag("toggleable")
 
     @property
     def is_open(self) -> bool | None:

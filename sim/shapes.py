@@ -30,20 +30,23 @@ def slab(size: np.ndarray, z_rel: float, thickness: float = SLAB_M) -> Panel:
     return np.array([0.0, 0.0, z_rel - thickness / 2]), half
 
 
+def wall_panel(half: np.ndarray, t: float, axis: int, sign: float) -> Panel:
+    """A vertical panel ``t`` thick across the box of half sizes ``half``, flush with its
+    face on the ``sign`` side (-1 or 1) of ``axis`` (0: x, 1: y)."""
+    offset = np.zeros(3)
+    offset[axis] = sign * (half[axis] - t / 2)
+    ext = half.copy()
+    ext[axis] = t / 2
+    return offset, ext
+
+
 def tray(size: np.ndarray, wall: float = WALL_M) -> list[Panel]:
     """Bottom and four walls, open at the top (sinks, bowls, drawers, bins)."""
     size = np.asarray(size, dtype=float)
     t = _thick(size, wall)
     half = size / 2
-    panels = [slab(size, -half[2] + t, t)]
-    for axis in (0, 1):
-        for sign in (-1.0, 1.0):
-            offset = np.zeros(3)
-            offset[axis] = sign * (half[axis] - t / 2)
-            ext = half.copy()
-            ext[axis] = t / 2
-            panels.append((offset, ext))
-    return panels
+    walls = [wall_panel(half, t, axis, sign) for axis in (0, 1) for sign in (-1.0, 1.0)]
+    return [slab(size, -half[2] + t, t), *walls]
 
 
 def carcass(size: np.ndarray, front: np.ndarray, wall: float = WALL_M) -> list[Panel]:
@@ -51,18 +54,8 @@ def carcass(size: np.ndarray, front: np.ndarray, wall: float = WALL_M) -> list[P
     size = np.asarray(size, dtype=float)
     t = _thick(size, wall)
     half = size / 2
-    panels = [slab(size, -half[2] + t, t), slab(size, half[2], t)]
     axis = int(np.argmax(np.abs(front[:2])))
     side = 1 - axis
-    back = np.zeros(3)
-    back[axis] = -np.sign(front[axis]) * (half[axis] - t / 2)
-    ext = half.copy()
-    ext[axis] = t / 2
-    panels.append((back, ext))
-    for sign in (-1.0, 1.0):
-        offset = np.zeros(3)
-        offset[side] = sign * (half[side] - t / 2)
-        ext = half.copy()
-        ext[side] = t / 2
-        panels.append((offset, ext))
-    return panels
+    back = wall_panel(half, t, axis, -np.sign(front[axis]))
+    sides = [wall_panel(half, t, side, sign) for sign in (-1.0, 1.0)]
+    return [slab(size, -half[2] + t, t), slab(size, half[2], t), back, *sides]

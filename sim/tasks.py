@@ -90,10 +90,57 @@ def _fetch_steps(scene: Scene, truth: SceneTruth, oid: str) -> list[tuple[str, s
     return [*steps, ("pick", oid)]
 
 
+def put_steps(scene: Scene, truth: SceneTruth, rec: str) -> list[tuple[str, str]]:
+    """Go to ``rec`` and place what is held there, opening it first and closing it after if it is closed."""
+    closed = scene.get(rec).openable and truth.objects[rec].is_open is False
+    return [("navigate_to", rec), *([("open", rec), ("place", rec), ("close", rec)] if closed else [("place", rec)])]
+
+
 def _place_steps(scene: Scene, truth: SceneTruth, oid: str, rec: str) -> list[tuple[str, str]]:
-    steps = [*_fetch_steps(scene, truth, oid), ("navigate_to", rec)]
-    opened = scene.get(rec).openable and truth.objects[rec].is_open is False
-    return steps + ([("open", rec), ("place", rec), ("close", rec)] if opened else [("place", rec)])
+    return [*_fetch_steps(scene, truth, oid), *put_steps(scene, truth, rec)]
+
+
+def furniture_holder(scene: Scene, truth: SceneTruth, oid: str) -> str | None:
+    """The innermost fixed receptacle (furniture) on the object's chain."""
+    return next((r for r in truth.objects[oid].receptacles if scene.get(r).kind != "movable"), None)
+
+
+def _moved_off(scene: Scene, morning: SceneTruth, now: SceneTruth, oid: str) -> str | None:
+    """The furniture that held the object this morning, if it holds it no longer now."""
+    rec = furniture_holder(scene, morning, oid)
+    return None if rec is None or rec in now.objects[oid].receptacles else rec
+
+
+def ask_put_back(scene: Scene, morning: SceneTruth, now: SceneTruth, oid: str) -> tuple[str, str] | None:
+    """(furniture, instruction) of "put the X back where it was this morning", if it is no longer there."""
+    rec = _moved_off(scene, morning, now, oid)
+    if rec is None:
+        return None
+    return rec, f"put the {name_of(now.objects[oid].object_type)} back where it was this morning"
+
+
+def ask_moved_from(scene: Scene, morning: SceneTruth, now: SceneTruth, oid: str,
+                   moved: list[str]) -> tuple[str, str] | None:
+    """(furniture, instruction) of "put back the thing that was moved from the Y", if the object is no
+    longer on it and no other of the ``moved`` objects was on furniture of that type this morning."""
+    rec = _moved_off(scene, morning, now, oid)
+    if rec is None:
+        return None
+    rtype = scene.get(rec).object_type
+    if any(m != oid and any(scene.get(r).object_type == rtype for r in morning.objects[m].receptacles)
+           for m in moved):
+        return None  # "the thing moved from the counter" must name one object
+    return rec, f"put back the thing that was moved from the {name_of(rtype)}"
+
+
+def was_inside(scene: Scene, truth: SceneTruth, oid: str, rec: str) -> bool:
+    """The object was inside ``rec`` (rather than on it), and ``rec`` takes things inside."""
+    return truth.relation(oid, rec) == "inside" and goes_inside(scene, rec)
+
+
+def back_goal(scene: Scene, morning: SceneTruth, oid: str, rec: str) -> tuple[Predicate, ...]:
+    """The object back in or on ``rec`` as it was this morning."""
+    return (Inside(oid, rec),) if was_inside(scene, morning, oid, rec) else (On(oid, rec),)
 
 
 class _Builder:
@@ -121,13 +168,6 @@ class _Builder:
     def _hidden(self, truth: SceneTruth, oid: str) -> bool:
         return any(truth.objects[r].is_open is False for r in truth.objects[oid].receptacles
                    if self.scene.get(r).openable)
-
-    def furniture_holder(self, truth: SceneTruth, oid: str) -> str | None:
-        """The innermost fixed receptacle on the object's chain."""
-        for r in truth.objects[oid].receptacles:
-            if self.scene.get(r).kind != "movable":
-                return r
-        return None
 
     def _rec(self, object_type: str) -> str | None:
         found = sorted(o.object_id for o in self.scene.of_type(object_type))
@@ -205,35 +245,26 @@ class _Builder:
                 return task
         return None
 
-    def complex_put_back(self, oid: str, tid: str) -> Task | None:
-        rec = self.furniture_holder(self.morning, oid)
-        if rec is None or rec in self.start.objects[oid].receptacles:
+    def _back(self, tid: str, oid: str, ask: tuple[str, str] | None) -> Task | None:
+        """The complex task of putting the object back on or in the furniture of ``ask`` as this morning."""
+        if ask is None:
             return None
-        inside = self.morning.relation(oid, rec) == "inside" and goes_inside(self.scene, rec)
-        goal = (Inside(oid, rec),) if inside else (On(oid, rec),)
-        text = f"put the {name_of(self.start.objects[oid].object_type)} back where it was this morning"
+        rec, text = ask
+        goal = back_goal(self.scene, self.morning, oid, rec)
         return self.keep(tid, "complex", text, goal, (oid,), _place_steps(self.scene, self.start, oid, rec))
+
+    def complex_put_back(self, oid: str, tid: str) -> Task | None:
+        return self._back(tid, oid, ask_put_back(self.scene, self.morning, self.start, oid))
 
     def complex_moved_from(self, oid: str, tid: str) -> Task | None:
-        rec = self.furniture_holder(self.morning, oid)
-        if rec is None or rec in self.start.objects[oid].receptacles:
-            return None
-        rtype = self.scene.get(rec).object_type
-        others = [m for m in self.moved if m != oid and any(
-            self.scene.get(r).object_type == rtype for r in self.morning.objects[m].receptacles)]
-        if others:
-            return None  # "the thing moved from the counter" must name one object
-        inside = self.morning.relation(oid, rec) == "inside" and goes_inside(self.scene, rec)
-        goal = (Inside(oid, rec),) if inside else (On(oid, rec),)
-        text = f"put back the thing that was moved from the {name_of(rtype)}"
-        return self.keep(tid, "complex", text, goal, (oid,), _place_steps(self.scene, self.start, oid, rec))
+        return self._back(tid, oid, ask_moved_from(self.scene, self.morning, self.start, oid, self.moved))
 
     def complex_fetch(self, oid: str, tid: str) -> Task | None:
-        rec = self.furniture_holder(self.morning, oid)
+        rec = furniture_holder(self.scene, self.morning, oid)
         if rec is None:
             return None
         otype, rtype = self.start.objects[oid].object_type, self.scene.get(rec).object_type
-        rel = "in" if self.morning.relation(oid, rec) == "inside" and goes_inside(self.scene, rec) else "on"
+        rel = "in" if was_inside(self.scene, self.morning, oid, rec) else "on"
         text = f"bring me the {name_of(otype)} I left {rel} the {name_of(rtype)} this morning"
         return self.keep(tid, "complex", text, (State(oid, "isPickedUp", True),), (oid,),
                          _fetch_steps(self.scene, self.start, oid))

@@ -8,6 +8,7 @@ parents for objects that have not moved) evaluated on the simulator's current po
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -96,26 +97,32 @@ def _truth(scene: Scene, oid: str, chain: tuple[str, ...], held: bool) -> Object
 
 
 @dataclass(frozen=True)
-class On:
-    """ON(obj, receptacle): obj rests on the receptacle, directly or on things on it.
-    Either argument is an objectId or an objectType (then any instance will do)."""
+class _Relation:
+    """A relation of obj to a receptacle, on its containment chain. Either argument is an
+    objectId or an objectType (then any instance will do)."""
 
+    relation: ClassVar[str]  # SceneTruth.relation's word for it
     obj: str
     receptacle: str
 
     def holds(self, truth: SceneTruth) -> bool:
-        return _related(truth, self.obj, self.receptacle, "on")
+        recs = {r.object_id for r in truth.matching(self.receptacle)}
+        for o in truth.matching(self.obj):
+            if any(truth.relation(o.object_id, r) == self.relation for r in o.receptacles if r in recs):
+                return True
+        return False
 
 
-@dataclass(frozen=True)
-class Inside:
+class On(_Relation):
+    """ON(obj, receptacle): obj rests on the receptacle, directly or on things on it."""
+
+    relation = "on"
+
+
+class Inside(_Relation):
     """INSIDE(obj, receptacle): obj is on the receptacle's chain and within its box."""
 
-    obj: str
-    receptacle: str
-
-    def holds(self, truth: SceneTruth) -> bool:
-        return _related(truth, self.obj, self.receptacle, "inside")
+    relation = "inside"
 
 
 @dataclass(frozen=True)
@@ -132,14 +139,6 @@ class State:
             raise ValueError(f"unknown state key {self.key!r}; known: {sorted(STATE_KEYS)}")
         field = {"isOpen": "is_open", "isToggled": "is_toggled", "held": "held"}[attr]
         return any(getattr(o, field) == self.value for o in truth.matching(self.obj))
-
-
-def _related(truth: SceneTruth, obj: str, rec: str, relation: str) -> bool:
-    recs = {r.object_id for r in truth.matching(rec)}
-    for o in truth.matching(obj):
-        if any(truth.relation(o.object_id, r) == relation for r in o.receptacles if r in recs):
-            return True
-    return False
 
 
 Predicate = On | Inside | State
