@@ -7,13 +7,16 @@ Knowledge is judged from the *true* detections emitted up to the question time.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from robomem.eval.simulate import Detection, View, views_containing
 from robomem.thor.scene import UNDETECTED_TYPES, ThorObject, WorldState
+
+T = TypeVar("T")
 
 STATE_KEYS = ("open", "on", "dirty", "sliced", "cooked", "filled")
 MOVED_M = 0.3  # displacement that counts as "moved"
@@ -244,6 +247,20 @@ def _prefer(
     return ordered
 
 
+def _told_apart(
+    kn: Knowledge, items: Iterable[T], at: float, rng: np.random.Generator, offset: tuple[float, float],
+    out: list[Question], n: int, key: Callable[[T], str] = lambda item: item,
+) -> Iterator[tuple[T, dict[str, Any]]]:
+    """``items`` in turn with the ``near`` entry of a question about each (empty for a single
+    instance), passing over those whose instance no near point tells apart, until ``out`` holds ``n``."""
+    for item in items:
+        if len(out) >= n:
+            return
+        near = kn.near_point(key(item), at, rng, offset)
+        if near is not False:
+            yield item, {"near": near} if near else {}
+
+
 def _location_truth(world: WorldState, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
     chain = world.chain_labels(key)
     truth = {"center": _r(world.by_key[key].center), "receptacle": chain[0] if chain else None}
@@ -266,17 +283,10 @@ def ask_where_is(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> l
         out.append(Question(t, "where_is", q, None, {"receptacle_chain": [], "object": key}))
     fresh = [k for k in kn.keys if kn.fresh(k, t)]
     moved = [k for k in fresh if kn.phase(t) == 2 and kn.displacement(k) > MOVED_M]
-    for key in _prefer(kn, rng, moved, [k for k in fresh if k not in moved], t):
-        if len(out) >= n:
-            break
-        near = kn.near_point(key, t, rng, NEAR_FAR)
-        if near is False:
-            continue
-        q: dict[str, Any] = {"type": "where_is", "label": kn.obj(key, t).label}
-        if near:
-            q["near"] = near
-        truth, extra = _location_truth(kn.world(t), key)
-        out.append(Question(t, "where_is", q, truth, extra))
+    order = _prefer(kn, rng, moved, [k for k in fresh if k not in moved], t)
+    for key, near in _told_apart(kn, order, t, rng, NEAR_FAR, out, n):
+        q = {"type": "where_is", "label": kn.obj(key, t).label, **near}
+        out.append(Question(t, "where_is", q, *_location_truth(kn.world(t), key)))
     return out
 
 
@@ -287,17 +297,10 @@ def ask_where_was(
     known = [k for k in kn.keys if kn.last_seen(k, at) is not None]
     moved = [k for k in known if kn.displacement(k) > MOVED_M]
     out: list[Question] = []
-    for key in _prefer(kn, rng, moved, [k for k in known if k not in moved], at):
-        if len(out) >= n:
-            break
-        near = kn.near_point(key, at, rng, NEAR_FAR)
-        if near is False:
-            continue
-        q: dict[str, Any] = {"type": "where_was", "label": kn.obj(key, at).label, "at": at}
-        if near:
-            q["near"] = near
-        truth, extra = _location_truth(kn.world(at), key)
-        out.append(Question(t, "where_was", q, truth, extra))
+    order = _prefer(kn, rng, moved, [k for k in known if k not in moved], at)
+    for key, near in _told_apart(kn, order, at, rng, NEAR_FAR, out, n):
+        q = {"type": "where_was", "label": kn.obj(key, at).label, "at": at, **near}
+        out.append(Question(t, "where_was", q, *_location_truth(kn.world(at), key)))
     unknown = [  # single instance, not seen by `at` but seen later: memory knew nothing then
         k for k in kn.keys
         if kn.single(k) and kn.last_seen(k, at) is None
@@ -383,15 +386,9 @@ def ask_state(kn: Knowledge, t: float, n: int, rng: np.random.Generator) -> list
         if s in kn.obj(k, t).states and kn.fresh_state(k, s, t)
     ]
     out: list[Question] = []
-    for key, skey in _pick(rng, pairs, len(pairs)):
-        if len(out) >= n:
-            break
-        near = kn.near_point(key, t, rng, NEAR_CLOSE)
-        if near is False:
-            continue
-        q: dict[str, Any] = {"type": "state", "label": kn.obj(key, t).label, "key": skey}
-        if near:
-            q["near"] = near
+    order = _pick(rng, pairs, len(pairs))
+    for (key, skey), near in _told_apart(kn, order, t, rng, NEAR_CLOSE, out, n, key=lambda pair: pair[0]):
+        q = {"type": "state", "label": kn.obj(key, t).label, "key": skey, **near}
         truth = {"value": bool(kn.obj(key, t).states[skey])}
         out.append(Question(t, "state", q, truth, {"object": key}))
     return out
