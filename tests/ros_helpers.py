@@ -28,6 +28,15 @@ ISOLATION = {
 }
 
 
+def require_ros() -> None:
+    """Skip the calling test module (call it before importing anything of ROS) unless rclpy and
+    robomem's generated interfaces import; the skip says which is missing."""
+    import pytest
+
+    pytest.importorskip("rclpy", reason="ROS 2 (rclpy) is not installed: pip install -r requirements-ros.txt")
+    pytest.importorskip("robomem.msg", reason="robomem's ROS interfaces are not built: bash scripts/setup.sh")
+
+
 def isolate_this_process() -> None:
     """Apply the isolation variables to this (the test) process before rclpy.init."""
     os.environ.update(ISOLATION)

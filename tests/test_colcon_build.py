@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_helpers import ISOLATION, call
+from ros_helpers import require_ros
 
-from robomem import srv
+require_ros()
+
+from ros_helpers import ISOLATION, call  # noqa: E402
+
+from robomem import srv  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

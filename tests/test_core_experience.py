@@ -20,8 +20,8 @@ FRIDGE_PLAN = ["navigate_to(Fridge)", "open(Fridge)", "pick(Apple)", "place(Appl
 
 
 @pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+def embedder(text_model: MiniLMEmbedder) -> MiniLMEmbedder:
+    return text_model
 
 
 def open_memory(path: Path, embedder: MiniLMEmbedder) -> Memory:

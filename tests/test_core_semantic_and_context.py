@@ -9,8 +9,8 @@ from robomem.core.render import estimate_tokens, render_context
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return MiniLMEmbedder()
+def embedder(text_model: MiniLMEmbedder) -> MiniLMEmbedder:
+    return text_model
 
 
 def test_model_gives_unit_vectors_that_rank_meaning(embedder):

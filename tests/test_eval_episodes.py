@@ -22,17 +22,7 @@ QUESTION_FIELDS = {
 }
 
 
-def _have_data() -> str | None:
-    try:
-        thor_scene.metadata_path()
-    except FileNotFoundError:
-        return "AI2-THOR metadata missing: pip install --no-deps procthor==0.0.1.dev2"
-    if not (thor_scene.roomr_dir() / "2022_val.pkl.gz").is_file():
-        return f"RoomR data missing at {thor_scene.roomr_dir()} (set ROBOMEM_ROOMR_DIR)"
-    return None
-
-
-needs_data = pytest.mark.skipif(_have_data() is not None, reason=str(_have_data()))
+needs_data = pytest.mark.data("roomr", "thor")  # skipped, with the reason, unless both are there
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,7 @@ from robomem.eval.simulate import EpisodeConfig, View
 from robomem.thor import scene as thor_scene
 from robomem.thor.scene import ThorObject, WorldState
 
-
-def _have_data() -> str | None:
-    try:
-        thor_scene.metadata_path()
-    except FileNotFoundError:
-        return "AI2-THOR metadata missing: pip install --no-deps procthor==0.0.1.dev2"
-    for year in (2022, 2023):
-        if not (thor_scene.roomr_dir() / f"{year}_val.pkl.gz").is_file():
-            return f"RoomR data missing at {thor_scene.roomr_dir()} (set ROBOMEM_ROOMR_DIR)"
-    return None
-
-
-needs_data = pytest.mark.skipif(_have_data() is not None, reason=str(_have_data()))
+needs_data = pytest.mark.data("roomr", "thor")  # skipped, with the reason, unless both are there
 
 
 def _obj(key: str, label: str, center, size, *, rec: bool = False, pickupable: bool = False,

@@ -8,18 +8,24 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pybullet as pb
 import pytest
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped
-from ros_helpers import NodeProcess, call, wait_for
-from sensor_msgs.msg import CameraInfo, Image
-from test_perception_pybullet import OBJECTS, build_scene, render
+from ros_helpers import require_ros
 
-from robomem import msg as rmsg
-from robomem import srv
-from robomem.perception import Frame, Perception, PerceptionParams, make_camera_pose
-from robomem.ros.perception_node import array_to_image
+require_ros()
+pb = pytest.importorskip("pybullet", reason="pybullet is not installed (requirements.txt)")
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from pybullet_scene import OBJECTS, build_scene, render  # noqa: E402
+from ros_helpers import NodeProcess, call, wait_for  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from robomem import msg as rmsg  # noqa: E402
+from robomem import srv  # noqa: E402
+from robomem.perception import Frame, Perception, PerceptionParams, make_camera_pose  # noqa: E402
+from robomem.ros.perception_node import array_to_image  # noqa: E402
+
+pytestmark = pytest.mark.ros
 
 NODE = "perception_test"
 PARAMS = {"map_frame": "map", "robot_id": "r7", "max_range_m": 5.0, "min_pixels": 30, "input_mode": "mask"}

@@ -44,9 +44,10 @@ def summary(plan: Plan) -> list[tuple[str, str, tuple[float, float]]]:
 
 
 @pytest.fixture(scope="module")
-def kitchen(tmp_path_factory: pytest.TempPathFactory) -> Memory:
-    """The mug moved from the counter to (1, -1.5); the fridge (closed) holds an apple."""
-    mem = Memory(MemoryConfig(db_path=str(tmp_path_factory.mktemp("llm") / "kitchen.sqlite")))
+def kitchen(tmp_path_factory: pytest.TempPathFactory, text_model) -> Memory:
+    """The mug moved from the counter to (1, -1.5); the fridge (closed) holds an apple. (The planner
+    context it renders ranks by meaning: the offline text model.)"""
+    mem = Memory(MemoryConfig(db_path=str(tmp_path_factory.mktemp("llm") / "kitchen.sqlite")), embedder=text_model)
     for batch in kitchen_frames():
         mem.ingest(batch)
     yield mem
@@ -254,8 +255,8 @@ def test_replay_memory_context_flag_and_prompt_tokens(server, kitchen) -> None:
     assert a.first_prompt_tokens > b.first_prompt_tokens
 
 
-def test_replay_few_shot_examples_from_experience(tmp_path: Path, server: ReplayServer) -> None:
-    memory = Memory(MemoryConfig(db_path=str(tmp_path / "home.sqlite")))
+def test_replay_few_shot_examples_from_experience(tmp_path: Path, server: ReplayServer, text_model) -> None:
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "home.sqlite")), embedder=text_model)
     try:
         for batch in kitchen_frames():
             memory.ingest(batch)

@@ -4,12 +4,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from robomem.core import Memory, MemoryConfig
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+@pytest.mark.data("text_model")  # memory.search("cup") loads the offline text model
 def test_readme_example(tmp_path):
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     db = tmp_path / "home.sqlite"

@@ -4,13 +4,19 @@ over an in-process memory fed the same batches (the node in its own process, rea
 from __future__ import annotations
 
 import pytest
-from frames import kitchen_frames
-from ros_helpers import NodeProcess
+from ros_helpers import require_ros
 
-from robomem.core import Memory, MemoryConfig
-from robomem.planner.tools import InProcessTools
-from robomem.ros import convert
-from robomem.ros.memory_client import MemoryClient, MemoryServiceError, RosTools
+require_ros()
+
+from frames import kitchen_frames  # noqa: E402
+from ros_helpers import NodeProcess  # noqa: E402
+
+from robomem.core import Memory, MemoryConfig  # noqa: E402
+from robomem.planner.tools import InProcessTools  # noqa: E402
+from robomem.ros import convert  # noqa: E402
+from robomem.ros.memory_client import MemoryClient, MemoryServiceError, RosTools  # noqa: E402
+
+pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")

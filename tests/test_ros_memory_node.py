@@ -8,15 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from frames import det, frame, kitchen_frames
-from ros_helpers import NodeProcess, call, wait_for
+from ros_helpers import require_ros
 
-from robomem import msg as rmsg
-from robomem import srv
-from robomem.core import Memory, MemoryConfig
-from robomem.core.render import render_context
-from robomem.ros import convert
-from robomem.ros.memory_node import observation_qos
+require_ros()
+
+from frames import det, frame, kitchen_frames  # noqa: E402
+from ros_helpers import NodeProcess, call, wait_for  # noqa: E402
+
+from robomem import msg as rmsg  # noqa: E402
+from robomem import srv  # noqa: E402
+from robomem.core import Memory, MemoryConfig  # noqa: E402
+from robomem.core.render import render_context  # noqa: E402
+from robomem.ros import convert  # noqa: E402
+from robomem.ros.memory_node import observation_qos  # noqa: E402
+
+pytestmark = pytest.mark.ros
 
 NODE = "memory"
 MAX_OBSERVATIONS = 40

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from ros_helpers import require_ros
 
-pytest.importorskip("rclpy")
+require_ros()
 pytest.importorskip("pybullet")
 
 from house_scenarios import carried_to_bed, remembered  # noqa: E402

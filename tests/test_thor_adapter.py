@@ -71,7 +71,7 @@ def same_batches(a: list[ObservationBatch], b: list[ObservationBatch]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def kitchen() -> list[dict[str, Any]]:
+def kitchen(needs_thor) -> list[dict[str, Any]]:
     return load_scene_metadata("FloorPlan1")
 
 
@@ -323,7 +323,7 @@ def adjacent_twin(obj: dict[str, Any], objects: list[dict[str, Any]]) -> bool:
 
 
 @pytest.mark.parametrize("scene", ["FloorPlan1", "FloorPlan201"])
-def test_walkthrough_into_memory_finds_objects_where_the_metadata_says(scene, tmp_path):
+def test_walkthrough_into_memory_finds_objects_where_the_metadata_says(scene, tmp_path, needs_thor):
     objects = load_scene_metadata(scene)
     frames = walkthrough(objects, scene)
     seen = {o["objectId"] for f in frames for o in f["objects"] if o["visible"] and o["objectType"] not in IGNORED}
