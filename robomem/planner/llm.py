@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from robomem.planner.llm_client import ChatClient, ChatReply, ToolCall
@@ -201,6 +201,7 @@ def calls_in_text(content: str | None, prefix: str = "text") -> list[ToolCall]:
     return calls
 
 
+@dataclass(eq=False, repr=False)  # compared and shown as an object, as before
 class LLMPlanner:
     """Plans with a chat model through tool calls; satisfies :class:`Planner`.
 
@@ -212,30 +213,26 @@ class LLMPlanner:
     ``goal_check``: ``(instruction, plan) -> errors``, run on plans that pass validation (validation checks
     that a plan can run against memory, not that it does the task)."""
 
-    def __init__(self, client: ChatClient, tools: MemoryTools, experience: Any = None, *,
-                 context_budget: int = 400, memory_context: bool = True, examples_k: int = 3,
-                 examples_budget: int = 200, max_turns: int = 8, max_plan_attempts: int = 3,
-                 temperature: float = 0.0, max_tokens: int = 512,
-                 tool_choice: str | dict[str, Any] | None = "auto", tool_results: str = "tool",
-                 goal_check: Callable[[str, Plan], list[str]] | None = None,
-                 system_prompt: str = SYSTEM_PROMPT) -> None:
-        if tool_results not in ("tool", "user"):
-            raise ValueError(f"tool_results must be 'tool' or 'user', got {tool_results!r}")
-        self.client = client
-        self.tools = tools
-        self.experience = experience
-        self.context_budget = context_budget
-        self.memory_context = memory_context
-        self.examples_k = examples_k
-        self.examples_budget = examples_budget
-        self.max_turns = max_turns
-        self.max_plan_attempts = max_plan_attempts
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.tool_choice = tool_choice
-        self.tool_results = tool_results
-        self.goal_check = goal_check
-        self.system_prompt = system_prompt
+    client: ChatClient
+    tools: MemoryTools
+    experience: Any = None
+    _: KW_ONLY
+    context_budget: int = 400
+    memory_context: bool = True
+    examples_k: int = 3
+    examples_budget: int = 200
+    max_turns: int = 8
+    max_plan_attempts: int = 3
+    temperature: float = 0.0
+    max_tokens: int = 512
+    tool_choice: str | dict[str, Any] | None = "auto"
+    tool_results: str = "tool"
+    goal_check: Callable[[str, Plan], list[str]] | None = None
+    system_prompt: str = SYSTEM_PROMPT
+
+    def __post_init__(self) -> None:
+        if self.tool_results not in ("tool", "user"):
+            raise ValueError(f"tool_results must be 'tool' or 'user', got {self.tool_results!r}")
 
     # ------------------------------------------------------------------ prompt
 
