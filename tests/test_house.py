@@ -21,6 +21,7 @@ from robomem_sim.tasks import run_oracle  # noqa: E402
 from robomem_sim.truth import Inside, On, State, snapshot  # noqa: E402
 
 INDEX = 21
+pytestmark = [pytest.mark.slow, pytest.mark.data("thor")]
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +176,7 @@ def _fetch(house: House, memory: Memory, setup: HouseSetup, kitchen_only: bool) 
     return ok and outcome.done, counters, outcome.explore_steps
 
 
+@pytest.mark.data("roomr")  # HouseSetup.after reads the RoomR val file (even for a setup without episodes)
 def test_memory_off_opens_drawers_memory_knows_what_is_inside(house: House) -> None:
     setup, oid, drawer = _stored_setup(house)
     # memory off: finds it only by opening drawers and cabinets
@@ -206,6 +208,7 @@ def test_memory_off_opens_drawers_memory_knows_what_is_inside(house: House) -> N
     assert 1 <= counters.get("open", 0) <= 2  # the drawer that holds it (again if it slid out of reach)
 
 
+@pytest.mark.data("roomr")  # HouseSetup.after reads the RoomR val file (even for a setup without episodes)
 def test_cross_room_move_and_put_back_goal(house: House) -> None:
     house.apply_episodes({}, "target")
     morning = snapshot(house)

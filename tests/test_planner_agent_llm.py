@@ -28,6 +28,7 @@ from robomem_sim.perceive import Eyes, MemoryFeed  # noqa: E402
 from robomem_sim.truth import On, snapshot  # noqa: E402
 
 INDEX = 21
+pytestmark = [pytest.mark.slow, pytest.mark.data("roomr", "thor")]  # a house; HouseSetup.after reads RoomR
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,7 @@ def test_hallucinated_plan_is_never_executed_and_the_corrected_one_runs(house: H
     assert len(outcome.plans) == 1 and "Unicorn" not in outcome.plans[0]
 
 
+@pytest.mark.data("text_model")  # the house run's memories embed with the offline text model
 def test_house_run_with_the_llm_planner_is_recorded_as_experience(house: House, scenario: dict, tmp_path) -> None:
     s = scenario
     db = str(tmp_path / "house.sqlite")

@@ -12,6 +12,8 @@ pytest.importorskip("pybullet")
 from robomem.thor.scene import load_scene_metadata  # noqa: E402
 from robomem_sim import Robot, build_scene  # noqa: E402
 
+pytestmark = pytest.mark.data("thor")
+
 
 def zup(d: dict[str, float]) -> np.ndarray:
     return np.array([d["z"], d["x"], d["y"]], dtype=float)

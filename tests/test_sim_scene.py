@@ -21,8 +21,11 @@ def zup(d: dict[str, float]) -> np.ndarray:
     return np.array([d["z"], d["x"], d["y"]], dtype=float)
 
 
+pytestmark = pytest.mark.data("thor")
+
+
 @pytest.fixture(scope="module")
-def roomr_2022() -> dict:
+def roomr_2022(needs_data) -> dict:
     with gzip.open(roomr_dir() / "2022_val.pkl.gz", "rb") as fh:
         return pickle.load(fh)
 

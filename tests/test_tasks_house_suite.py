@@ -15,6 +15,8 @@ from robomem_sim.runner import DEFAULT_BUDGET  # noqa: E402
 from robomem_sim.tasks import run_oracle  # noqa: E402
 from robomem_sim.truth import snapshot  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.data("roomr", "thor")]
+
 
 @pytest.fixture(scope="module")
 def suite():

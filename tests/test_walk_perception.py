@@ -16,6 +16,8 @@ from robomem_sim.house_runner import WALK_CAMERA  # noqa: E402
 from robomem_sim.house_tasks import start_robot  # noqa: E402
 from robomem_sim.perceive import VIEW_SECTORS, Eyes, MemoryFeed, vertical_reach  # noqa: E402
 
+pytestmark = pytest.mark.data("thor")
+
 
 @pytest.fixture(scope="module")
 def house() -> House:
