@@ -25,7 +25,8 @@ VENV_BIN = Path(sys.executable).parent
 COLCON = VENV_BIN / "colcon"
 SITE = f"lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
 
-pytestmark = pytest.mark.skipif(not COLCON.exists(), reason="colcon is installed by scripts/setup.sh")
+pytestmark = [pytest.mark.ros, pytest.mark.slow,
+              pytest.mark.skipif(not COLCON.exists(), reason="colcon is installed by scripts/setup.sh")]
 
 
 def build_env() -> dict[str, str]:

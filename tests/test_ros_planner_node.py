@@ -36,6 +36,8 @@ from robomem_sim.robot_node import SimRobotNode, spinning  # noqa: E402
 from robomem_sim.truth import On, snapshot  # noqa: E402
 
 INDEX = 21
+#: a house (HouseSetup.after reads RoomR), nodes whose memory ranks by meaning (the offline text model)
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.data("roomr", "thor", "text_model")]
 VENV_BIN = Path(sys.executable).parent
 MEMORY, ROBOT = "pn_memory", "pn_robot"
 
