@@ -76,6 +76,8 @@ class HouseSetup:
         return build_house(self.index)
 
     def roomr(self, house: House) -> dict[str, dict[str, Any]]:
+        if not self.episodes:  # nothing to read
+            return {}
         data = load_roomr(self.year)
         return {room: data[house.room_scene(room)][i] for room, i in self.episodes}
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from frames import det, frame, looking
 
+from robomem.core import Memory, MemoryConfig
 from robomem.core.embedding import MiniLMEmbedder, VectorIndex
 from robomem.core.render import estimate_tokens, render_context
 
@@ -34,8 +35,8 @@ def test_vector_index_finds_updates_and_forgets():
     assert len(index) == 3
 
 
-def test_search_cup_finds_a_mug(memory, embedder):
-    memory._embedder = embedder
+def test_search_cup_finds_a_mug(tmp_path, embedder):
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite")), embedder=embedder)
     view = looking(0, 0, fov=360)
     for t in range(3):
         memory.ingest(frame(t, view, det("Mug", 2, 0), det("Fridge", -2, 0), det("Sofa", 0, 3),
@@ -47,8 +48,8 @@ def test_search_cup_finds_a_mug(memory, embedder):
     assert memory.search("couch")[0][0].label == "Sofa"
 
 
-def test_context_stays_within_budget_and_leads_with_what_was_asked(memory, embedder):
-    memory._embedder = embedder
+def test_context_stays_within_budget_and_leads_with_what_was_asked(tmp_path, embedder):
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite")), embedder=embedder)
     view = looking(0, 0, fov=360)
     clutter = [det("Book", 3 + 0.3 * i, -3) for i in range(25)]
     for t in range(3):

@@ -176,7 +176,6 @@ def _fetch(house: House, memory: Memory, setup: HouseSetup, kitchen_only: bool) 
     return ok and outcome.done, counters, outcome.explore_steps
 
 
-@pytest.mark.data("roomr")  # HouseSetup.after reads the RoomR val file (even for a setup without episodes)
 def test_memory_off_opens_drawers_memory_knows_what_is_inside(house: House) -> None:
     setup, oid, drawer = _stored_setup(house)
     # memory off: finds it only by opening drawers and cabinets
@@ -208,7 +207,6 @@ def test_memory_off_opens_drawers_memory_knows_what_is_inside(house: House) -> N
     assert 1 <= counters.get("open", 0) <= 2  # the drawer that holds it (again if it slid out of reach)
 
 
-@pytest.mark.data("roomr")  # HouseSetup.after reads the RoomR val file (even for a setup without episodes)
 def test_cross_room_move_and_put_back_goal(house: House) -> None:
     house.apply_episodes({}, "target")
     morning = snapshot(house)
