@@ -10,24 +10,14 @@ writes accuracy per question type for each setting.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 from pathlib import Path
 
+from robomem.eval.detectors import DETECTORS, episode_config
 from robomem.eval.roomr_episodes import build_suite
 from robomem.eval.scoring import format_report, score_files
-from robomem.eval.simulate import EpisodeConfig
 from robomem.qa import run_episode
-
-SETTINGS = {
-    "clean": {"p_detect": 0.95, "false_per_view": 0.02, "center_sigma_m": 0.01},
-    "default": {},
-    "noisy": {"center_sigma_m": 0.05, "size_sigma_frac": 0.10},
-    "weak_detector": {"p_detect": 0.65},
-    "many_false": {"false_per_view": 0.5},
-    "harsh": {"p_detect": 0.7, "false_per_view": 0.4, "center_sigma_m": 0.05, "size_sigma_frac": 0.10},
-}
 
 
 def main() -> None:
@@ -39,9 +29,9 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, overrides in SETTINGS.items():
+        for name, overrides in DETECTORS.items():
             folder = Path(tmp) / name
-            build_suite(args.year, args.n, args.seed, folder, dataclasses.replace(EpisodeConfig(), **overrides))
+            build_suite(args.year, args.n, args.seed, folder, episode_config(name))
             episodes = sorted(p for p in folder.glob("*.jsonl")
                               if not p.name.endswith(".truth.jsonl") and p.name != "index.jsonl")
             answers = []

@@ -187,10 +187,10 @@ def write_episode(
 
 
 def sample_suite(
-    year: int, n_episodes: int | None, seed: int, data_dir: str | None = None
+    year: int, n_episodes: int | None, seed: int, data_dir: str | None = None, split: str = "val"
 ) -> list[tuple[str, int]]:
-    """Deterministic (scene, episode index) picks spread round-robin over all scenes."""
-    data = load_roomr(year, data_dir)
+    """Deterministic (scene, episode index) picks spread round-robin over all scenes of the split."""
+    data = load_roomr(year, data_dir, split)
     scenes = sorted(data, key=lambda s: int(s.removeprefix("FloorPlan")))
     if n_episodes is None:
         return [(s, i) for s in scenes for i in range(len(data[s]))]
@@ -213,22 +213,24 @@ def build_suite(
     out_dir: str | os.PathLike[str],
     config: EpisodeConfig | None = None,
     data_dir: str | None = None,
+    split: str = "val",
 ) -> list[dict[str, Any]]:
-    """Write a suite of episodes + ``index.jsonl``; return the index rows."""
+    """Write a suite of episodes of a RoomR split (train for tuning, val for reporting) +
+    ``index.jsonl``; return the index rows."""
     cfg = config or EpisodeConfig()
-    data = load_roomr(year, data_dir)
+    data = load_roomr(year, data_dir, split)
     index = []
-    for scene, i in sample_suite(year, n_episodes, seed, data_dir):
-        name = f"roomr{year}_{scene}_{i:02d}"
+    for scene, i in sample_suite(year, n_episodes, seed, data_dir, split):
+        name = f"roomr{year}{'' if split == 'val' else split}_{scene}_{i:02d}"
         ep_seed = seed * 1_000_003 + int(scene.removeprefix("FloorPlan")) * 1000 + i
-        source = f"RoomR {year} val {scene} #{i} + AI2-THOR object metadata (procthor 0.0.1.dev2)"
+        source = f"RoomR {year} {split} {scene} #{i} + AI2-THOR object metadata (procthor 0.0.1.dev2)"
         events, truth = build_episode(scene, data[scene][i], ep_seed, cfg, source)
         ep_path, truth_path = write_episode(out_dir, name, events, truth)
-        index.append({"name": name, "scene": scene, "year": year, "roomr_index": i,
+        index.append({"name": name, "scene": scene, "year": year, "split": split, "roomr_index": i,
                       "seed": ep_seed, "episode": ep_path.name, "truth": truth_path.name,
                       "questions": len(truth)})
     _write_jsonl(Path(out_dir) / "index.jsonl", index)
     with open(Path(out_dir) / "config.json", "w", encoding="utf-8") as fh:
-        json.dump({"year": year, "n": n_episodes, "seed": seed, "config": asdict(cfg)}, fh,
+        json.dump({"year": year, "split": split, "n": n_episodes, "seed": seed, "config": asdict(cfg)}, fh,
                   indent=1)
     return index

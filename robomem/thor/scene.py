@@ -4,7 +4,7 @@ Two external, real data sources are joined here:
 
 * AI2-THOR ``event.metadata["objects"]`` dumps for the iTHOR scenes, shipped in the
   PyPI wheel ``procthor==0.0.1.dev2`` (used as a data package only, never imported).
-* RoomR validation episodes (``{year}_val.pkl.gz``), plain dict pickles.
+* RoomR episodes (``{year}_{train,val}.pkl.gz``), plain dict pickles.
 
 AI2-THOR is y-up.  A :class:`WorldState` holds every object of one room arrangement
 with its box, states and ground-truth containment chain.
@@ -145,14 +145,25 @@ def _load_roomr_cached(path: str) -> dict[str, list[dict[str, Any]]]:
         return pickle.load(fh)  # plain dicts/lists/floats/str only (see SOURCE.md)
 
 
+ROOMR_SPLITS = ("train", "val")  # RoomR's test split (rooms 26-30 of each type) is held out: never here
+
+
+def held_out(scene: str) -> bool:
+    """Rooms 26-30 of each room type: kept for measurement, out of every generator and tuning run."""
+    return 26 <= int(scene.removeprefix("FloorPlan")) % 100 <= 30
+
+
 def load_roomr(
-    year: int | str, data_dir: str | os.PathLike[str] | None = None
+    year: int | str, data_dir: str | os.PathLike[str] | None = None, split: str = "val"
 ) -> dict[str, list[dict[str, Any]]]:
-    """RoomR validation episodes of one year: ``{scene: [episode, ...]}``."""
-    path = roomr_dir(data_dir) / f"{int(year)}_val.pkl.gz"
+    """RoomR episodes of one year and split (train: rooms 1-20 of each type, val: 21-25):
+    ``{scene: [episode, ...]}``, held-out rooms left out."""
+    if split not in ROOMR_SPLITS:
+        raise ValueError(f"RoomR split must be one of {ROOMR_SPLITS}, got {split!r}")
+    path = roomr_dir(data_dir) / f"{int(year)}_{split}.pkl.gz"
     if not path.is_file():
         raise FileNotFoundError(f"RoomR data not found: {path}")
-    return _load_roomr_cached(str(path))
+    return {scene: episodes for scene, episodes in _load_roomr_cached(str(path)).items() if not held_out(scene)}
 
 
 # --------------------------------------------------------------------------- model
