@@ -5,7 +5,8 @@
    benchmark process writes it with the core Memory, bench_core's world and populate, closes it, then
    starts the node on it). A bare std_srvs/Trigger server (benchmarks/ros_trigger_server.py) runs in a
    second process. This process (one client node) calls where_is (random labels present in the world)
-   and Trigger interleaved, the same way (call_async + rclpy.spin_until_future_complete), after warm-up.
+   and Trigger interleaved, the same way (robomem.ros.calls.ServiceCaller.call, kept clients; a lost
+   answer is sent again and counted), after warm-up.
    The core's where_is on the same data, in-process, is given for reference.
 2. Ingest. Frames of bench_core's camera path (~20 detections with a view cone each) are published on
    ``observations`` (the node's documented QoS, observation_qos) at 10 Hz, 30 Hz and as fast as possible.
@@ -98,7 +99,7 @@ def preload(db: Path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, float,
 def core_reference(db: Path, query_labels: list[str], n_calls: int) -> dict:
     """The core's where_is on the same file, in-process (reopened like the node does), plus the node's
     own per-request work for the same answer (label check + core + conversion to the message)."""
-    from robomem.ros import convert
+    from robomem.core.types import MAX_LABEL_CHARS
     from robomem.ros.convert import info_to_msg
 
     start = time.perf_counter()
@@ -110,7 +111,7 @@ def core_reference(db: Path, query_labels: list[str], n_calls: int) -> dict:
         t0 = time.perf_counter()
         info = memory.where_is(label)
         t1 = time.perf_counter()
-        if info is not None and len(label) <= convert.MAX_LABEL_CHARS:
+        if info is not None and len(label) <= MAX_LABEL_CHARS:
             info_to_msg(info)
         t2 = time.perf_counter()
         core.append(t1 - t0)
@@ -185,23 +186,19 @@ def node_path_profile(db: Path, pool: list, n_frames: int, clock: float) -> dict
 
 
 # ---------------------------------------------------------------------- round trip
-def round_trip(client_node, n_calls: int, warmup: int, query_labels: list[str], seed: int) -> dict:
-    import rclpy
+def round_trip(caller, n_calls: int, warmup: int, query_labels: list[str], seed: int) -> dict:
     from std_srvs.srv import Trigger
 
     from robomem import srv
 
-    where_is = client_node.create_client(srv.WhereIs, f"/{NODE}/where_is")
-    trigger = client_node.create_client(Trigger, f"/{TRIGGER_NODE}/trigger")
+    where_is = caller.client(srv.WhereIs, f"/{NODE}/where_is")
+    trigger = caller.client(Trigger, f"/{TRIGGER_NODE}/trigger")
+    resent_before = caller.resent
 
     def timed(client, request) -> tuple[float, object]:
         t0 = time.perf_counter()
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(client_node, future, timeout_sec=10.0)
-        elapsed = time.perf_counter() - t0
-        if not future.done():
-            raise TimeoutError(f"{client.srv_name} did not answer within 10 s")
-        return elapsed, future.result()
+        response = caller.call(client, request, idempotent=True, raise_on_error=False)
+        return time.perf_counter() - t0, response
 
     rng = np.random.default_rng(seed + 1)
     samples: dict[str, list[float]] = {"where_is": [], "trigger": []}
@@ -220,9 +217,10 @@ def round_trip(client_node, n_calls: int, warmup: int, query_labels: list[str], 
                 found += bool(response.found)
                 errors += bool(response.error)
     where, trig = stats_ms(samples["where_is"]), stats_ms(samples["trigger"])
-    return {"pattern": "call_async + rclpy.spin_until_future_complete, one client node, interleaved pairs "
-                       "(order shuffled), after warm-up",
-            "warmup_calls": warmup, "where_is": {**where, "found": found, "errors": errors}, "trigger": trig,
+    return {"pattern": "robomem.ros.calls.ServiceCaller.call (kept clients), one client node, interleaved "
+                       "pairs (order shuffled), after warm-up",
+            "resends": caller.resent - resent_before, "warmup_calls": warmup,
+            "where_is": {**where, "found": found, "errors": errors}, "trigger": trig,
             "ratio_p50": round(where["p50_ms"] / trig["p50_ms"], 3),
             "ratio_mean": round(where["mean_ms"] / trig["mean_ms"], 3),
             "extra_p50_ms": round(where["p50_ms"] - trig["p50_ms"], 4)}
@@ -230,13 +228,15 @@ def round_trip(client_node, n_calls: int, warmup: int, query_labels: list[str], 
 
 # ---------------------------------------------------------------------- ingest
 class StatsPoller:
-    """Keeps at most one get_stats request in flight; records (sent, answered, counters)."""
+    """Keeps at most one get_stats request in flight (sent again if its answer is lost:
+    ServiceCaller.start); records (sent, answered, counters)."""
 
-    def __init__(self, client_node) -> None:
+    def __init__(self, caller) -> None:
         from robomem import srv
 
         self.srv = srv
-        self.client = client_node.create_client(srv.GetStats, f"/{NODE}/get_stats")
+        self.caller = caller
+        self.client = caller.client(srv.GetStats, f"/{NODE}/get_stats")
         self.future = None
         self.sent = 0.0
         self.samples: list[tuple[float, float, dict[str, int]]] = []
@@ -244,11 +244,14 @@ class StatsPoller:
     def poll(self) -> None:
         if self.future is None:
             self.sent = time.perf_counter()
-            self.future = self.client.call_async(self.srv.GetStats.Request())
+            self.future = self.caller.start(self.client, self.srv.GetStats.Request(), idempotent=True,
+                                            timeout_s=60.0)
 
     def collect(self) -> dict[str, int] | None:
-        if self.future is not None and self.future.done():
-            response = self.future.result()
+        if self.future is not None and self.future.poll() is None and self.future.expired():
+            raise self.future.fail()
+        if self.future is not None and self.future.done:
+            response = self.future.response
             counters = {c.name: int(c.value) for c in response.counters}
             counters["objects_believed"] = int(response.objects_believed)
             self.samples.append((self.sent, time.perf_counter(), counters))
@@ -433,6 +436,7 @@ def main() -> None:
 
     from robomem import msg as rmsg
     from robomem import srv
+    from robomem.ros.calls import ServiceCaller, ServiceTimeout
     from robomem.ros.memory_node import observation_qos
 
     report: dict = {"benchmark": "ros", "machine": machine_info(), "objects": args.objects,
@@ -465,10 +469,13 @@ def main() -> None:
         rclpy.init()
         client_node = rclpy.create_node("bench_ros_client")
         try:
-            stats_client = client_node.create_client(srv.GetStats, f"/{NODE}/get_stats")
-            if not stats_client.wait_for_service(timeout_sec=120.0):
-                raise RuntimeError(f"memory node did not come up:\n{memory_node.log()}")
-            poller = StatsPoller(client_node)
+            caller = ServiceCaller(client_node, timeout_s=30.0)
+            stats_client = caller.client(srv.GetStats, f"/{NODE}/get_stats")
+            try:
+                caller.wait_until_ready([stats_client], timeout_s=120.0)
+            except ServiceTimeout as exc:
+                raise RuntimeError(f"memory node did not come up:\n{memory_node.log()}") from exc
+            poller = StatsPoller(caller)
             first = poller.now(client_node)
             report["node_startup_s"] = round(time.perf_counter() - node_start, 2)
             report["node_objects_believed_at_start"] = first.get("objects_believed")
@@ -485,10 +492,11 @@ def main() -> None:
             report["graph_subscribers"] = len(viewers)
             from std_srvs.srv import Trigger
 
-            trigger_client = client_node.create_client(Trigger, f"/{TRIGGER_NODE}/trigger")
-            if not trigger_client.wait_for_service(timeout_sec=30.0):
-                raise RuntimeError(f"trigger server did not come up:\n{trigger_node.log()}")
-            rt = round_trip(client_node, args.calls, args.warmup, query_labels, args.seed)
+            try:
+                caller.wait_until_ready([caller.client(Trigger, f"/{TRIGGER_NODE}/trigger")], timeout_s=30.0)
+            except ServiceTimeout as exc:
+                raise RuntimeError(f"trigger server did not come up:\n{trigger_node.log()}") from exc
+            rt = round_trip(caller, args.calls, args.warmup, query_labels, args.seed)
             rt["core_where_is_p50_ms"] = report["core_in_process"]["where_is"]["p50_ms"]
             report["round_trip"] = rt
             print(json.dumps({"round_trip": rt}), flush=True)
@@ -512,6 +520,7 @@ def main() -> None:
                 report["ingest"]["phases"].append(phase)
                 print(json.dumps(phase), flush=True)
             report["node_alive_at_end"] = memory_node.alive()
+            report["resends"] = dict(caller.resends)  # requests sent again because no answer had come
             final = poller.now(client_node)
             report["node_counters_at_end"] = {k: v for k, v in final.items()
                                               if k.startswith(("batches", "late", "rejected", "internal"))}

@@ -127,9 +127,7 @@ class RosMemoryBackend:
             if lost:
                 raise RuntimeError(f"{lost} observation batches were lost on the way to the memory node")
         finally:
-            for service in client.clients.values():
-                self.node.destroy_client(service)
-            self.node.destroy_publisher(client.publisher)
+            client.close()
             if run is not None:
                 run.close()
             for process in processes:

@@ -129,17 +129,32 @@ def memory(tmp_path: Path) -> Memory:
     mem.close()
 
 
-@pytest.fixture(scope="session")
-def ros():
-    """rclpy initialised once per test session in an isolated DDS domain (see tests/ros_helpers.py);
-    yields a helper node of the test process."""
-    from ros_helpers import isolate_this_process, require_ros
+@pytest.fixture(scope="module", autouse=True)
+def own_domain_no_leftovers(request: pytest.FixtureRequest):
+    """Every test file: a ROS domain of its own (tests/ros_helpers.py: reserved with a lock, so no other
+    file or run on this machine shares it); at its end, no process it started may be left (they get 10 s
+    to go, then the file fails with their command lines and they are killed)."""
+    from ros_helpers import leftover_processes, release_domain, reserve_domain
+
+    reserve_domain()
+    yield
+    release_domain()
+    left = leftover_processes()
+    if left:
+        pytest.fail(f"{request.node.name} left processes behind: " + "; ".join(
+            f"pid {pid} ({state}): {command[:200]}" for pid, state, command in left), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def ros(own_domain_no_leftovers):
+    """rclpy initialised for one test file in its own DDS domain (see tests/ros_helpers.py); yields a
+    helper node of the test process. Nodes started with ros_helpers.NodeProcess join the same domain."""
+    from ros_helpers import domain_id, require_ros
 
     require_ros()
     import rclpy
 
-    isolate_this_process()
-    rclpy.init()
+    rclpy.init(domain_id=domain_id())
     node = rclpy.create_node("robomem_test_client")
     yield node
     node.destroy_node()

@@ -17,7 +17,7 @@ pb = pytest.importorskip("pybullet", reason="pybullet is not installed (requirem
 from builtin_interfaces.msg import Time  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from pybullet_scene import OBJECTS, build_scene, render  # noqa: E402
-from ros_helpers import NodeProcess, call, wait_for  # noqa: E402
+from ros_helpers import NodeProcess, call, handshake, wait_for  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from robomem import msg as rmsg  # noqa: E402
@@ -41,10 +41,7 @@ def rendered():
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    from ros_helpers import isolate_this_process
-
-    isolate_this_process()
+def node(ros, tmp_path_factory):
     folder: Path = tmp_path_factory.mktemp("perception_node")
     process = NodeProcess("robomem.ros.perception_node", PARAMS, name=NODE, log_path=folder / "node.log")
     yield process
@@ -96,6 +93,7 @@ class Link:
 def link(ros, node):
     link = Link(ros)
     assert wait_for(link.connected, ros, timeout=15.0), node.log()
+    handshake(ros, srv.GetStats, f"/{NODE}/get_stats")  # the node's observations writer has matched our reader
     yield link
 
 

@@ -13,7 +13,7 @@ from ros_helpers import require_ros
 require_ros()
 
 from frames import det, frame, kitchen_frames  # noqa: E402
-from ros_helpers import NodeProcess, call, wait_for  # noqa: E402
+from ros_helpers import NodeProcess, call, caller, handshake, wait_for  # noqa: E402
 
 from robomem import msg as rmsg  # noqa: E402
 from robomem import srv  # noqa: E402
@@ -29,11 +29,8 @@ MAX_OBSERVATIONS = 40
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """The node (separate process) and a reference core Memory fed the same messages."""
-    from ros_helpers import isolate_this_process
-
-    isolate_this_process()
+def world(ros, tmp_path_factory):
+    """The node (separate process, this file's domain) and a reference core Memory fed the same messages."""
     folder: Path = tmp_path_factory.mktemp("memory_node")
     messages = [convert.batch_to_msg(b) for b in kitchen_frames()]
     reference = Memory(MemoryConfig(db_path=":memory:"))
@@ -61,7 +58,8 @@ def test_observations_are_ingested_and_events_published(ros, world):
     ros.create_subscription(rmsg.MemoryEvent, f"/{NODE}/events", events.append, 100)
     ros.create_subscription(rmsg.MemoryEvent, "events", events.append, 100)
     publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
-    assert call(ros, srv.GetStats, f"/{NODE}/get_stats", srv.GetStats.Request()) is not None  # discovered
+    # the node's events writer must have matched our readers (events are volatile), our publisher its reader
+    handshake(ros, srv.GetStats, f"/{NODE}/get_stats")
     assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
     for message in world["messages"]:
         publisher.publish(message)
@@ -195,6 +193,18 @@ def test_experience_is_recorded_and_retrieved(ros, world):
     assert [e.instruction for e in found.episodes][0] == "put the apple in the fridge"
     assert all(e.success for e in found.episodes)
     assert found.similarities[0] >= found.similarities[-1]
+    # sent again with the same request id (its answer was lost): the first answer, the run kept once
+    plants = rmsg.TaskEpisode(robot_id="r1", instruction="water the plants in the hall", success=True,
+                              objects=["HousePlant"], started=convert.time_to_msg(60.0),
+                              finished=convert.time_to_msg(70.0))
+    name = f"{base}/record_episode"
+    first = call(ros, srv.RecordEpisode, name, srv.RecordEpisode.Request(episode=plants, request_id=4242))
+    again = call(ros, srv.RecordEpisode, name, srv.RecordEpisode.Request(episode=plants, request_id=4242))
+    assert first.accepted and (again.accepted, again.episode_id) == (True, first.episode_id)
+    assert stats(ros)["repeated_requests.record_episode"] == 1 + caller(ros).resends[name]
+    kept = call(ros, srv.SimilarEpisodes, f"{base}/similar_episodes",
+                srv.SimilarEpisodes.Request(instruction="water the plants in the hall", k=10))
+    assert [e.episode_id for e in kept.episodes if e.instruction == plants.instruction] == [first.episode_id]
     bad = rmsg.TaskEpisode(robot_id="r1", instruction="", started=convert.time_to_msg(1.0),
                            finished=convert.time_to_msg(0.5))
     refused = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=bad))

@@ -23,7 +23,7 @@ from robomem.ros import convert
 from robomem.ros.calls import ServiceCaller, ServiceError
 from robomem.ros.qos import observation_qos
 
-NOT_REPEATED = frozenset({"record_episode"})  # calls with side effects are never sent twice
+STATE_CHANGING = frozenset({"record_episode"})  # sent again only with their request id (see robomem.ros.calls)
 HOME_M = 50.0  # instances() looks this far from the map origin in every direction
 
 MemoryServiceError = ServiceError  # the memory node answered with an error, or did not answer in time
@@ -64,7 +64,7 @@ class MemoryClient:
         self.caller = ServiceCaller(node, executor, timeout_s)
         self.observations = ObservationPublisher(node, frame_id)
         self.publisher = self.observations.publisher
-        self.clients = {name: node.create_client(kind, f"/{memory_node}/{name}")
+        self.clients = {name: self.caller.client(kind, f"/{memory_node}/{name}")
                         for name, kind in self.SERVICES.items()}
         self.expected: dict[str, int] = {}  # robot id -> batch sequence memory must have taken before answering
         self.taken: dict[str, int] = {}  # robot id -> last batch sequence the node is known to have taken
@@ -75,18 +75,24 @@ class MemoryClient:
         return self.caller.timeout_s
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
-        """Wait for the node's services and for its subscription to ``observations``."""
+        """Wait until the node's services are matched and this client's ``observations`` publisher has
+        matched the node's subscription (a batch published before would be lost: the topic is volatile)."""
         deadline = time.monotonic() + timeout_s
-        self.caller.wait_for(self.clients, timeout_s, "memory")
-        while self.publisher.get_subscription_count() == 0:
-            if time.monotonic() > deadline:
-                raise MemoryServiceError("the memory node does not subscribe to observations")
-            self.caller.spin_once(0.05)
+        self.caller.wait_until_ready(timeout_s=timeout_s, what="memory")
+        if not self.caller.spin_until(lambda: self.publisher.get_subscription_count() > 0,
+                                      max(0.0, deadline - time.monotonic())):
+            raise MemoryServiceError("the memory node does not subscribe to observations")
 
     def call(self, name: str, request: Any) -> Any:
-        """Call a memory service (queries are sent again if unanswered; see ServiceCaller.call)."""
+        """Call a memory service: a query is sent again while unanswered, record_episode with its request
+        id (see robomem.ros.calls)."""
         self.calls += 1
-        return self.caller.call(self.clients[name], name, request, repeatable=name not in NOT_REPEATED)
+        return self.caller.call(self.clients[name], request, name=name, idempotent=name not in STATE_CHANGING)
+
+    def close(self) -> None:
+        """Destroy this client's service clients and its publisher."""
+        self.caller.close()
+        self.node.destroy_publisher(self.publisher)
 
     @property
     def published(self) -> int:

@@ -13,7 +13,10 @@ Topics (relative names; remap as usual):
 Batches carry a per-robot ``sequence``; gaps are counted as ``batches_lost`` (a full queue, a lossy link).
 Services (private, ``~/<name>``, robomem/srv): where_is, where_was, last_seen, contents, get_state, count,
 what_changed, within_radius, within_box, relations, semantic_search, planner_context, get_scene_graph,
-record_episode, similar_episodes, get_stats.
+record_episode, similar_episodes, get_stats. Every one is a query except record_episode, whose request
+carries a ``request_id``: a request sent again with the same id (its answer was lost on the way) gets
+the first answer, and the episode is kept once (the node remembers the last 256 ids while it runs;
+robomem.ros.calls).
 
 Bad input never reaches memory and never stops the node: a rejected batch or observation is logged
 (throttled) with its reason, counted (``rejected.<reason>``, see get_stats) and persisted by the core.
@@ -38,6 +41,7 @@ from robomem.core.memory import Memory
 from robomem.core.render import estimate_tokens, render_context
 from robomem.core.types import RejectedInput, checked_label
 from robomem.ros import convert
+from robomem.ros.calls import AnsweredRequests
 from robomem.ros.markers import GraphMessages
 from robomem.ros.qos import EVENTS_QOS, LATCHED_QOS, observation_qos
 from robomem.ros.runtime import run_node
@@ -115,8 +119,12 @@ class MemoryNode(Node):
             "similar_episodes": (srv.SimilarEpisodes, self._similar_episodes),
             "get_stats": (srv.GetStats, self._get_stats),
         }
+        self.episodes_answered = AnsweredRequests()  # record_episode: a repeated request id gets its first answer
         for name, (service_type, handler) in handlers.items():
-            self.create_service(service_type, f"~/{name}", self._guarded(name, handler))
+            serve = self._guarded(name, handler)
+            if name == "record_episode":
+                serve = self.episodes_answered.serve(serve, self._repeated_episode)
+            self.create_service(service_type, f"~/{name}", serve)
         self.create_timer(min(self.graph_period_s, 0.5), self.publish_graph)
         self.get_logger().info(
             f"memory ready: {self.memory.count_believed()} objects believed, db {self.memory.config.db_path!r}"
@@ -327,6 +335,10 @@ class MemoryNode(Node):
         episode = convert.episode_from_msg(request.episode)
         response.episode_id = int(self.memory.experience.record(episode))
         response.accepted = True
+
+    def _repeated_episode(self) -> None:
+        """A record_episode request sent again (its answer was lost): answered, the episode kept once."""
+        self.counters["repeated_requests.record_episode"] += 1
 
     def _similar_episodes(
         self, request: srv.SimilarEpisodes.Request, response: srv.SimilarEpisodes.Response

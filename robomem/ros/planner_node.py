@@ -224,7 +224,11 @@ class PlannerNode(Node):
             return -1
 
     def _get_stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> srv.GetStats.Response:
-        response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(self.counters.items())]
+        """The node's counters, and ``resends.<service>``: requests to memory and the robot sent again
+        because their answer had not come (robomem.ros.calls)."""
+        resent = Counter(dict(self.memory.caller.resends)) + Counter(dict(self.robot.caller.resends))  # copied at once
+        counters = self.counters + Counter({f"resends.{name}": n for name, n in resent.items()})
+        response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items())]
         return response
 
     def close(self) -> None:

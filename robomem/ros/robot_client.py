@@ -8,7 +8,6 @@ answer includes what the robot saw while doing it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from robomem.ros import convert
 from robomem.ros.calls import ServiceCaller
 
 SKILL_TIMEOUT_S = 120.0  # a skill (driving across a home, a look-around) may take this long
+SKILL_RESEND_S = 5.0  # an unanswered skill request is sent again (same id) after this long: skills take seconds
 
 
 class RobotClient:
@@ -32,29 +32,27 @@ class RobotClient:
                  timeout_s: float = 10.0, skill_timeout_s: float = SKILL_TIMEOUT_S) -> None:
         self.caller = ServiceCaller(node, executor, timeout_s)
         self.skill_timeout_s = skill_timeout_s
-        self.next_request_id = random.getrandbits(48) << 12  # unique across planner restarts
-        self.clients = {"execute_skill": node.create_client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
-                        "get_state": node.create_client(srv.GetRobotState, f"/{robot_node}/get_state")}
+        self.clients = {"execute_skill": self.caller.client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
+                        "get_state": self.caller.client(srv.GetRobotState, f"/{robot_node}/get_state")}
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
-        self.caller.wait_for(self.clients, timeout_s, "robot")
+        self.caller.wait_until_ready(timeout_s=timeout_s, what="robot")
 
     def get_state(self) -> srv.GetRobotState.Response:
-        return self.caller.call(self.clients["get_state"], "get_state", srv.GetRobotState.Request())
+        return self.caller.call(self.clients["get_state"], srv.GetRobotState.Request(), name="get_state",
+                                idempotent=True)
 
     def execute(self, skill: str, label: str = "", position: Any = (0.0, 0.0, 0.0), size: Any = (0.1, 0.1, 0.1),
                 track_id: int = -1) -> srv.ExecuteSkill.Response:
-        """Run one skill. Sent again when unanswered, with the same request id: the robot answers a repeat
-        with its first answer, so a skill never runs twice."""
+        """Run one skill. Sent again when unanswered, with the same request id (filled in by the caller):
+        the robot answers a repeat with its first answer, so a skill never runs twice."""
         point = [float(v) for v in position]
         request = srv.ExecuteSkill.Request(
             skill=skill, label=label, position=convert.point_to_msg(point if len(point) == 3 else [*point[:2], 0.0]),
             track_id=int(track_id))
         request.size = convert.vector_to_msg([float(v) for v in size])
-        self.next_request_id += 1
-        request.request_id = self.next_request_id  # repeats are answered, not run again (skill_server)
-        return self.caller.call(self.clients["execute_skill"], "execute_skill", request, repeatable=True,
-                                timeout_s=self.skill_timeout_s)
+        return self.caller.call(self.clients["execute_skill"], request, name="execute_skill", idempotent=False,
+                                timeout_s=self.skill_timeout_s, resend_after_s=SKILL_RESEND_S)
 
 
 class RosExecutor:

@@ -25,6 +25,7 @@ from robomem.planner.plan import SKILLS, Step
 from robomem.planner.results import FailureKind, StepResult
 from robomem.planner.tools import ObjectRecord
 from robomem.ros import convert
+from robomem.ros.calls import AnsweredRequests
 
 MOTION_SKILLS = ("go_to", "look_around", "observe")
 
@@ -53,8 +54,8 @@ class SkillServerNode(Node):
         self.robot: Any = robot
         self.published = published
         self.counters: Counter[str] = Counter()
-        self._last: tuple[int, Any] = (0, None)  # the last request id and its answer
-        self.create_service(srv.ExecuteSkill, "~/execute_skill", self._execute_skill)
+        self.answered = AnsweredRequests()  # a repeated request id gets its first answer (robomem.ros.calls)
+        self.create_service(srv.ExecuteSkill, "~/execute_skill", self.answered.serve(self._execute_skill, self._repeat))
         self.create_service(srv.GetRobotState, "~/get_state", self._get_state)
 
     def attach(self, robot: Any) -> None:
@@ -83,11 +84,11 @@ class SkillServerNode(Node):
                           for name, pts in by_room.items()]
         return response
 
+    def _repeat(self) -> None:
+        self.counters["repeated_requests.execute_skill"] += 1
+
     def _execute_skill(self, request: srv.ExecuteSkill.Request, response: srv.ExecuteSkill.Response
                        ) -> srv.ExecuteSkill.Response:
-        if request.request_id and request.request_id == self._last[0]:  # a repeat (its answer was lost)
-            self.counters["repeated_requests"] += 1
-            return self._last[1]
         error = request_error(request) or ("no_robot" if self.robot is None else "")
         if error:
             self.counters[f"rejected_requests.{error}"] += 1
@@ -102,8 +103,6 @@ class SkillServerNode(Node):
                 result = StepResult.failed(FailureKind.ERROR, request.label, detail=str(exc))
         convert.step_result_to_response(result, response)
         response.state = self.state()
-        if request.request_id:
-            self._last = (int(request.request_id), response)
         return response
 
     def _run(self, request: srv.ExecuteSkill.Request) -> StepResult:
