@@ -54,6 +54,25 @@ class Relations:
             if track.is_live:
                 self.graph.set_parent(track_id, parent)
 
+    def supported(self, track: Track) -> bool:
+        """Whether the track rests on or in a receptacle or stands on the floor (see TrackStore.floor_z);
+        True while memory knows no floor (no furniture yet): support cannot be judged then."""
+        history = track.history(PARENT)
+        if not len(history):  # not through relations yet (new this frame): judge its box
+            return self.box_supported(track.center, track.size)
+        return history.value_now() is not None or self._on_floor_or_unknown(track.center, track.size)
+
+    def box_supported(self, center: np.ndarray, size: np.ndarray) -> bool:
+        """:meth:`supported` for a box no track has yet (a detection)."""
+        if self._on_floor_or_unknown(center, size):
+            return True
+        probe = Track(track_id=-1, label="", first_seen=0.0, last_seen=0.0, center=center, size=size)
+        return self.best_parent(probe) is not None
+
+    def _on_floor_or_unknown(self, center: np.ndarray, size: np.ndarray) -> bool:
+        floor = self.tracks.floor_z()
+        return floor is None or abs(float(center[2] - size[2] / 2.0) - floor) <= self.config.floor_tolerance_m
+
     def add_node(self, track: Track) -> None:
         """Put (or refresh) a live track in the scene graph."""
         self.graph.upsert(track.track_id, track.label, track.center, track.size, self.config.is_receptacle(track.label))
