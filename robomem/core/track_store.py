@@ -75,13 +75,19 @@ class TrackStore:
         if track.merged_into is not None:
             self.aliases[track.merged_into].append(track.track_id)
 
+    FLOOR_SUPPORTERS = 3  # pieces of furniture standing at one level before it is taken for the floor
+
     def floor_z(self) -> float | None:
-        """Height of the floor: configured, else where most furniture seen more than once stands (a
-        low percentile of their bottoms); None before any."""
+        """Height of the floor: configured, else the lowest level on which several pieces of furniture
+        seen more than once stand (their bottoms within floor_tolerance_m); None until then."""
         if self.config.floor_z is not None:
             return self.config.floor_z
-        if self._floor is None and self._furniture_bottoms:
-            self._floor = float(np.percentile(list(self._furniture_bottoms.values()), 25))
+        if self._floor is None and len(self._furniture_bottoms) >= self.FLOOR_SUPPORTERS:
+            bottoms = np.sort(np.fromiter(self._furniture_bottoms.values(), dtype=float))
+            level = np.searchsorted(bottoms, bottoms + self.config.floor_tolerance_m, side="right")
+            standing = np.flatnonzero(level - np.arange(len(bottoms)) >= self.FLOOR_SUPPORTERS)
+            if len(standing):
+                self._floor = float(np.median(bottoms[standing[0]:level[standing[0]]]))
         return self._floor
 
     def include(self, track: Track) -> None:
