@@ -111,10 +111,18 @@ def test_a_batch_entry_that_is_not_a_detection_is_dropped_counted_and_no_evidenc
     assert memory.counters["rejected.malformed"] == 7
 
 
-def test_one_confident_detection_floating_in_the_air_is_not_believed_at_once(memory):
+@pytest.mark.parametrize("floor", ["configured", "learned"])
+def test_one_confident_detection_floating_in_the_air_is_not_believed_at_once(tmp_path, floor):
     """A thing held by nothing and not on the floor, seen once, waits for a second sighting; the same
     detection resting on a table is believed at once; a missing mug is not 'moved' into the air."""
+    from robomem.core import Memory, MemoryConfig
+
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), floor_z=0.0 if floor == "configured" else None))
     view = looking(0, 0)
+    if floor == "learned":  # three pieces of furniture standing at one level are the floor
+        for t in range(2):
+            memory.ingest(frame(-5 + t, view, *(make_detection(label, (3.0, y, 0.45), (0.6, 0.6, 0.9), 0.95)
+                                               for label, y in (("Cabinet", -1.5), ("Dresser", 1.5), ("Sofa", 0.0)))))
     table = make_detection("DiningTable", (2.5, 0.0, 0.4), (1.2, 0.8, 0.8), 0.95)
     for t in range(3):
         memory.ingest(frame(t, view, table, det("Mug", 2.3, 0.2, 0.85)))
