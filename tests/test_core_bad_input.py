@@ -109,3 +109,30 @@ def test_a_batch_entry_that_is_not_a_detection_is_dropped_counted_and_no_evidenc
     assert memory.count("Book") == 1, "plain lists are fine"
     assert memory.where_is("Mug") is not None, "a frame that lost detections is no evidence against the mug"
     assert memory.counters["rejected.malformed"] == 7
+
+
+@pytest.mark.parametrize("floor", ["configured", "learned"])
+def test_one_confident_detection_floating_in_the_air_is_not_believed_at_once(tmp_path, floor):
+    """A thing held by nothing and not on the floor, seen once, waits for a second sighting; the same
+    detection resting on a table is believed at once; a missing mug is not 'moved' into the air."""
+    from robomem.core import Memory, MemoryConfig
+
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), floor_z=0.0 if floor == "configured" else None))
+    view = looking(0, 0)
+    if floor == "learned":  # three pieces of furniture standing at one level are the floor
+        for t in range(2):
+            memory.ingest(frame(-5 + t, view, *(make_detection(label, (3.0, y, 0.45), (0.6, 0.6, 0.9), 0.95)
+                                               for label, y in (("Cabinet", -1.5), ("Dresser", 1.5), ("Sofa", 0.0)))))
+    table = make_detection("DiningTable", (2.5, 0.0, 0.4), (1.2, 0.8, 0.8), 0.95)
+    for t in range(3):
+        memory.ingest(frame(t, view, table, det("Mug", 2.3, 0.2, 0.85)))
+    memory.ingest(frame(3, view, table, det("Apple", 2.6, -0.5, 1.6, confidence=0.95)))  # mid-air
+    assert memory.count("Apple") == 0
+    memory.ingest(frame(4, view, table, det("Apple", 2.6, -0.5, 1.6, confidence=0.95)))  # seen again
+    assert memory.count("Apple") == 1, "a second sighting is believed wherever it is"
+    memory.ingest(frame(5, view, table, det("Book", 2.7, 0.1, 0.82, confidence=0.95)))  # on the table
+    assert memory.count("Book") == 1
+    for t in range(6, 9):  # the mug is gone from the table; a lone mug-like blip floats far above it
+        memory.ingest(frame(t, view, table, *([det("Mug", 2.0, -1.5, 1.9)] if t == 8 else [])))
+    mug = memory.where_is("Mug")
+    assert mug is None or mug.center[2] < 1.0, "the missing mug was not relocated into the air"

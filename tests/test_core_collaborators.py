@@ -26,7 +26,9 @@ def _parts(tmp_path=None):
 
 def _confirmed(lifecycle, label, center, size, t):
     track = lifecycle.create(make_detection(label, center, size, 0.95), t, "r1")
-    assert track.status == CONFIRMED, "one confident detection is believed at once"
+    assert lifecycle.take_single_checks() == [track], "one confident detection awaits its support check"
+    lifecycle.confirm(track, t)  # what the ingest pipeline does once relations say it rests on something
+    assert track.status == CONFIRMED
     return track
 
 

@@ -100,7 +100,10 @@ class MemoryConfig:
     log_odds_min: float = -3.0
     confirm_log_odds: float = 2.2
     confirm_min_hits: int = 2
-    confirm_single_confidence: float = 0.6  # one detection this confident is believed at once
+    confirm_single_confidence: float = 0.6  # one detection this confident is believed at once ...
+    single_needs_support: bool = True  # ... and only if it rests on or in a receptacle, or on the floor
+    floor_z: float | None = None  # height of the floor in the map frame (None: learned from the furniture)
+    floor_tolerance_m: float = 0.15
     gone_log_odds: float = -0.5  # a tentative track this doubtful is dismissed as a false detection
     # A believed object is gone once the evidence of its misses since last seen, -log P(misses | there),
     # outweighs the prior log-odds that it is still there: objects change place at ``change_rate_per_hour``,

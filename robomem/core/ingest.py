@@ -27,7 +27,7 @@ from robomem.core.lifecycle import Lifecycle
 from robomem.core.moves import Moves
 from robomem.core.relations import Relations
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
-from robomem.core.tracks import CONFIRMED, GONE, Track
+from robomem.core.tracks import CONFIRMED, GONE, TENTATIVE, Track
 from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
 from robomem.core.update import Updater
 from robomem.core.views import ViewLog
@@ -71,6 +71,9 @@ class IngestPipeline:
         self.counters["observations"] += len(detections)
         matched_ids = self._process(t, batch.robot, detections, evidence_view)
         self.relations.update(t)
+        for track in self.lifecycle.take_single_checks():  # a thing floating in the air, held by nothing, is
+            if track.status == TENTATIVE and self.relations.supported(track):  # more likely a false detection
+                self.lifecycle.confirm(track, t)
         for track in self.lifecycle.take_confirmed():
             track.appeared = self.evidence.appeared(track)
             if track.appeared:

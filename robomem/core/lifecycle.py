@@ -31,6 +31,7 @@ class Lifecycle:
     counters: Counter[str]
     # confirmed this frame: did they appear, or were they found?
     _appear_checks: list[Track] = field(default_factory=list, init=False, repr=False)
+    _single_checks: list[Track] = field(default_factory=list, init=False, repr=False)
 
     def create(self, det: Detection, t: float, robot: str) -> Track:
         """A new track for a detection no track explains."""
@@ -98,13 +99,26 @@ class Lifecycle:
                 self.emit(t, track, change, {"key": key, "from": previous, "to": value})
 
     def maybe_confirm(self, track: Track, t: float) -> None:
-        """Believe a track after repeated sightings, or after one confident enough detection."""
+        """Believe a track after repeated sightings, or after one confident enough detection of a thing
+        that rests on something (decided after this frame's relations: see :meth:`take_single_checks`)."""
         cfg = self.config
         if track.status != TENTATIVE:
             return
         repeated = track.log_odds >= cfg.confirm_log_odds and track.hits >= cfg.confirm_min_hits
-        if not repeated and track.max_confidence < cfg.confirm_single_confidence:
-            return
+        if not repeated:
+            if track.max_confidence < cfg.confirm_single_confidence:
+                return
+            if cfg.single_needs_support:
+                self._single_checks.append(track)  # believed once it is known to rest on something
+                return
+        self.confirm(track, t)
+
+    def take_single_checks(self) -> list[Track]:
+        """Single confident sightings of this frame, to believe once they are known to rest on something."""
+        taken, self._single_checks = self._single_checks, []
+        return taken
+
+    def confirm(self, track: Track, t: float) -> None:
         self.set_status(track, CONFIRMED, t)
         self._appear_checks.append(track)  # decided once this frame's containment is known
 

@@ -79,7 +79,7 @@ class Memory:
         self.pipeline = IngestPipeline(
             cfg, self.track_store, self.journal, lifecycle,
             updater=Updater(cfg, self.track_store, lifecycle, self.journal, self.graph, self.noise, self.counters),
-            evidence=self.evidence, moves=Moves(cfg, self.track_store, lifecycle, self.counters),
+            evidence=self.evidence, moves=Moves(cfg, self.track_store, lifecycle, self.counters, self.relations_index),
             relations=self.relations_index, views=self.views, noise=self.noise, counters=self.counters,
         )
         self.belief = Belief(self.track_store, self.journal, self.store, self.graph)

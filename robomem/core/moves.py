@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import distance
 from robomem.core.lifecycle import Lifecycle
+from robomem.core.relations import Relations
 from robomem.core.track_store import TrackStore
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, Track
 from robomem.core.types import Detection
@@ -25,6 +26,7 @@ class Moves:
     tracks: TrackStore
     lifecycle: Lifecycle
     counters: Counter[str]
+    relations: Relations
 
     def moved_track(self, det: Detection, seen: set[int]) -> Track | None:
         """The track an unmatched detection is, moved: a same-label object missing from its place
@@ -37,8 +39,8 @@ class Moves:
             self.tracks[i] for i in self.tracks.missing_by_label[key]
             if i not in seen and self.tracks[i].status in (CONFIRMED, GONE) and self._missing(self.tracks[i])
         ]
-        if not options:
-            return None
+        if not options or (cfg.single_needs_support and not self.relations.box_supported(det.center, det.size)):
+            return None  # nothing missing, or a box floating in the air: more likely a false detection
         return max(
             options,
             key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -distance(tr.center, det.center)),
@@ -57,6 +59,7 @@ class Moves:
             and other.is_live
             and other.first_seen > track.last_seen
             and other.max_confidence >= self.config.relocate_min_confidence
+            and (other.status == CONFIRMED or not self.config.single_needs_support or self.relations.supported(other))
         ]
         if not newcomers:
             return

@@ -15,6 +15,7 @@ from robomem.core.track_store import INDEX_SLACK_M, TrackStore
 from robomem.core.tracks import PARENT, Track
 
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
+SUPPORT_SLACK_M = 0.1  # how far outside an openable's footprint a thing may still be held by it
 
 
 @dataclass(eq=False)
@@ -53,6 +54,35 @@ class Relations:
                     self.journal.record_fact(track, PARENT, parent, t)
             if track.is_live:
                 self.graph.set_parent(track_id, parent)
+
+    def supported(self, track: Track) -> bool:
+        """Whether the track rests on or in a receptacle or stands on the floor (see TrackStore.floor_z);
+        True while memory knows no floor (no furniture yet): support cannot be judged then."""
+        return track.history(PARENT).value_now() is not None or self.box_supported(track.center, track.size)
+
+    def box_supported(self, center: np.ndarray, size: np.ndarray) -> bool:
+        """:meth:`supported` for a box no track has yet (a detection)."""
+        if self._on_floor_or_unknown(center, size):
+            return True
+        probe = Track(track_id=-1, label="", first_seen=0.0, last_seen=0.0, center=center, size=size)
+        return self.best_parent(probe) is not None or self._beside_openable(center, size)
+
+    def _beside_openable(self, center: np.ndarray, size: np.ndarray) -> bool:
+        """Whether the box is in or on an openable receptacle whose footprint is grown by
+        SUPPORT_SLACK_M: memory's box of a drawer or cabinet may be the closed one while it is open."""
+        cfg, tracks = self.config, self.tracks
+        grow = np.array([2.0 * SUPPORT_SLACK_M, 2.0 * SUPPORT_SLACK_M, 0.0])
+        radius = tracks.receptacle_reach + float(np.linalg.norm(size)) / 2.0 + INDEX_SLACK_M + SUPPORT_SLACK_M
+        return any(
+            cfg.is_openable(tracks[i].label)
+            and support_relation(center, size, tracks[i].center, tracks[i].size + grow, cfg.support_margin_m,
+                                 cfg.support_gap_m) is not None
+            for i in tracks.receptacle_points.query_radius(center, radius)
+        )
+
+    def _on_floor_or_unknown(self, center: np.ndarray, size: np.ndarray) -> bool:
+        floor = self.tracks.floor_z()
+        return floor is None or abs(float(center[2] - size[2] / 2.0) - floor) <= self.config.floor_tolerance_m
 
     def add_node(self, track: Track) -> None:
         """Put (or refresh) a live track in the scene graph."""

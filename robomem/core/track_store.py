@@ -41,6 +41,8 @@ class TrackStore:
         self.object_vectors: VectorIndex | None = None  # detection embeddings of present tracks
         self._indexed_at: dict[int, np.ndarray] = {}
         self._latest_confirmed: dict[str, int] = {}  # per label: the confirmed instance ranked first now
+        self._furniture_bottoms: dict[int, float] = {}  # furniture seen more than once: where it stands
+        self._floor: float | None = None
         self._next_id = 1
 
     def __getitem__(self, track_id: int) -> Track:
@@ -73,6 +75,21 @@ class TrackStore:
         if track.merged_into is not None:
             self.aliases[track.merged_into].append(track.track_id)
 
+    FLOOR_SUPPORTERS = 3  # pieces of furniture standing at one level before it is taken for the floor
+
+    def floor_z(self) -> float | None:
+        """Height of the floor: configured, else the lowest level on which several pieces of furniture
+        seen more than once stand (their bottoms within floor_tolerance_m); None until then."""
+        if self.config.floor_z is not None:
+            return self.config.floor_z
+        if self._floor is None and len(self._furniture_bottoms) >= self.FLOOR_SUPPORTERS:
+            bottoms = np.sort(np.fromiter(self._furniture_bottoms.values(), dtype=float))
+            level = np.searchsorted(bottoms, bottoms + self.config.floor_tolerance_m, side="right")
+            standing = np.flatnonzero(level - np.arange(len(bottoms)) >= self.FLOOR_SUPPORTERS)
+            if len(standing):
+                self._floor = float(np.median(bottoms[standing[0]:level[standing[0]]]))
+        return self._floor
+
     def include(self, track: Track) -> None:
         """The track may be present (live, or gone but findable): it joins its label's set."""
         self.by_label[normalize_label(track.label)].add(track.track_id)
@@ -103,6 +120,11 @@ class TrackStore:
         if self.config.is_static(track.label):
             half = float(np.linalg.norm(track.size)) / 2.0
             self.static_reach = max(self.static_reach, min(half, self.config.max_gate_m))
+            if track.status == CONFIRMED and track.hits >= 2:
+                self._furniture_bottoms[track.track_id] = float(track.center[2] - track.size[2] / 2.0)
+                self._floor = None
+            elif self._furniture_bottoms.pop(track.track_id, None) is not None:
+                self._floor = None
         if self.config.is_receptacle(track.label):
             if not track.is_live:
                 self.receptacle_points.remove(track.track_id)
