@@ -136,3 +136,16 @@ def test_one_confident_detection_floating_in_the_air_is_not_believed_at_once(tmp
         memory.ingest(frame(t, view, table, *([det("Mug", 2.0, -1.5, 1.9)] if t == 8 else [])))
     mug = memory.where_is("Mug")
     assert mug is None or mug.center[2] < 1.0, "the missing mug was not relocated into the air"
+
+
+def test_a_single_sighting_is_believed_once_its_holder_is_detected(tmp_path):
+    """The holder may come in the next batches: a confident single sighting waits a few seconds for it."""
+    from robomem.core import Memory, MemoryConfig
+
+    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), floor_z=0.0))
+    view = looking(0, 0)
+    memory.ingest(frame(1, view, det("Apple", 2.5, 0.0, 0.84, confidence=0.95)))
+    assert memory.count("Apple") == 0, "nothing known under it yet"
+    memory.ingest(frame(2, looking(0, 0, yaw=90), make_detection("DiningTable", (2.5, 0.0, 0.4), (1.2, 0.8, 0.8), 0.95)))
+    assert memory.count("Apple") == 1
+    assert memory.where_is("Apple").receptacle == "DiningTable"

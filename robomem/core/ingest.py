@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from robomem.core.tracks import CONFIRMED, GONE, TENTATIVE, Track
 from robomem.core.types import ChangeEvent, Detection, ObservationBatch, RejectedInput, ViewCone
 from robomem.core.update import Updater
 from robomem.core.views import ViewLog
+
+SINGLE_RECHECK_S = 5.0  # how long a single sighting waits for a holder to be detected
+MAX_UNSUPPORTED = 1024
 
 
 @dataclass(eq=False)
@@ -48,6 +51,7 @@ class IngestPipeline:
     views: ViewLog
     noise: PositionNoise
     counters: Counter[str]
+    _unsupported: list[Track] = field(default_factory=list, init=False, repr=False)  # single sightings
 
     def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
         """Take one frame of observations; returns the change events it caused. A batch that cannot
@@ -71,9 +75,7 @@ class IngestPipeline:
         self.counters["observations"] += len(detections)
         matched_ids = self._process(t, batch.robot, detections, evidence_view)
         self.relations.update(t)
-        for track in self.lifecycle.take_single_checks():  # a thing floating in the air, held by nothing, is
-            if track.status == TENTATIVE and self.relations.supported(track):  # more likely a false detection
-                self.lifecycle.confirm(track, t)
+        self._confirm_supported(t)
         for track in self.lifecycle.take_confirmed():
             track.appeared = self.evidence.appeared(track)
             if track.appeared:
@@ -84,6 +86,20 @@ class IngestPipeline:
         for det, track_id in zip(detections, matched_ids, strict=True):
             journal.observation(batch.t, batch.robot, det, track_id)
         return [e for e in journal.stm.events() if e.event_id >= events_before]
+
+    def _confirm_supported(self, t: float) -> None:
+        """Believe the single confident sightings that rest on something (a thing floating in the air,
+        held by nothing, is more likely a false detection). One not yet supported is checked again for
+        SINGLE_RECHECK_S while it stays tentative: its holder may be detected in the next batches."""
+        waiting = []
+        for track in [*self._unsupported, *self.lifecycle.take_single_checks()]:
+            if track.status != TENTATIVE:
+                continue
+            if self.relations.supported(track):
+                self.lifecycle.confirm(track, t)
+            elif t - track.first_seen <= SINGLE_RECHECK_S and len(waiting) < MAX_UNSUPPORTED:
+                waiting.append(track)
+        self._unsupported = waiting
 
     def _detections(self, batch: ObservationBatch) -> list[Detection]:
         """The batch's detections (sound by construction); anything else in the list is counted,
