@@ -146,6 +146,7 @@ def test_a_single_sighting_is_believed_once_its_holder_is_detected(tmp_path):
     view = looking(0, 0)
     memory.ingest(frame(1, view, det("Apple", 2.5, 0.0, 0.84, confidence=0.95)))
     assert memory.count("Apple") == 0, "nothing known under it yet"
-    memory.ingest(frame(2, looking(0, 0, yaw=90), make_detection("DiningTable", (2.5, 0.0, 0.4), (1.2, 0.8, 0.8), 0.95)))
+    table = make_detection("DiningTable", (2.5, 0.0, 0.4), (1.2, 0.8, 0.8), 0.95)
+    memory.ingest(frame(2, looking(0, 0, yaw=90), table))
     assert memory.count("Apple") == 1
     assert memory.where_is("Apple").receptacle == "DiningTable"
