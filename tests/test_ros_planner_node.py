@@ -118,10 +118,14 @@ def test_offline_planner_node_carries_out_an_instruction(ros, world) -> None:
     queries = {c.name: c.value for c in result.memory_queries_by_tool}
     assert result.memory_queries == sum(queries.values()) and queries.get("where_is", 0) >= 2
     assert result.invalid_plans == 0 and result.explore_steps == 0
-    # memory took every batch the robot's camera published (over DDS): it knows where the thing is now
-    stats = call(ros, srv.GetStats, f"/{MEMORY}/get_stats", srv.GetStats.Request())
-    taken = dict(zip(stats.robot_ids, stats.last_sequences, strict=True))
-    assert taken[world["robot_node"].robot_id] == published > 0
+    # memory takes every batch the robot's camera published (over DDS; the last ones may still be on the
+    # way when the result comes): then it knows where the thing is now
+    def taken() -> int:
+        stats = call(ros, srv.GetStats, f"/{MEMORY}/get_stats", srv.GetStats.Request())
+        return dict(zip(stats.robot_ids, stats.last_sequences, strict=True)).get(world["robot_node"].robot_id, 0)
+
+    assert published > 0 and wait_for(lambda: taken() >= published, ros, timeout=30.0)
+    assert taken() == published
     where = call(ros, srv.WhereIs, f"/{MEMORY}/where_is", srv.WhereIs.Request(label=label))
     assert where.found and convert.time_from_msg(where.object.last_seen) > started
     assert math.dist(convert.xyz(where.object.center), now_at) < 0.3
