@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from robomem.ros.bringup import stop_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 FAILED = re.compile(r"^(FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -52,15 +54,7 @@ def start_hogs(count: int, limit_s: float) -> list[subprocess.Popen]:
 
 
 def stop_hogs(hogs: list[subprocess.Popen]) -> None:
-    for hog in hogs:
-        if hog.poll() is None:
-            hog.send_signal(signal.SIGTERM)
-    for hog in hogs:
-        try:
-            hog.wait(10)
-        except subprocess.TimeoutExpired:
-            hog.kill()
-            hog.wait(5)
+    stop_processes(hogs, signal.SIGTERM)
 
 
 def run_once(test_file: str, timeout_s: float) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from robomem.planner.agent import Outcome
+from robomem.ros.bringup import stop_processes
 
 NODE_NAME = "demo_memory"
 PLANNER_NAME = "demo_planner"
@@ -130,14 +130,7 @@ class RosMemoryBackend:
             client.close()
             if run is not None:
                 run.close()
-            for process in processes:
-                process.send_signal(signal.SIGINT)
-            for process in processes:
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+            stop_processes(processes, timeout=20.0)
 
 
 class _PlannerLink:

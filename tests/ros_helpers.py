@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from robomem.ros.bringup import ros_command
+from robomem.ros.bringup import ros_command, stop_processes
 
 #: ROS 2 on Linux: domain ids 1-101 never collide with ephemeral ports (0 is everyone's default); the
 #: demo picks from 120-220 when run alone.
@@ -159,13 +159,7 @@ class NodeProcess:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGINT (a clean shutdown, like Ctrl-C), then kill if it hangs; returns the exit code."""
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_processes([self.process], timeout=timeout)
         self._log.close()
         return self.process.returncode
 

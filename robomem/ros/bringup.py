@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,21 @@ NODES = {"memory": "robomem.ros.memory_node", "perception": "robomem.ros.percept
          "planner": "robomem.ros.planner_node"}
 PATH_PARAMETERS = ("config_file", "db_path")
 
+
+
+def stop_processes(processes: Iterable[subprocess.Popen], sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
+    """Send ``sig`` (SIGINT: a clean shutdown, like Ctrl-C) to every process still running, wait up to
+    ``timeout`` seconds for each, then kill the ones that hang."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(sig)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 def default_params_file() -> Path:
     """config/robomem.yaml of a source checkout, else the installed copy under <prefix>/share/robomem."""
@@ -77,13 +93,7 @@ def run(params_file: Path, nodes: list[str], overrides: dict[str, str] | None = 
     except KeyboardInterrupt:
         pass
     finally:
+        stop_processes(processes.values())
         for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
             code = code or (process.returncode if process.returncode and process.returncode > 0 else 0)
     return code
