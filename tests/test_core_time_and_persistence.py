@@ -1,13 +1,36 @@
-"""Queries at past times, and persistence: reopen gives identical answers, history is append-only."""
+"""Queries at past times, and persistence: reopen gives identical answers, history is append-only.
+Every test that uses ``memory`` or ``backend_url`` runs on SQLite and on a real PostgreSQL server."""
 
 import sqlite3
 
 import numpy as np
 import pytest
 from frames import det, frame, looking
+from postgres_fixture import backend_url, fresh_db, postgres_server  # noqa: F401 (fixtures)
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.storage import SQLiteStore
+from robomem.core.storage import SQLiteStore, is_postgres_url
+
+
+@pytest.fixture
+def memory(backend_url):  # noqa: F811 (the fixture)
+    mem = Memory(MemoryConfig(db_path=backend_url))
+    yield mem
+    mem.close()
+
+
+def _query(db: str, query: str) -> list[tuple]:
+    """Rows of a query, read through a connection of its own (the memory may be closed)."""
+    if not is_postgres_url(db):
+        with sqlite3.connect(db) as conn:
+            return conn.execute(query).fetchall()
+    import psycopg
+
+    from robomem.core.storage_postgres import parse_url
+
+    conninfo, node, _spool = parse_url(db)
+    with psycopg.connect(conninfo, options=f"-c search_path=robomem_{node}") as conn:
+        return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
 def _story(memory: Memory) -> None:
@@ -72,8 +95,8 @@ def test_spatial_and_region_queries(story):
     assert sorted(o.label for o in box) == ["CounterTop", "Mug"]
 
 
-def test_reopen_gives_identical_answers(tmp_path):
-    path = str(tmp_path / "m.sqlite")
+def test_reopen_gives_identical_answers(backend_url):  # noqa: F811 (the fixture)
+    path = backend_url
     questions = [
         ("where_is", "Mug"), ("where_was", "Mug", 2.5), ("last_seen", "Mug"), ("last_seen_at", "Mug", 5.0),
         ("state", "Fridge", "open"), ("state_at", "Fridge", "open", 5.0), ("count", "CounterTop"),
@@ -119,24 +142,24 @@ def test_reopen_gives_identical_answers(tmp_path):
     second.close()
 
 
-def test_history_is_append_only(tmp_path):
-    path = tmp_path / "m.sqlite"
-    memory = Memory(MemoryConfig(db_path=str(path)))
+def test_history_is_append_only(backend_url):  # noqa: F811 (the fixture)
+    memory = Memory(MemoryConfig(db_path=backend_url))
     _story(memory)
     memory.flush(sync=True)
-    db = sqlite3.connect(path)
-    closed_before = db.execute("SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id").fetchall()
-    count_before = db.execute("SELECT COUNT(*) FROM facts").fetchone()[0]
+    closed_sql = "SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id"
+    closed_before = _query(backend_url, closed_sql)
+    count_before = _query(backend_url, "SELECT COUNT(*) FROM facts")[0][0]
     for t in range(30, 35):
         memory.ingest(frame(t, looking(0, 0, yaw=180), det("CounterTop", -2, 0, 0.45), det("Mug", -1.0, 0.5, 0.95)))
     memory.close()
-    closed_after = db.execute("SELECT * FROM facts WHERE valid_to IS NOT NULL ORDER BY fact_id").fetchall()
+    closed_after = _query(backend_url, closed_sql)
     assert closed_after[: len(closed_before)] == closed_before, "closed facts never change"
-    assert db.execute("SELECT COUNT(*) FROM facts").fetchone()[0] > count_before
-    poses = db.execute("SELECT COUNT(*) FROM facts f JOIN tracks t ON t.track_id = f.track_id "
-                       "WHERE t.label = 'Mug' AND t.merged_into IS NULL AND predicate = 'pose'").fetchone()[0]
+    assert _query(backend_url, "SELECT COUNT(*) FROM facts")[0][0] > count_before
+    poses = _query(backend_url, "SELECT COUNT(*) FROM facts f JOIN tracks t ON t.track_id = f.track_id "
+                   "WHERE t.label = 'Mug' AND t.merged_into IS NULL AND predicate = 'pose'")[0][0]
     assert poses == 3, "counter -> table -> table again, each a placement kept in history"
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if not is_postgres_url(backend_url):
+        assert _query(backend_url, "PRAGMA journal_mode")[0][0] == "wal"
 
 
 def test_schema_version_is_checked(tmp_path):
@@ -171,9 +194,9 @@ def test_near_and_relations(memory):
     assert memory.near("Teapot") == []
 
 
-def test_rooms_top_the_scene_graph_and_scope_what_changed(tmp_path):
+def test_rooms_top_the_scene_graph_and_scope_what_changed(backend_url):  # noqa: F811 (the fixture)
     rooms = [{"name": "kitchen", "min": [0, -5], "max": [5, 5]}, {"name": "living", "min": [-5, -5], "max": [0, 5]}]
-    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), rooms=rooms))
+    memory = Memory(MemoryConfig(db_path=backend_url, rooms=rooms))
     _story(memory)  # the mug goes from the kitchen counter (x=2) to the living-room counter (x=-2)
     assert memory.where_was("Mug", at=2.5).room == "kitchen"
     assert memory.where_is("Mug").room == "living"
@@ -207,8 +230,8 @@ def test_past_answers_report_the_sighting_before_that_time(story):
     assert story.where_is("Mug").last_seen == 12.5
 
 
-def test_past_last_seen_reads_uncommitted_sightings_without_waiting(tmp_path):
-    memory = Memory(MemoryConfig(db_path=str(tmp_path / "m.sqlite"), flush_every_batches=10**9,
+def test_past_last_seen_reads_uncommitted_sightings_without_waiting(backend_url):  # noqa: F811 (the fixture)
+    memory = Memory(MemoryConfig(db_path=backend_url, flush_every_batches=10**9,
                                  flush_interval_s=10**9))
     view = looking(0, 0)
     for t in range(5):

@@ -34,7 +34,15 @@ _RECEPTACLES = (
     "Counter KitchenCounter Bookshelf Nightstand Couch Tray Basket Oven Dishwasher Closet Wardrobe "
     # VirtualHome / COCO-style names of the same things
     "KitchenCabinet KitchenCabinets BathroomCabinet BathroomCounter Refrigerator Stove CoffeeMaker "
-    "WashingMachine Bench Cupboard Shelves Rack BookCase TvStand TableTop Island KitchenIsland"
+    "WashingMachine Bench Cupboard Shelves Rack BookCase TvStand TableTop Island KitchenIsland "
+    # things hang from these (see _HANGING_HOLDERS)
+    "Hook CoatHook RobeHook KeyHook CoatRack TowelRail TowelRack TowelRing TowelBar Hanger"
+)
+#: Holders things hang from rather than rest on or in: the holder is beside or above what it holds
+#: (a towel on a towel holder, a robe on a hook, a toilet roll on its hanger, keys on a key hook).
+_HANGING_HOLDERS = (
+    "TowelHolder HandTowelHolder ToiletPaperHanger Hook CoatHook RobeHook KeyHook CoatRack TowelRail "
+    "TowelRack TowelRing TowelBar Hanger"
 )
 _CONTAINERS = (  # receptacles things go *into*; the others (tables, sofas, beds, ...) are surfaces
     "Bathtub BathtubBasin Bowl Box Cabinet CoffeeMachine Cup Drawer Dresser Fridge GarbageCan LaundryHamper "
@@ -55,7 +63,8 @@ _STATIC = (  # furniture and fixtures: they do not wander off, so they are never
     "SinkBasin Sofa Stool StoveBurner StoveKnob TVStand Television Toaster Toilet ToiletPaperHanger "
     "TowelHolder VacuumCleaner Window Oven Dishwasher Couch Bookshelf Nightstand Wardrobe Closet Table "
     "KitchenTable KitchenCounter Counter KitchenCabinet KitchenCabinets BathroomCabinet BathroomCounter "
-    "Refrigerator Stove CoffeeMaker WashingMachine Bench Cupboard Shelves BookCase TV Island KitchenIsland"
+    "Refrigerator Stove CoffeeMaker WashingMachine Bench Cupboard Shelves BookCase TV Island KitchenIsland "
+    "Hook CoatHook RobeHook KeyHook CoatRack TowelRail TowelRack TowelRing TowelBar"
 )
 
 
@@ -129,6 +138,10 @@ class MemoryConfig:
     support_margin_m: float = 0.02
     support_gap_m: float = 0.12
     near_radius_m: float = 1.0
+    # An object hangs from a hanging holder when its center is over the holder's footprint grown by
+    # hang_margin_m and its top is at the holder's height (between the holder's bottom and top, each
+    # with hang_margin_m of slack), below the holder's center.
+    hang_margin_m: float = 0.08
     # --- rooms: the top of the scene graph; horizontal boxes {name, min: [x, y], max: [x, y]} ---
     rooms: list[dict[str, Any]] = field(default_factory=list)
     default_room: str = "home"  # where objects outside every listed room go
@@ -143,15 +156,71 @@ class MemoryConfig:
     containers: frozenset[str] = field(default_factory=lambda: _label_set(_CONTAINERS))
     openable: frozenset[str] = field(default_factory=lambda: _label_set(_OPENABLE))
     static: frozenset[str] = field(default_factory=lambda: _label_set(_STATIC))
+    hanging_holders: frozenset[str] = field(default_factory=lambda: _label_set(_HANGING_HOLDERS))
     max_detections_per_batch: int = 2000
     # --- text embedding model (None: the packaged all-MiniLM-L6-v2 ONNX int8) ---
     embedding_model_path: str | None = None
     embedding_tokenizer_path: str | None = None
+    # --- running for weeks: time, bounds, retention, trust (README "Running for weeks") ---
+    # stamps: a batch more than future_tolerance_s ahead of the wall clock (stamps in wall time) is refused;
+    # with stamps in another time base (simulation, replay) one batch may move memory's clock at most
+    # max_clock_jump_s; a batch more than late_tolerance_s behind memory's clock is refused as late, a later
+    # one within it is taken as of memory's clock (counted); a batch repeated (same source and sequence, or
+    # same source and stamp) changes nothing.
+    future_tolerance_s: float = 5.0
+    wall_clock: bool | None = None  # None: stamps are wall time when the first is within a year of the clock
+    max_clock_jump_s: float = 7 * 86400.0
+    late_tolerance_s: float = 1.0
+    # physical bounds of what memory takes (detections and views): the map's extent (|x|, |y|, |z|), the
+    # largest side of a piece of furniture or fixture (static labels) and of any other object
+    map_extent_m: float = 1000.0
+    max_furniture_size_m: float = 12.0
+    max_object_size_m: float = 3.0
+    # lifelong: tentative tracks never believed are dismissed after tentative_expiry_s without a sighting,
+    # dismissed ones leave memory (every index, RAM) rejected_forget_s later; views and sightings keep
+    # full detail for the raw windows, then views are consolidated (one per cell of view_cell_m x
+    # view_cell_deg, weighted by how many it stands for) and sightings written sparsely (one per track
+    # every observation_sparse_s, and the last one before every gap)
+    tentative_expiry_s: float = 600.0
+    rejected_forget_s: float = 300.0
+    view_raw_window_s: float = 600.0
+    view_cell_m: float = 0.5
+    view_cell_deg: float = 15.0
+    max_view_cells: int = 100_000
+    view_persist_interval_s: float = 5.0
+    observation_raw_window_s: float = 600.0
+    observation_sparse_s: float = 10.0
+    max_reject_rows_per_minute: int = 600
+    retention_sweep_batches: int = 100
+    # trust: sources are robot ids ("robot/sensor" to name one sensor); an allowlist (empty: any source),
+    # a trust level per source in [0, 1] (default_source_trust otherwise); a source below trust_threshold
+    # is heard but never believed (its reports are quarantined until a trusted source confirms them).
+    source_allowlist: list[str] = field(default_factory=list)
+    source_trust: dict[str, float] = field(default_factory=dict)
+    default_source_trust: float = 1.0
+    trust_threshold: float = 0.5
+    max_sources: int = 256
+    # implausible reports are quarantined: more than max_new_same_label new objects of one label, or more
+    # than max_new_seen_places new objects where earlier views would have seen them, in one batch; a new
+    # piece of furniture while every known instance of its label is in view, undetected, teleport_min_m
+    # away; a box larger than its room; a move of an object that outvote_sources other sources saw in place
+    # within outvote_window_s
+    max_new_same_label: int = 8
+    max_new_seen_places: int = 12
+    teleport_min_m: float = 2.0
+    outvote_sources: int = 2
+    outvote_window_s: float = 60.0
+    quarantine_capacity: int = 1024
+    quarantine_ttl_s: float = 3600.0
+    # --- durability: 'interval' (a crash loses at most the last flush interval) or 'batch' (every ingested
+    # batch is committed before ingest returns: acknowledged means committed) ---
+    durability: str = "interval"
 
     def gone_threshold(self, unseen_s: float) -> float:
         """Prior log-odds that an object last seen ``unseen_s`` seconds ago is still where it was."""
-        changed = -math.expm1(-self.change_rate_per_hour * max(unseen_s, 1e-3) / 3600.0)
-        prior = math.log((1.0 - changed) / max(changed, 1e-12))
+        # log((1 - changed) / changed) with changed = 1 - exp(-x), stable for any absence (a weekend away)
+        x = self.change_rate_per_hour * min(max(unseen_s, 1e-3), 1e12) / 3600.0
+        prior = -x - math.log(max(-math.expm1(-x), 1e-12))
         return min(max(prior, self.min_gone_evidence), self.max_gone_evidence)
 
     def room_regions(self) -> list[Room]:
@@ -177,6 +246,9 @@ class MemoryConfig:
     def is_static(self, label: str) -> bool:
         return normalize_label(label) in self.static
 
+    def is_hanging_holder(self, label: str) -> bool:
+        return normalize_label(label) in self.hanging_holders
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MemoryConfig:
         known = {f.name for f in fields(cls)}
@@ -184,7 +256,7 @@ class MemoryConfig:
         if unknown:
             raise ValueError(f"unknown memory config keys: {unknown}")
         converted = dict(values)
-        for key in ("receptacles", "containers", "openable", "static"):
+        for key in ("receptacles", "containers", "openable", "static", "hanging_holders"):
             if key in converted:
                 converted[key] = frozenset(normalize_label(str(label)) for label in converted[key])
         if "class_gates" in converted:

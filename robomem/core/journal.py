@@ -18,10 +18,15 @@ from typing import Any
 
 from robomem.core.config import MemoryConfig
 from robomem.core.short_term import ShortTermMemory, make_policy
-from robomem.core.storage import MemoryStore, WriteBatch
+from robomem.core.storage import CLEAN_CLOSE, MemoryStore, WriteBatch
 from robomem.core.temporal import Fact, FactIds
 from robomem.core.tracks import POSE, Track
 from robomem.core.types import ChangeEvent, Detection, ViewCone
+
+# Event ids handed out before they are committed: each flush commits a reservation this far ahead, and a
+# restart after a crash resumes above it, so an id a subscriber saw is never given to another event.
+EVENT_ID_RESERVE = 1_000_000
+_RESTORED_COUNTERS_SKIP = "rejected."  # counted again from the rejects table on open
 
 
 def pose_value(track: Track) -> list[float]:
@@ -47,6 +52,7 @@ class Journal:
         self._dirty_relations: set[int] = set()  # whose holder may have changed
         self._batches_since_flush = 0
         self._last_flush = time.monotonic()
+        self.restart_gap: dict[str, Any] | None = None  # what a crash before this session may have lost
 
     # ------------------------------------------------------------------ facts and events
     def record_fact(self, track: Track, predicate: str, value: Any, t: float) -> Fact:
@@ -129,7 +135,7 @@ class Journal:
     def batch_taken(self) -> bool:
         """Count one ingested batch; whether it is time to flush (by batches or by wall time)."""
         self._batches_since_flush += 1
-        return (self._batches_since_flush >= self.config.flush_every_batches
+        return (self.config.durability == "batch" or self._batches_since_flush >= self.config.flush_every_batches
                 or time.monotonic() - self._last_flush >= self.config.flush_interval_s)
 
     def flush(self, store: MemoryStore, tracks: dict[int, Track], meta: dict[str, str]) -> None:
@@ -139,6 +145,12 @@ class Journal:
             self._pending.tracks[track_id] = tracks[track_id].to_row()
         self._dirty_tracks.clear()
         self._pending.meta.update(meta)
+        self._pending.meta.update({
+            "next_event_id": str(self._next_event_id),
+            "event_ids_reserved": str(self._next_event_id + EVENT_ID_RESERVE),
+            "counters": json.dumps({k: v for k, v in self.counters.items()
+                                    if not k.startswith(_RESTORED_COUNTERS_SKIP)}, sort_keys=True),
+        })
         store.write(self._pending)
         self._pending = WriteBatch()
         self._batches_since_flush = 0
@@ -157,14 +169,26 @@ class Journal:
         self._pending.events.extend(events)
 
     # ------------------------------------------------------------------ reopening
-    def restore(self, facts: list[Fact], events: list[ChangeEvent], now: float) -> None:
-        """Resume after the store's facts and events (the tracks' histories are filled by the caller)."""
+    def restore(self, facts: list[Fact], events: list[ChangeEvent], now: float,
+                meta: dict[str, str] | None = None) -> None:
+        """Resume after the store's facts and events (the tracks' histories are filled by the caller);
+        ``meta`` restores the counters and, after a crash, skips the event ids that may have been handed
+        out uncommitted (reported in :attr:`restart_gap` and the ``restart.*`` counters)."""
+        meta = meta or {}
         for fact in facts:
             self._fact_times.append(fact.valid_from)
             self._fact_subjects.append(fact.subject)
         self._fact_ids = FactIds(max((f.fact_id for f in facts), default=0) + 1)
         self._next_event_id = max((e.event_id for e in events), default=0) + 1
         self.now = now
+        if "counters" in meta:
+            self.counters.update(json.loads(meta["counters"]))
+        if meta.get(CLEAN_CLOSE) == "0":  # the last session crashed: what it had not committed is lost
+            resume = max(self._next_event_id, int(meta.get("event_ids_reserved", "0")))
+            self.restart_gap = {"committed_until_t": now, "event_ids_skipped": [self._next_event_id, resume - 1]}
+            self._next_event_id = resume
+            self.counters["restart.unclean"] += 1
+        self.counters["restart.count"] += 1
         for event in events[-self.stm.capacity:]:
             self.stm.add(event)
         self.stm.mark_consolidated()

@@ -35,7 +35,7 @@ from robomem.core.relations import Relations
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.semantic import SemanticSearch
 from robomem.core.short_term import ShortTermMemory
-from robomem.core.storage import MemoryStore, SQLiteStore
+from robomem.core.storage import MemoryStore, open_store
 from robomem.core.track_store import TrackStore
 from robomem.core.tracks import PARENT, Track
 from robomem.core.types import (
@@ -64,7 +64,7 @@ class Memory:
     ) -> None:
         self.config = cfg = config or MemoryConfig()
         self._lock = threading.RLock()
-        self.store = store or SQLiteStore(cfg.db_path)
+        self.store = store or open_store(cfg.db_path, cfg.durability)  # a path, ':memory:' or postgresql://
         self._embedder = embedder
         self.counters: Counter[str] = Counter()
         self.track_store = TrackStore(cfg)
@@ -167,6 +167,12 @@ class Memory:
         return self.queries.count(label, at)
 
     @synchronized
+    def floor_height(self) -> float | None:
+        """Height of the floor in the map frame: configured (``floor_z``) or learned from the furniture
+        standing on it; None while unknown. What rests there on nothing else is "on" the Floor."""
+        return self.track_store.floor_z()
+
+    @synchronized
     def count_believed(self) -> int:
         """How many objects, of any label, memory believes present now."""
         return self.queries.count_believed()
@@ -263,7 +269,7 @@ class Memory:
         by_id = {track.track_id: track for track in loaded}
         for fact in state.facts:
             by_id[fact.subject].history(fact.predicate).append(fact)
-        self.journal.restore(state.facts, state.events, float(state.meta.get("now", "-inf")))
+        self.journal.restore(state.facts, state.events, float(state.meta.get("now", "-inf")), state.meta)
         if "position_noise_var" in state.meta:
             self.noise.variance = np.array([float(v) for v in state.meta["position_noise_var"].split()])
         if "detector" in state.meta:

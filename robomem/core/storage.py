@@ -1,7 +1,13 @@
-"""Storage behind a small interface; SQLite (WAL) is the embedded default.
+"""Storage behind a small interface; SQLite (WAL) is the embedded default, PostgreSQL
+(:mod:`robomem.core.storage_postgres`) the shared one for a fleet. :func:`open_store` picks one by URL.
 
 History is append-only: rows are never deleted. A fact row may be refined while it is open
 (``valid_to`` NULL); once closed it is final.
+
+Durability (``MemoryConfig.durability``): ``interval`` hands writes to a background thread (at most the
+flush interval is lost to a crash); ``batch`` commits every write before :meth:`MemoryStore.write`
+returns (acknowledged means committed). Either way a store marks the file ``clean_close=0`` with its
+first write and ``1`` when closed, so the next open knows whether the last session ended in a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +28,29 @@ from robomem.core.types import ChangeEvent
 # Tables added later are created if missing (``CREATE TABLE IF NOT EXISTS`` runs on every open), so such
 # additions keep the version: older files open unchanged and older readers ignore the new tables.
 SCHEMA_VERSION = 1
+DURABILITY_MODES = ("interval", "batch")
+CLEAN_CLOSE = "clean_close"  # meta key: '0' while a session writes, '1' once it closed
+
+
+def check_durability(mode: str) -> str:
+    """The durability mode, or ValueError naming the valid ones."""
+    if mode not in DURABILITY_MODES:
+        raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}, got {mode!r}")
+    return mode
+
+
+def is_postgres_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(db: str | Path, durability: str = "interval") -> MemoryStore:
+    """The store for ``db``: PostgreSQL for a ``postgresql://`` URL, else SQLite (a path or ':memory:')."""
+    check_durability(durability)
+    if is_postgres_url(str(db)):
+        from robomem.core.storage_postgres import PostgresStore
+
+        return PostgresStore(str(db), durability=durability)
+    return SQLiteStore(db, durability=durability)
 
 _SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,11 +92,13 @@ class WriteBatch:
     # task runs: (episode_id, robot_id, instruction, plan: list[str], success: bool, failure_reason,
     # objects: list[str], started, finished)
     episodes: list[tuple] = field(default_factory=list)
+    # fleet log rows committed with this batch (PostgreSQL): (node_seq, robot, t, payload JSON)
+    fleet: list[tuple] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
             (self.tracks, self.facts, self.observations, self.views, self.events, self.rejects, self.meta,
-             self.episodes)
+             self.episodes, self.fleet)
         )
 
 
@@ -84,7 +115,7 @@ class StoredState:
 
 
 class MemoryStore(ABC):
-    """The persistence interface the memory core needs (SQLite here; PostgreSQL can follow)."""
+    """The persistence interface the memory core needs (SQLite here, PostgreSQL in storage_postgres)."""
 
     @abstractmethod
     def load(self) -> StoredState: ...
@@ -114,17 +145,21 @@ class SQLiteStore(MemoryStore):
     For a file, writes run on one background thread (sqlite releases the GIL while it works), in order;
     reads and :meth:`close` wait for the queued writes (``last_seen`` does not: it also reads the batches
     still queued), and a failed write is raised there. ``:memory:`` is written in the caller's thread.
+    With ``durability='batch'`` every write is committed (and synced to disk) in the caller's thread.
     """
 
-    def __init__(self, path: str | Path, background_writes: bool | None = None) -> None:
+    def __init__(self, path: str | Path, background_writes: bool | None = None, durability: str = "interval") -> None:
         path = str(path)
+        self.durability = check_durability(durability)
         if background_writes is None:  # an in-memory database is quick to write and has no second reader
-            background_writes = path != ":memory:"
+            background_writes = path != ":memory:" and durability == "interval"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # batch: a commit is on disk (fsync) when write returns; interval: WAL survives a process crash
+        self._db.execute("PRAGMA synchronous=" + ("FULL" if durability == "batch" else "NORMAL"))
+        self._session_marked = path == ":memory:"
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
@@ -203,6 +238,9 @@ class SQLiteStore(MemoryStore):
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
+        if not self._session_marked:  # the first write of a session: a crash from now on is unclean
+            batch.meta.setdefault(CLEAN_CLOSE, "0")
+            self._session_marked = True
         if self._error is not None:
             self._drain()
         if self._queue is not None:
@@ -281,6 +319,9 @@ class SQLiteStore(MemoryStore):
     def close(self) -> None:
         try:
             self._drain()
+            if self._session_marked and self._reader is not None:
+                with self._db:
+                    self._db.execute("UPDATE meta SET value='1' WHERE key=?", (CLEAN_CLOSE,))
         finally:
             if self._queue is not None:
                 self._queue.put(None)
