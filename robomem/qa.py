@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from robomem.core import Memory, MemoryConfig
+from robomem.core.config import normalize_label
+from robomem.core.relations import FLOOR_LABEL
 from robomem.core.types import ObjectInfo, ObservationBatch, RejectedInput, make_detection, make_view
 from robomem.thor.frames import yup_to_zup, zup_to_yup
 
@@ -129,7 +131,8 @@ def _wrap(key: str, value: Any) -> dict[str, Any] | None:
 
 
 def _contents(memory: Memory, receptacle: str) -> dict[str, Any] | None:
-    if memory.count(receptacle) == 0:
+    floor = normalize_label(receptacle) == normalize_label(FLOOR_LABEL) and memory.floor_height() is not None
+    if memory.count(receptacle) == 0 and not floor:
         return None
     return {"labels": sorted(info.label for info in memory.contents(receptacle))}
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from robomem.core.config import normalize_label
 from robomem.core.journal import Journal
+from robomem.core.relations import FLOOR_LABEL, on_floor
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.storage import MemoryStore
 from robomem.core.temporal import Fact
@@ -148,6 +149,7 @@ class Belief:
         parent = self.parent_at(track, at)
         parent_track = self.tracks.get(parent[0]) if parent else None
         status = track.status if now else track.history(STATUS).value_at(at)
+        floor = parent_track is None and on_floor(self.tracks, center, size)
         return ObjectInfo(
             track_id=track.track_id,
             label=track.label,
@@ -155,9 +157,9 @@ class Belief:
             size=size,
             status=status or TENTATIVE,
             last_seen=track.last_seen if now else self.last_seen_at(track, at),
-            receptacle=parent_track.label if parent_track else None,
+            receptacle=parent_track.label if parent_track else (FLOOR_LABEL if floor else None),
             receptacle_id=parent_track.track_id if parent_track else None,
-            relation=parent[1] if parent else None,
+            relation=parent[1] if parent_track else ("on" if floor else None),
             room=self.graph.room_for(center),
             state=self.states_at(track, at),
         )

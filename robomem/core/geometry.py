@@ -62,3 +62,34 @@ def support_relation(
     if -gap_tolerance <= gap <= gap_tolerance:
         return "on"
     return None
+
+
+def rests_on_floor(center: np.ndarray, size: np.ndarray, floor_z: float | None, tolerance: float) -> bool:
+    """Whether a box's bottom is at the floor's height (False while the floor is unknown)."""
+    return floor_z is not None and abs(float(center[2] - size[2] / 2.0) - floor_z) <= tolerance
+
+
+def hangs_from(center: np.ndarray, size: np.ndarray, holder_center: np.ndarray, holder_size: np.ndarray,
+               margin: float) -> bool:
+    """Whether a box hangs from a holder beside or above it (a towel from its rail): its center over
+    the holder's footprint grown by ``margin``, its top at the holder's height (between the holder's
+    bottom and top, each with ``margin`` of slack) and its center below the holder's."""
+    offset = np.abs(center[:2] - holder_center[:2])
+    if np.any(offset > holder_size[:2] / 2.0 + margin):
+        return False
+    top = float(center[2] + size[2] / 2.0)
+    holder_bottom = float(holder_center[2] - holder_size[2] / 2.0)
+    holder_top = float(holder_center[2] + holder_size[2] / 2.0)
+    return holder_bottom - margin <= top <= holder_top + margin and center[2] < holder_center[2]
+
+
+def box_holds(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray,
+              margin: float, gap_tolerance: float) -> bool:
+    """Whether a receptacle's box holds a box by geometry alone: the object's center inside the bigger
+    receptacle box, or its bottom resting on the receptacle's top with a footprint at least a quarter of
+    the object's. Boxes overlap in homes (a sink's box takes in the counter around its basin), so one
+    object may be held by several."""
+    relation = support_relation(center, size, rec_center, rec_size, margin, gap_tolerance)
+    if relation == "in":
+        return box_volume(rec_size) > box_volume(size)
+    return relation == "on" and rec_size[0] * rec_size[1] >= 0.25 * size[0] * size[1]

@@ -12,7 +12,9 @@ import numpy as np
 from robomem.core import states
 from robomem.core.belief import Belief
 from robomem.core.config import MemoryConfig, normalize_label
+from robomem.core.geometry import box_holds
 from robomem.core.journal import Journal
+from robomem.core.relations import FLOOR_LABEL
 from robomem.core.scene_graph import SceneGraph, room_node
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
@@ -72,21 +74,58 @@ class Queries:
     def contents(self, receptacle: str, at: float | None = None, include_fixtures: bool = False) -> list[ObjectInfo]:
         belief = self.belief
         holder_ids = {t.track_id for t in belief.ranked(receptacle, at)}
+        if not holder_ids and normalize_label(receptacle) == normalize_label(FLOOR_LABEL):
+            return self._on_the_floor(at, include_fixtures)
         if not holder_ids:
             return []
         found: list[Track] = []
         if belief.is_now(at):
             ids = set().union(*(self.graph.descendants(h) for h in holder_ids))
+            ids |= self._held_by_box(holder_ids, None)
             found = [self.tracks[i] for i in ids if belief.believed(self.tracks[i], None)]
         else:
+            by_box = self._held_by_box(holder_ids, at)
             for track in self.tracks:
                 if track.first_seen > at or not belief.believed(track, at):
                     continue
-                if holder_ids & set(belief.holder_ids_at(track, at)):
+                if track.track_id in by_box or holder_ids & set(belief.holder_ids_at(track, at)):
                     found.append(track)
         if not include_fixtures:
             found = [t for t in found if not self.config.is_static(t.label)]
         return [belief.info(t, at) for t in sorted(found, key=lambda t: t.track_id)]
+
+    def _held_by_box(self, holder_ids: set[int], at: float | None) -> set[int]:
+        """Ids of the tracks that the holders' boxes hold by geometry (:func:`geometry.box_holds`) at a
+        time, beside the one holder each track's parent fact names: a thing on the counter at the sink's
+        rim is on both. Never a holder's own holder."""
+        cfg, belief = self.config, self.belief
+        found: set[int] = set()
+        for holder_id in holder_ids:
+            holder = self.tracks[holder_id]
+            rec_center, rec_size = belief.pose_at(holder, at)
+            above = set(belief.holder_ids_at(holder, at)) | {holder_id}
+            radius = self.tracks.reach(holder) + INDEX_SLACK_M + 1.0
+            for track_id in self.tracks.points.query_radius(rec_center, radius):
+                track = self.tracks[track_id]
+                if track_id in above or self.config.is_static(track.label) or not belief.believed(track, at):
+                    continue
+                center, size = belief.pose_at(track, at)
+                if box_holds(center, size, rec_center, rec_size, cfg.support_margin_m, cfg.support_gap_m):
+                    found.add(track_id)
+        return found
+
+    def _on_the_floor(self, at: float | None, include_fixtures: bool) -> list[ObjectInfo]:
+        """What stands on the floor, held by nothing else (the floor is no track: see relations.on_floor)."""
+        belief = self.belief
+        found = []
+        for track in self.tracks:
+            if (track.first_seen > belief.time(at) or not belief.believed(track, at)
+                    or (not include_fixtures and self.config.is_static(track.label))):
+                continue
+            info = belief.info(track, at)
+            if info.receptacle_id is None and info.receptacle == FLOOR_LABEL:
+                found.append(info)
+        return sorted(found, key=lambda info: info.track_id)
 
     # ------------------------------------------------------------------ what changed
     def what_changed(self, since: float, until: float | None = None, room: str | None = None) -> list[Change]:

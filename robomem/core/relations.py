@@ -1,5 +1,6 @@
-"""Containment relations derived from geometry: what holds each object (in / on), kept as parent
-facts and mirrored in the scene graph."""
+"""Containment relations derived from geometry: what holds each object (in / on / hanging from), kept
+as parent facts and mirrored in the scene graph. What rests at floor height on nothing else is on the
+floor (see :func:`on_floor`): derived at answer time, since the floor is no track."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robomem.core.config import MemoryConfig
-from robomem.core.geometry import box_volume, support_relation
+from robomem.core.geometry import box_volume, hangs_from, rests_on_floor, support_relation
 from robomem.core.journal import Journal
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
@@ -16,6 +17,13 @@ from robomem.core.tracks import PARENT, Track
 
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 SUPPORT_SLACK_M = 0.1  # how far outside an openable's footprint a thing may still be held by it
+HANGING = "hanging"  # the relation of a thing to the holder it hangs from
+FLOOR_LABEL = "Floor"  # what memory names as the holder of a thing standing on the floor
+
+
+def on_floor(tracks: TrackStore, center: np.ndarray, size: np.ndarray) -> bool:
+    """Whether a box held by nothing stands on the floor (False while memory knows no floor)."""
+    return rests_on_floor(center, size, tracks.floor_z(), tracks.config.floor_tolerance_m)
 
 
 @dataclass(eq=False)
@@ -81,8 +89,7 @@ class Relations:
         )
 
     def _on_floor_or_unknown(self, center: np.ndarray, size: np.ndarray) -> bool:
-        floor = self.tracks.floor_z()
-        return floor is None or abs(float(center[2] - size[2] / 2.0) - floor) <= self.config.floor_tolerance_m
+        return self.tracks.floor_z() is None or on_floor(self.tracks, center, size)
 
     def add_node(self, track: Track) -> None:
         """Put (or refresh) a live track in the scene graph."""
@@ -101,14 +108,15 @@ class Relations:
         """What holds the track, as [id, relation]. In order of preference: the smallest *container*
         its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
         on and does not stand on it (an apple in a bowl on a table: bowl); the highest surface its
-        bottom rests *on*; and last the smallest other receptacle box its center lies in (a laptop sunk
-        into a sofa's box)."""
+        bottom rests *on*; then the nearest hanging holder it hangs from (a towel from its rail); and
+        last the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box)."""
         cfg = self.config
         tracks = self.tracks
         own_volume = box_volume(track.size)
         containers: list[tuple[float, int]] = []
         others: list[tuple[float, int]] = []
         supports: list[tuple[float, float, int]] = []
+        hanging: list[tuple[float, int]] = []
         radius = tracks.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + INDEX_SLACK_M
         for rec_id in tracks.receptacle_points.query_radius(track.center, radius):
             if rec_id == track.track_id:
@@ -121,6 +129,9 @@ class Relations:
                 (containers if cfg.is_container(rec.label) else others).append((volume, rec_id))
             elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
                 supports.append((float(rec.center[2] + rec.size[2] / 2.0), volume, rec_id))
+            elif cfg.is_hanging_holder(rec.label) and hangs_from(track.center, track.size, rec.center, rec.size,
+                                                                 cfg.hang_margin_m):
+                hanging.append((float(np.linalg.norm(track.center - rec.center)), rec_id))
         # a drawer's top is no table top: drop supports lying inside another, bigger holder candidate
         holders = [tracks[rec_id] for _, rec_id in containers] + [tracks[r] for _, _, r in supports]
         supports = [s for s in supports if not self._inside_any(tracks[s[2]], holders)]
@@ -137,5 +148,7 @@ class Relations:
                 return [container[1], "in"]
         if support is not None:
             return [support[2], "on"]
+        if hanging:
+            return [min(hanging)[1], HANGING]
         other = min(others, default=None)
         return None if other is None else [other[1], "in"]

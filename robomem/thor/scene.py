@@ -29,8 +29,8 @@ METADATA_ENV = "ROBOMEM_THOR_METADATA"
 ROOMR_ENV = "ROBOMEM_ROOMR_DIR"
 METADATA_REL = ("databases", "ai2thor-object-metadata.json")
 
-#: Types a household object detector would not report; they are never observed
-#: and never named as a receptacle in the truth.
+#: Types a household object detector would not report; they are never observed and never named
+#: as a receptacle in the truth, except the Floor under what stands on it (see compute_chains).
 UNDETECTED_TYPES = frozenset(
     {"Floor", "Wall", "Ceiling", "LightSwitch", "StoveKnob", "ShowerGlass"}
 )
@@ -52,6 +52,7 @@ HIDE_MARGIN = 0.02  # m, slack of "center inside a closed openable's box"
 SUPPORT_AREA_FRAC = 0.25  # a support's footprint is at least this part of the object's
 UNMOVED_TOL = 0.02  # m, RoomR pose this close to the metadata pose = not moved
 STAND_TOL = 0.05  # m, a smaller "parent" whose bottom is this close to the child's stands beside it
+FLOOR_REST = (-0.05, 0.10)  # m, bottom this far below/above the floor's top: held by nothing, it stands on the Floor
 
 _ROOM_GROUPS = {0: "kitchens", 2: "living_rooms", 3: "bedrooms", 4: "bathrooms"}
 
@@ -466,7 +467,8 @@ def compute_chains(world: WorldState) -> None:
 
     Geometric chain (parent, parent's parent, ...), then for unmoved objects the
     AI2-THOR parentReceptacles and their own geometric chains (lenient union).
-    Undetectable types (Floor, ...) are never on a chain.
+    Undetectable types (Wall, ...) are never on a chain, except the Floor: an object held by
+    nothing whose bottom is at the floor's height has the chain [Floor].
     """
     objs = world.objects
     parents = geometric_parents(objs) if objs else []
@@ -480,6 +482,7 @@ def compute_chains(world: WorldState) -> None:
         return out
 
     index = {o.key: i for i, o in enumerate(objs)}
+    floor = next((o for o in objs if o.label == "Floor"), None)
     geo = [geo_chain(i) for i in range(len(objs))]
     below = [set(g) for g in geo]  # below[i]: everything that holds objs[i], geometrically
     for i, obj in enumerate(objs):
@@ -493,7 +496,15 @@ def compute_chains(world: WorldState) -> None:
                 # never the object itself, nor anything that it holds up (a cycle)
                 if k not in chain and k != obj.key and obj.key not in below[index[k]]:
                     chain.append(k)
+        if not chain and floor is not None and obj is not floor and _rests_on_floor(obj, world.floor_y):
+            chain = [floor.key]
         obj.chain = chain
+
+
+def _rests_on_floor(obj: ThorObject, floor_y: float) -> bool:
+    """Whether the object's bottom is at the floor's height (see FLOOR_REST)."""
+    bottom = float(obj.center[1] - obj.size[1] / 2) - floor_y
+    return FLOOR_REST[0] <= bottom <= FLOOR_REST[1]
 
 
 def thor_parent_plausible(parent: ThorObject, child: ThorObject) -> bool:
