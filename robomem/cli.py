@@ -117,10 +117,19 @@ def _show_memory(db_path: Path) -> None:
 
 
 def cmd_ros(args: argparse.Namespace) -> int:
-    from robomem.ros.bringup import default_params_file, run
+    from robomem.ros.bringup import default_params_file, normalized_namespace, run
 
-    overrides = {"db_path": str(Path(args.db).resolve())} if args.db else {}
-    return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides)
+    try:
+        namespace = normalized_namespace(args.namespace)
+    except ValueError as error:
+        print(f"robomem ros: {error}", file=sys.stderr)
+        return 2
+    overrides: dict[str, object] = {"use_sim_time": True} if args.use_sim_time else {}
+    if args.no_activate:
+        overrides["autostart"] = False
+    memory = {"db_path": args.db if args.db == ":memory:" else str(Path(args.db).resolve())} if args.db else {}
+    return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides, namespace,
+               memory)
 
 
 def cmd_instruct(args: argparse.Namespace) -> int:
@@ -159,7 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
     ros.add_argument("--nodes", type=comma_list("node", tuple(NODES)), default="memory",
                      help=f"comma-separated: {','.join(NODES)}")
-    ros.add_argument("--db", help="SQLite file (overrides the parameters file)")
+    ros.add_argument("--db", help="SQLite file (overrides the parameters file; default: memory.sqlite in "
+                     "$ROS_HOME/robomem/<namespace>/, ROS_HOME defaulting to ~/.ros)")
+    ros.add_argument("--namespace", default="", help="ROS namespace of every node and topic (e.g. r2: /r2/memory, "
+                     "/r2/observations)")
+    ros.add_argument("--use-sim-time", action="store_true", help="the nodes follow /clock (use_sim_time)")
+    ros.add_argument("--no-activate", action="store_true",
+                     help="leave the lifecycle nodes unconfigured, for a lifecycle manager (default: active)")
     ros.set_defaults(func=cmd_ros)
     instruct = sub.add_parser("instruct", help="send an instruction to the planner node, print its progress")
     instruct.add_argument("instruction")

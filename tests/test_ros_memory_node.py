@@ -88,7 +88,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     memory: Memory = world["reference"]
     base = f"/{NODE}"
     answer = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug"))
-    assert answer.found and not answer.error
+    assert answer.found and answer.status == srv.WhereIs.Response.STATUS_OK and not answer.message
+    assert answer.header.frame_id == "map" and answer.object.robot_id == "r1"
     _same_object(answer.object, memory.where_is("Mug"))
     assert abs(answer.object.center.x - 1.0) < 0.05  # the mug's new place
 
@@ -101,7 +102,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     gone = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Apple"))
     assert gone.found == (memory.where_is("Apple") is not None)
     unknown = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Unicorn"))
-    assert not unknown.found and not unknown.error
+    assert not unknown.found and unknown.status == srv.WhereIs.Response.STATUS_NOT_FOUND and unknown.reason == ""
+    assert unknown.object.track_id == -1 and "Unicorn" in unknown.message  # no fake id
 
     seen = call(ros, srv.LastSeen, f"{base}/last_seen", srv.LastSeen.Request(label="Apple"))
     assert seen.found and convert.time_from_msg(seen.stamp) == pytest.approx(memory.last_seen("Apple"))
@@ -111,7 +113,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     expected = memory.contents("Fridge", at=4.0)
     assert [o.track_id for o in contents.objects] == [i.track_id for i in expected]
 
-    state = call(ros, srv.GetState, f"{base}/get_state", srv.GetState.Request(label="Fridge", key="isOpen"))
+    state = call(ros, srv.GetObjectState, f"{base}/get_object_state",
+                 srv.GetObjectState.Request(label="Fridge", key="isOpen"))
     assert state.found and convert.state_value_from_msg(state.value) is memory.state("Fridge", "isOpen") is False
     count = call(ros, srv.Count, f"{base}/count", srv.Count.Request(label="Mug"))
     assert count.count == memory.count("Mug") == 1
@@ -152,6 +155,32 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
         (e.child, e.parent, e.relation) for e in edges)
 
 
+def test_typed_status_unknown_room_state_key_and_label(ros, world):
+    base, codes = f"/{NODE}", srv.WhatChanged.Response
+    kitchen = call(ros, srv.WhatChanged, f"{base}/what_changed", srv.WhatChanged.Request(room="kitchen"))
+    assert (kitchen.status, kitchen.reason) == (codes.STATUS_UNKNOWN_ROOM, "unknown_room")
+    assert "no rooms are configured" in kitchen.message and "home" in kitchen.message  # says what is known
+    home = call(ros, srv.WhatChanged, f"{base}/what_changed",
+                srv.WhatChanged.Request(since=convert.time_to_msg(5.0), room="home"))
+    expected = world["reference"].what_changed(5.0, room="home")
+    assert home.status == codes.STATUS_OK and expected  # every object is in the default room
+    assert sorted((c.label, c.change) for c in home.changes) == sorted((c.label, c.change) for c in expected)
+
+    def state(label: str, key: str) -> srv.GetObjectState.Response:
+        return call(ros, srv.GetObjectState, f"{base}/get_object_state",
+                    srv.GetObjectState.Request(label=label, key=key))
+
+    typo = state("Fridge", "isOpne")
+    assert (typo.status, typo.found) == (srv.GetObjectState.Response.STATUS_UNKNOWN_STATE_KEY, False)
+    assert "isOpen" in typo.message  # the keys seen on fridges
+    assert state("Fridge", "isOpne").status == typo.status  # asking does not make the key known
+    unicorn = state("Unicorn", "isOpen")
+    assert (unicorn.status, unicorn.found) == (srv.GetObjectState.Response.STATUS_NOT_FOUND, False)
+    seen = call(ros, srv.LastSeen, f"{base}/last_seen", srv.LastSeen.Request(label="Unicorn"))
+    assert (seen.status, seen.found) == (srv.LastSeen.Response.STATUS_NOT_FOUND, False)
+    assert stats(ros).get("rejected_requests.unknown_room", 0) >= 1
+
+
 def test_latched_scene_graph_and_markers_reach_a_late_subscriber(ros, world):
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from visualization_msgs.msg import Marker, MarkerArray
@@ -187,7 +216,7 @@ def test_experience_is_recorded_and_retrieved(ros, world):
                                    plan=["navigate_to(Fridge)", "open(Fridge)"], started=convert.time_to_msg(40.0),
                                    finished=convert.time_to_msg(55.0))
         answer = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=episode))
-        assert answer.accepted and answer.episode_id > 0 and not answer.error
+        assert answer.accepted and answer.episode_id > 0 and answer.status == srv.RecordEpisode.Response.STATUS_OK
     query = srv.SimilarEpisodes.Request(instruction="chill an apple in the refrigerator", k=2, successful_only=True)
     found = call(ros, srv.SimilarEpisodes, f"{base}/similar_episodes", query)
     assert [e.instruction for e in found.episodes][0] == "put the apple in the fridge"
@@ -208,7 +237,8 @@ def test_experience_is_recorded_and_retrieved(ros, world):
     bad = rmsg.TaskEpisode(robot_id="r1", instruction="", started=convert.time_to_msg(1.0),
                            finished=convert.time_to_msg(0.5))
     refused = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=bad))
-    assert not refused.accepted and refused.error
+    assert not refused.accepted and refused.status == srv.RecordEpisode.Response.STATUS_INVALID_ARGUMENT
+    assert refused.message
 
 
 def test_bad_input_is_rejected_counted_and_harmless(ros, world):
@@ -242,13 +272,15 @@ def test_bad_input_is_rejected_counted_and_harmless(ros, world):
 
     # bad requests: an answer with an error, never a crash
     empty = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label=""))
-    assert empty.error.startswith("bad_label") and not empty.found
+    invalid = srv.WhereIs.Response.STATUS_INVALID_ARGUMENT
+    assert (empty.status, empty.reason, empty.found) == (invalid, "bad_label", False)
     nan_near = srv.WhereIs.Request(label="Mug", use_near=True, near=convert.point_to_msg([math.nan, 0, 0]))
-    assert call(ros, srv.WhereIs, f"{base}/where_is", nan_near).error.startswith("non_finite")
+    assert call(ros, srv.WhereIs, f"{base}/where_is", nan_near).reason == "non_finite"
     huge = srv.WithinRadius.Request(center=convert.point_to_msg([0, 0, 0]), radius=1e9)
-    assert call(ros, srv.WithinRadius, f"{base}/within_radius", huge).error.startswith("bad_radius")
+    bad_radius = call(ros, srv.WithinRadius, f"{base}/within_radius", huge)
+    assert (bad_radius.status, bad_radius.reason) == (srv.WithinRadius.Response.STATUS_INVALID_ARGUMENT, "bad_radius")
     long_query = srv.PlannerContext.Request(query="x" * 5000, token_budget=100)
-    assert call(ros, srv.PlannerContext, f"{base}/planner_context", long_query).error.startswith("oversized")
+    assert call(ros, srv.PlannerContext, f"{base}/planner_context", long_query).reason == "oversized"
     assert stats(ros).get("rejected_requests.bad_label", 0) >= 1
     assert world["node"].alive()
 

@@ -105,8 +105,8 @@ class PlannerNode(Node):
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
         self.create_service(srv.GetStats, "~/get_stats", self._get_stats)
-        self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory "
-                               f"/{self.params['memory_node']}, robot /{self.params['robot_node']}")
+        self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory {self.params['memory_node']}, "
+                               f"robot {self.params['robot_node']} (in {self.get_namespace()})")
 
     # ------------------------------------------------------------------ goals
     def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
