@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     instruct.add_argument("--max-skill-calls", type=int, default=0, help="budget (0: the node's parameter)")
     instruct.set_defaults(func=cmd_instruct)
     from robomem.eval.cli import add_eval_commands
+    from robomem.record.cli import add_record_commands
 
     add_eval_commands(sub)
+    add_record_commands(sub)  # record, replay, view, foxglove
     return parser
 
 

@@ -28,5 +28,19 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
+# Views and perception: Chromium (the page test's headless browser) and libusb (open3d does not import
+# without libusb-1.0.so.0), from Debian's packages as root with apt-get; otherwise those tests skip.
+APT_MISSING=()
+command -v chromium >/dev/null 2>&1 || APT_MISSING+=(chromium)
+ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || APT_MISSING+=(libusb-1.0-0)
+if [ ${#APT_MISSING[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${APT_MISSING[@]}" >/dev/null
+  else
+    echo "not installed: ${APT_MISSING[*]} (apt-get install them): the page and open3d tests will skip" >&2
+  fi
+fi
+
 "${PIP[@]}" --no-deps -e .
 echo "robomem is set up in $ROOT/.venv"
