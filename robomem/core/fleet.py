@@ -74,13 +74,15 @@ class FleetMember:
     """One node of the fleet: its memory plus the shared log. Use :meth:`ingest` for this node's robots;
     :meth:`catch_up` (or the thread of :meth:`start`) takes in what the other nodes wrote."""
 
-    def __init__(self, memory: Memory, poll_s: float = 0.5, on_remote: Any = None) -> None:
+    def __init__(self, memory: Memory, poll_s: float = 0.5, publish_within_s: float = 0.2,
+                 on_remote: Any = None) -> None:
         store = memory.store
         if not all(hasattr(store, name) for name in ("stage_publish", "fetch_fleet", "note_applied")):
             raise TypeError(f"fleet memory needs a store with a fleet log (PostgreSQL), not {type(store).__name__}")
         self.memory = memory
         self.log: FleetLog = store  # type: ignore[assignment]
         self.poll_s = poll_s
+        self.publish_within_s = publish_within_s  # a staged batch is committed at most this late
         self.counters: Counter[str] = Counter()
         self.on_remote = on_remote  # called (seq, node, robot, payload) after each remote batch is taken in
         self._stop = threading.Event()
@@ -99,6 +101,7 @@ class FleetMember:
             except BaseException:
                 self.log.unstage_last()
                 raise
+            self.flush_if_due()
         self.counters["published"] += 1
         return events
 
@@ -124,8 +127,8 @@ class FleetMember:
         return taken
 
     def flush_if_due(self) -> None:
-        """Commit staged publishes that waited longer than the flush interval (an idle robot's last batch)."""
-        if self.log.staged_age_s() >= self.memory.config.flush_interval_s:
+        """Commit staged publishes that waited ``publish_within_s`` or longer (also an idle robot's last one)."""
+        if self.log.staged_age_s() >= self.publish_within_s:
             self.memory.flush()
 
     # ------------------------------------------------------------------ the background thread
@@ -146,7 +149,7 @@ class FleetMember:
                 log.debug("fleet catch-up failed: %s", error)
                 time.sleep(self.poll_s)
             if not self._stop.is_set():
-                self.log.wait_for_fleet(min(self.poll_s, max(0.05, self.memory.config.flush_interval_s)))
+                self.log.wait_for_fleet(min(self.poll_s, max(0.02, self.publish_within_s / 2)))
 
     def stop(self) -> None:
         self._stop.set()

@@ -427,16 +427,16 @@ class PostgresStore(MemoryStore):
         self.sync()
         with self._pool.connection() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            tracks = [tuple(row) for row in conn.execute("SELECT * FROM tracks ORDER BY track_id")]
-            tracks = [(*row[:-1], None if row[-1] is None else bytes(row[-1])) for row in tracks]
+            tracks = [(*row[:-1], None if row[-1] is None else bytes(row[-1]))
+                      for row in conn.execute("SELECT * FROM tracks ORDER BY track_id").fetchall()]
             facts = [Fact(fid, tid, pred, json.loads(value), vfrom, vto) for fid, tid, pred, value, vfrom, vto in
                      conn.execute("SELECT fact_id, track_id, predicate, value, valid_from, valid_to FROM facts "
-                                  "ORDER BY fact_id")]
+                                  "ORDER BY fact_id").fetchall()]
             views = conn.execute("SELECT t, robot, x, y, z, yaw_deg, fov_deg, range_m FROM views ORDER BY view_id"
                                  ).fetchall()
             events = [ChangeEvent(t, tid, label, change, json.loads(detail), eid) for eid, t, tid, label, change, detail
                       in conn.execute("SELECT event_id, t, track_id, label, change, detail FROM events "
-                                      "ORDER BY event_id")]
+                                      "ORDER BY event_id").fetchall()]
             rejects = dict(conn.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason").fetchall())
         return StoredState(meta, tracks, facts, views, events, rejects)
 
