@@ -65,9 +65,15 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_foxglove(args: argparse.Namespace) -> int:
+    from robomem.core import MemoryConfig
     from robomem.view.foxglove import serve_file
 
-    return serve_file(args.db, host=args.host, port=args.port, period_s=args.period)
+    config = MemoryConfig.from_yaml(args.config) if args.config else None
+    try:
+        return serve_file(args.db, host=args.host, port=args.port, period_s=args.period, config=config)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"robomem foxglove: {error}", file=sys.stderr)
+        return 2
 
 
 def add_record_commands(sub: Any) -> None:
@@ -104,4 +110,5 @@ def add_record_commands(sub: Any) -> None:
     fox.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     fox.add_argument("--port", type=int, default=8765)
     fox.add_argument("--period", type=_positive, default=1.0, help="seconds between scene updates")
+    fox.add_argument("--config", type=Path, help="memory YAML with the rooms (config/memory.yaml)")
     fox.set_defaults(func=cmd_foxglove)
