@@ -35,9 +35,15 @@ Every one is a query except record_episode, whose request carries a ``request_id
 again with the same id (its answer was lost on the way) gets the first answer, and the episode is kept
 once (the node remembers the last 256 ids while it runs; robomem.ros.calls).
 
+Frames: a batch in another frame than ``map_frame`` (a camera's, the robot's) is transformed into it at
+its stamp from ``/tf`` and ``/tf_static`` (robomem.ros.tf; centres and view positions moved, boxes and
+view yaw rotated); a transform not there yet: the batch waits up to ``tf_wait_s``, then is rejected
+(``rejected.transform_timeout``, or ``unknown_frame`` for a frame /tf never named); a stamp older than
+the ``tf_cache_s`` buffer: ``rejected.transform_too_old`` at once.
+
 Time: batch stamps are passed to the core as they are, never re-stamped here; the core's time policy
 decides about a batch older than memory's time or unstamped (robomem.core.ingest) and the node logs
-(throttled) and counts what it did. Frames: a batch must be in ``map_frame`` (a leading '/' is ignored).
+(throttled) and counts what it did.
 
 Bad input never reaches memory and never stops the node: a rejected batch or observation is logged
 (throttled) with its reason, counted (``rejected.<reason>``, see get_stats) and persisted by the core.
@@ -49,7 +55,7 @@ import math
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -71,12 +77,14 @@ from robomem.ros.params import Parameters, Spec, not_empty
 from robomem.ros.qos import EVENTS_QOS, LATCHED_QOS, observation_qos
 from robomem.ros.runtime import run_node
 from robomem.ros.state_dir import resolve_db_path
+from robomem.ros.tf import TOO_OLD, TfListener, TransformBuffer, frame_name, in_map
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
 Status = srv.WhereIs.Response  # the STATUS_* codes, the same in every memory service
 STATUS_BY_REASON = {"unknown_room": Status.STATUS_UNKNOWN_ROOM, "unknown_state_key": Status.STATUS_UNKNOWN_STATE_KEY}
 LOG_EVERY_S = 1.0  # throttle of repeated warnings
+TF_RETRY_S = 0.02  # batches waiting for /tf are tried again this often
 
 SPECS = (
     Spec("config_file", "", "robomem core YAML (config/memory.yaml); '' = defaults", read_only=True),
@@ -91,6 +99,12 @@ SPECS = (
          "robots, e.g. [/r1/observations, /r2/observations] (each batch keeps its robot_id)", read_only=True),
     Spec("graph_period_s", 1.0, "scene graph and RViz markers republished at most this often (s)", 0.05, 3600.0),
     Spec("max_marker_objects", 2000, "objects drawn as RViz markers at most", 0, 1_000_000),
+    Spec("use_tf", True, "take batches in any frame: transformed into map_frame from /tf and /tf_static at their "
+         "stamp (false: only map_frame batches)", read_only=True),
+    Spec("tf_wait_s", 0.5, "a batch whose transform has not arrived waits this long, then is rejected (s)", 0.0, 10.0),
+    Spec("tf_cache_s", 10.0, "transforms kept this long (s); older stamps are rejected at once", 1.0, 3600.0,
+         read_only=True),
+    Spec("tf_max_pending", 200, "batches waiting for /tf at most (the oldest are rejected)", 1, 100_000),
     Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
          read_only=True),
     *DIAGNOSTIC_SPECS,
@@ -131,7 +145,11 @@ class MemoryNode(LifecycleNode):
         self._listeners = (0, 0)
         self._sequences: dict[str, int] = {}
         self._last_log: dict[str, float] = {}
-        self._subscriptions: list[Any] = []
+        self._ingest_subscriptions: list[Any] = []
+        self.tf: TransformBuffer | None = None
+        self._tf_listener: TfListener | None = None
+        self._tf_timer: Any = None
+        self._waiting: deque[tuple[float, rmsg.ObservationBatch]] = deque()  # (deadline, batch) waiting for /tf
         self.diagnostics = IngestDiagnostics(self, self.params)
 
         self.events_pub = self.create_publisher(rmsg.MemoryEvent, "events", EVENTS_QOS)
@@ -199,12 +217,16 @@ class MemoryNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Start ingest and answering."""
+        """Start ingest (and listening to /tf) and answering."""
+        if self.params["use_tf"]:
+            self.tf = TransformBuffer(float(self.params["tf_cache_s"]))
+            self._tf_listener = TfListener(self, self.tf)
+            self._tf_timer = self.create_timer(TF_RETRY_S, lambda: self._waiting and self._retry_waiting())
         qos = observation_qos(int(self.params["observation_queue"]))
-        self._subscriptions = [self.create_subscription(rmsg.ObservationBatch, topic, self.on_observations, qos)
+        self._ingest_subscriptions = [self.create_subscription(rmsg.ObservationBatch, topic, self.on_observations, qos)
                                for topic in self.params["observation_topics"]]
         self.active = True
-        self.get_logger().info(f"memory active: ingesting {[s.topic_name for s in self._subscriptions]}")
+        self.get_logger().info(f"memory active: ingesting {[s.topic_name for s in self._ingest_subscriptions]}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -227,9 +249,17 @@ class MemoryNode(LifecycleNode):
 
     def _stop_ingest(self) -> None:
         self.active = False
-        for subscription in self._subscriptions:
+        for subscription in self._ingest_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._ingest_subscriptions = []
+        if self._tf_listener is not None:
+            self._tf_listener.destroy(self)
+            self.destroy_timer(self._tf_timer)
+            self._tf_listener = self._tf_timer = None
+        if self.memory is not None:
+            for _, message in self._waiting:  # the transform cannot come any more
+                self._reject_batch(RejectedInput("transform_timeout", "stopped while waiting for /tf"), message)
+        self._waiting = deque()
         if self.memory is not None:
             self.diagnostics.timed_flush(self.memory, sync=True)
 
@@ -255,7 +285,54 @@ class MemoryNode(LifecycleNode):
         if stamp == 0.0:
             self._log("unstamped", f"batch {message.sequence} of {message.robot_id!r} has no stamp (0): passed to "
                       "memory's time policy as it is")
-        message.header.frame_id = message.header.frame_id.lstrip("/")
+        message.header.frame_id = frame_name(message.header.frame_id)
+        if message.header.frame_id != self.map_frame and self.tf is not None:
+            self._waiting.append((time.monotonic() + float(self.params["tf_wait_s"]), message))
+            self._retry_waiting()
+            return
+        self._ingest(message)
+
+    def _retry_waiting(self) -> None:
+        """Batches in another frame: transformed into the map frame at their stamp once the transform is
+        there; rejected when it is too old (transform_too_old), or after ``tf_wait_s`` (transform_timeout,
+        or unknown_frame for a frame /tf never named), or when more than ``tf_max_pending`` wait
+        (transform_queue_full, the oldest first)."""
+        assert self.tf is not None
+        limit = int(self.params["tf_max_pending"])
+        while len(self._waiting) > limit:
+            _, message = self._waiting.popleft()
+            self._reject_batch(RejectedInput("transform_queue_full", f"more than {limit} batches wait for /tf"),
+                               message)
+        now, still = time.monotonic(), deque()
+        for deadline, message in self._waiting:
+            source, stamp = message.header.frame_id, convert.time_from_msg(message.header.stamp)
+            matrix, reason = self.tf.lookup(self.map_frame, source, stamp)
+            if matrix is not None:
+                in_map(message, matrix, self.map_frame)
+                self.counters["batches_transformed"] += 1
+                self._ingest(message)
+            elif reason == TOO_OLD:
+                self._reject_batch(RejectedInput(TOO_OLD, f"{source} -> {self.map_frame} at {stamp:.3f} is older "
+                                                 f"than the {self.tf.cache_s:g} s transform buffer"), message)
+            elif now >= deadline:
+                known = source in self.tf.frames
+                error = (RejectedInput("transform_timeout", f"no {source} -> {self.map_frame} transform at "
+                                       f"{stamp:.3f} within {self.params['tf_wait_s']} s") if known else
+                         RejectedInput("unknown_frame", f"frame {source!r} is not {self.map_frame!r} and /tf never "
+                                       f"named it (waited {self.params['tf_wait_s']} s)"))
+                self._reject_batch(error, message)
+            else:
+                still.append((deadline, message))
+        self._waiting = still
+
+    def _reject_batch(self, error: RejectedInput, message: rmsg.ObservationBatch) -> None:
+        self._rejected(error, convert.time_from_msg(message.header.stamp))
+        self.counters["batches_rejected"] += 1
+
+    def _ingest(self, message: rmsg.ObservationBatch) -> None:
+        memory = self.memory
+        assert memory is not None
+        stamp = convert.time_from_msg(message.header.stamp)
         try:
             batch, rejected = convert.batch_from_msg(message, self.map_frame, int(
                 self.params["max_observations_per_batch"]))
@@ -547,7 +624,7 @@ class MemoryNode(LifecycleNode):
 
     def _get_stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> None:
         assert self.memory is not None
-        counters = Counter(self.memory.counters) + self.counters
+        counters = Counter(self.memory.counters) + self.counters + (self.tf.counters if self.tf else Counter())
         response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items())]
         response.objects_believed = self.memory.count_believed()
         response.robot_ids = sorted(self._sequences)
