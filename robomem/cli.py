@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-skill-calls", type=int, help="budget per task (default: the suite's)")
     demo.add_argument("--max-nav-m", type=float, help="driving budget per task in metres")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--record", action="store_true",
+                      help="record each full-memory run's topics to a bag in OUT/bags (ROS transport; robomem replay)")
     demo.set_defaults(func=cmd_demo)
     qa_demo = sub.add_parser("qa-demo", help="run the bundled memory-QA episodes and score them")
     qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")

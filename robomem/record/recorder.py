@@ -116,6 +116,17 @@ class RecorderNode(Node):
         self.get_logger().info(f"bag {self.bag.path} closed: {sum(self.bag.counts.values())} messages")
 
 
+def wait_until_recording(node: Node, recorder: str = "recorder", timeout_s: float = 30.0) -> None:
+    """Block until the recorder node ``recorder`` answers (its subscriptions exist): start the nodes
+    it records after this, and they find its readers as they start (robomem.ros.calls.ServiceTimeout
+    if it does not answer)."""
+    from robomem.ros.calls import ServiceCaller
+
+    caller = ServiceCaller(node)
+    caller.call(caller.client(srv.GetStats, f"/{recorder}/get_stats"), srv.GetStats.Request(), timeout_s=timeout_s,
+                raise_on_error=False)
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point (``python -m robomem.record.recorder --ros-args -p bag_path:=BAG``). SIGTERM closes the
     bag as SIGINT does."""
