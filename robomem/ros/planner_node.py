@@ -26,6 +26,7 @@ from typing import Any
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
 from robomem import msg as rmsg
@@ -90,14 +91,20 @@ PLANNER_SPECS = (  # read per goal, so a change takes effect at the next instruc
     Spec("max_replans", 6, "replans of one instruction at most", 0, 1000),
     Spec("earlier_s", 3600.0, "'this morning' / 'earlier': this long ago, unless the goal says when (s)", 0.0, 1e7),
     Spec("record_experience", True, "keep every run in memory's experience"),
+    Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
+         read_only=True),
     Spec("service_timeout_s", 20.0, "memory queries and robot state (s); a skill may take up to 120 s", 0.1, 3600.0,
          read_only=True),
 )
 
 
-class PlannerNode(Node):
+class PlannerNode(LifecycleNode):
+    """A managed node: instructions are accepted only while active (configure checks the parameters,
+    activate opens for goals, deactivate refuses new ones: a running one finishes). Autostart by default."""
+
     def __init__(self, name: str = "planner", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
+        self.active = False
         self.params = Parameters(self, PLANNER_SPECS)
         if self.params["backend"] not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.params['backend']!r}")
@@ -121,8 +128,24 @@ class PlannerNode(Node):
         self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory {self.params['memory_node']}, "
                                f"robot {self.params['robot_node']} (in {self.get_namespace()})")
 
+        if self.params["autostart"]:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        return super().on_deactivate(state)
+
     # ------------------------------------------------------------------ goals
     def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        if not self.active:
+            self.counters["goals_rejected.not_active"] += 1
+            return GoalResponse.REJECT
         if self._busy.locked():
             self.counters["goals_rejected.busy"] += 1
             return GoalResponse.REJECT
