@@ -295,6 +295,23 @@ def test_gaps_in_a_robots_sequence_are_counted_as_lost(ros, world):
     assert wait_for(lambda: stats(ros).get("batches_lost", 0) - before == 2, ros, timeout=10), stats(ros)
 
 
+def test_unstamped_and_late_batches_are_refused_by_the_stamp_rule_never_restamped(ros, world):
+    publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
+    before = stats(ros)
+    # a robot new to memory (a stamp it sent before would be skipped as a repeat, not judged late)
+    unstamped = convert.batch_to_msg(frame(0.0, None, det("Teapot", 3.0, 3.0, 0.9), robot="r9"))  # stamp never set
+    late = convert.batch_to_msg(frame(20.0, None, det("Teapot", 3.0, 3.0, 0.9), robot="r9"))  # memory is past 40 s
+    for message in (unstamped, late):
+        publisher.publish(message)
+    late_count = before.get("rejected.late", 0)
+    assert wait_for(lambda: stats(ros).get("rejected.late", 0) - late_count == 2, ros), str(stats(ros))
+    teapot = call(ros, srv.WhereIs, f"/{NODE}/where_is", srv.WhereIs.Request(label="Teapot"))
+    assert not teapot.found  # neither landed at "now"
+    log = world["node"].log()
+    assert "has no stamp (0)" in log and "rejected observation batch (late)" in log
+
+
 def test_restart_keeps_memory(ros, world):
     base = f"/{NODE}"
     before = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug")).object

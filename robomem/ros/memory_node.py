@@ -41,9 +41,11 @@ view yaw rotated); a transform not there yet: the batch waits up to ``tf_wait_s`
 (``rejected.transform_timeout``, or ``unknown_frame`` for a frame /tf never named); a stamp older than
 the ``tf_cache_s`` buffer: ``rejected.transform_too_old`` at once.
 
-Time: batch stamps are passed to the core as they are, never re-stamped here; the core's time policy
-decides about a batch older than memory's time or unstamped (robomem.core.ingest) and the node logs
-(throttled) and counts what it did.
+Time: batch stamps are passed to the core as they are, never re-stamped here; the core's stamp policy
+(robomem.core.temporal.StampPolicy) refuses a batch from the future, one too late (``rejected.late``,
+an unstamped one included: its stamp 0 is late) or a clock jump, takes one late within its tolerance as
+of memory's clock (``late_within_tolerance``) and skips a repeated stamp (``duplicate_batches``); the
+node logs each (throttled, once a second per reason) and counts it.
 
 Bad input never reaches memory and never stops the node: a rejected batch or observation is logged
 (throttled) with its reason, counted (``rejected.<reason>``, see get_stats) and persisted by the core.
@@ -342,7 +344,7 @@ class MemoryNode(LifecycleNode):
             return
         for error in rejected:
             self._rejected(error, stamp)
-        late_before = memory.counters["late_batches"]
+        late_before = memory.counters["late_within_tolerance"]
         started = time.monotonic()
         try:
             events = memory.ingest(batch)
@@ -356,9 +358,10 @@ class MemoryNode(LifecycleNode):
             self.get_logger().error(f"ingest failed: {error!r}")
             return
         self.diagnostics.ingested(batch.t, time.monotonic() - started)
-        if memory.counters["late_batches"] > late_before:
+        if memory.counters["late_within_tolerance"] > late_before:
             self._log("late", f"late batch {message.sequence} of {message.robot_id!r}: stamp {batch.t:.3f} is "
-                      f"{memory.now - batch.t:.3f} s before memory's time (counted as late_batches)")
+                      f"{memory.now - batch.t:.3f} s before memory's clock, within the core's tolerance: taken as "
+                      "of memory's clock, its sightings kept at their own stamp (late_within_tolerance)")
         for event in events:
             self.events_pub.publish(convert.event_to_msg(event))
 
