@@ -201,9 +201,36 @@ def test_latched_scene_graph_and_markers_reach_a_late_subscriber(ros, world):
     assert sorted(m.id for m in boxes) == sorted(n.track_id for n in objects)
     mug = next(m for m in boxes if m.id == world["reference"].where_is("Mug").track_id)
     assert mug.pose.position.x == pytest.approx(world["reference"].where_is("Mug").center[0])
+    fridge = world["reference"].where_is("Fridge")
+    fridge_label = next(m for m in markers[-1].markers if m.ns == "labels" and m.id == fridge.track_id)
+    assert fridge_label.text == f"Fridge#{fridge.track_id} closed"  # its state, as memory believes it
     links = [m for m in markers[-1].markers if m.ns == "links"]
     object_edges = [e for e in edges if not e.parent.startswith("room:")]
     assert len(links[0].points if links else []) == 2 * len(object_edges)
+
+
+def test_markers_draw_rooms_as_floor_areas_and_open_or_on_states():
+    from robomem.core.types import GraphNode
+    from robomem.ros.markers import OPEN_COLOR, GraphMessages
+
+    nodes = [GraphNode("room:kitchen", "room", "kitchen", -1, np.array([2.0, 1.0, 0.0]), np.array([4.0, 2.0, 0.0])),
+             GraphNode("room:home", "room", "home", -1, np.zeros(3), np.zeros(3)),
+             GraphNode("7", "receptacle", "Fridge", 7, np.array([1.0, 1.0, 0.9]), np.array([0.8, 0.7, 1.8])),
+             GraphNode("8", "object", "Television", 8, np.array([3.0, 1.0, 1.0]), np.array([1.0, 0.1, 0.6]))]
+    drawn = GraphMessages("map").markers(nodes, [], {7: {"isOpen": True}, 8: {"isToggled": False}}).markers
+    rooms = [m for m in drawn if m.ns == "rooms"]
+    assert len(rooms) == 1 and (rooms[0].scale.x, rooms[0].scale.y) == (4.0, 2.0)  # home has no area: not drawn
+    assert [m.text for m in drawn if m.ns == "room_names"] == ["kitchen"]
+    labels = {m.id: m.text for m in drawn if m.ns == "labels"}
+    assert labels == {7: "Fridge#7 open", 8: "Television#8 off"}
+    assert next(m for m in drawn if m.ns == "objects" and m.id == 7).color == OPEN_COLOR
+    import yaml  # the RViz config shows this topic, latched, with every namespace drawn
+
+    rviz = yaml.safe_load((Path(__file__).parents[1] / "config/robomem.rviz").read_text())
+    display = next(d for d in rviz["Visualization Manager"]["Displays"] if d["Class"].endswith("/MarkerArray"))
+    assert display["Topic"]["Value"] == "/scene_graph_markers"
+    assert display["Topic"]["Durability Policy"] == "Transient Local"
+    assert {m.ns for m in drawn if m.ns} <= set(display["Namespaces"])
 
 
 def test_experience_is_recorded_and_retrieved(ros, world):

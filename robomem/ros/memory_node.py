@@ -86,6 +86,7 @@ MAX_SPATIAL_RADIUS_M = 100.0
 Status = srv.WhereIs.Response  # the STATUS_* codes, the same in every memory service
 STATUS_BY_REASON = {"unknown_room": Status.STATUS_UNKNOWN_ROOM, "unknown_state_key": Status.STATUS_UNKNOWN_STATE_KEY}
 LOG_EVERY_S = 1.0  # throttle of repeated warnings
+SHOWN_STATES = ("isOpen", "isToggled")  # drawn on the RViz markers
 TF_RETRY_S = 0.02  # batches waiting for /tf are tried again this often
 
 SPECS = (
@@ -408,9 +409,24 @@ class MemoryNode(LifecycleNode):
         if listeners[0]:
             self.graph_pub.publish(self.graph_messages.graph(nodes, edges, self.get_clock().now().to_msg()))
         if listeners[1]:
-            self.markers_pub.publish(self.graph_messages.markers(nodes, edges))
+            self.markers_pub.publish(self.graph_messages.markers(nodes, edges, self._shown_states(nodes)))
         period = float(self.params["graph_period_s"])
         self._next_graph_time = start + max(period, 4.0 * (time.monotonic() - start))
+
+    def _shown_states(self, nodes: list) -> dict[int, dict]:
+        """The states the markers show (open/closed, on/off), by track id, as memory believes them now."""
+        assert self.memory is not None
+        shown: dict[int, dict] = {}
+        for node in nodes:
+            track = self.memory.tracks.get(node.track_id) if node.track_id >= 0 else None
+            if track is None:
+                continue
+            values = {key: track.histories[f"state:{key}"].value_now() for key in SHOWN_STATES
+                      if f"state:{key}" in track.histories}
+            values = {k: v for k, v in values.items() if v is not None}
+            if values:
+                shown[node.track_id] = values
+        return shown
 
     # ------------------------------------------------------------------ services
     def _guarded(self, name: str, handler: Callable[[Any, Any], None]) -> Callable[[Any, Any], Any]:
