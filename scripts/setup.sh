@@ -42,5 +42,8 @@ if [ ${#APT_MISSING[@]} -gt 0 ]; then
   fi
 fi
 
+"${PIP[@]}" -r requirements-perception.txt \
+  || echo "open3d did not install: the open3d perception backend and its tests are unavailable" >&2
+
 "${PIP[@]}" --no-deps -e .
 echo "robomem is set up in $ROOT/.venv"
