@@ -100,7 +100,7 @@ SPECS = (
     Spec("observation_queue", 100, "depth of the observations subscription (RELIABLE)", 1, 10_000, read_only=True),
     Spec("observation_topics", ["observations"], "topics of observation batches; several: one memory shared by "
          "robots, e.g. [/r1/observations, /r2/observations] (each batch keeps its robot_id)", read_only=True),
-    Spec("graph_period_s", 1.0, "scene graph and RViz markers republished at most this often (s)", 0.05, 3600.0),
+    Spec("graph_period_s", 1.0, "scene graph and RViz markers republished at most this often (s)", 0.05, 1e9),
     Spec("max_marker_objects", 2000, "objects drawn as RViz markers at most", 0, 1_000_000),
     Spec("use_tf", True, "take batches in any frame: transformed into map_frame from /tf and /tf_static at their "
          "stamp (false: only map_frame batches)", read_only=True),
