@@ -45,5 +45,9 @@ fi
 "${PIP[@]}" -r requirements-perception.txt \
   || echo "open3d did not install: the open3d perception backend and its tests are unavailable" >&2
 
+if [ "${ROBOMEM_WITH_CLIP:-0}" = 1 ]; then  # optional, large: CLIP image embeddings (requirements-clip.txt)
+  "${PIP[@]}" -r requirements-clip.txt
+fi
+
 "${PIP[@]}" --no-deps -e .
 echo "robomem is set up in $ROOT/.venv"
