@@ -110,7 +110,10 @@ class MemoryConfig:
     confirm_log_odds: float = 2.2
     confirm_min_hits: int = 2
     confirm_single_confidence: float = 0.6  # one detection this confident is believed at once ...
-    single_needs_support: bool = True  # ... and only if it rests on or in a receptacle, or on the floor
+    single_needs_support: bool = True  # ... and only if it rests on or in a receptacle, or on the floor ...
+    # ... or, for furniture and fixtures (they hang on walls and stand on bases memory may not know: a wall
+    # TV, a stove's burners), if it is at least this confident
+    single_static_confidence: float = 0.95
     floor_z: float | None = None  # height of the floor in the map frame (None: learned from the furniture)
     floor_tolerance_m: float = 0.15
     gone_log_odds: float = -0.5  # a tentative track this doubtful is dismissed as a false detection

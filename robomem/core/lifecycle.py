@@ -108,8 +108,8 @@ class Lifecycle:
         if not repeated:
             if track.max_confidence < cfg.confirm_single_confidence:
                 return
-            if cfg.single_needs_support and not cfg.is_static(track.label):  # furniture and fixtures stand
-                self._single_checks.append(track)  # on floors, hang on walls: objects must rest on something
+            if cfg.single_needs_support:  # a thing floating in the air is more likely a false detection
+                self._single_checks.append(track)
                 return
         self.confirm(track, t)
 
