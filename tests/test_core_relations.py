@@ -92,3 +92,23 @@ def test_furniture_seen_once_floating_in_the_air_is_not_believed() -> None:
     drawer = make_detection("Drawer", (3.0, -2.5, 0.8), (0.5, 0.9, 0.2), 0.8)  # in the dresser memory knows
     memory.ingest(frame(13.0, view, *FURNITURE, drawer))
     assert memory.count("Drawer") == 1
+
+
+def test_the_scene_graph_and_the_planner_context_show_hanging_floor_and_parts() -> None:
+    from robomem.core.render import render_context
+
+    memory = Memory(MemoryConfig())
+    holder = make_detection("TowelHolder", (2.0, 0.0, 1.40), (0.66, 0.04, 0.05), 0.95)
+    towel = make_detection("Towel", (2.0, 0.02, 1.12), (0.5, 0.04, 0.6), 0.95)
+    boots = make_detection("Boots", (1.5, -0.5, 0.1), (0.3, 0.2, 0.2), 0.95)
+    drawer = make_detection("Drawer", (3.0, -2.5, 0.8), (0.5, 0.9, 0.2), 0.95)  # in the dresser
+    _seen(memory, holder, towel, boots, drawer)
+    nodes, edges = memory.scene_graph()
+    label = {n.node_id: n.label for n in nodes}
+    relations = {(label[e.child], label.get(e.parent, e.parent), e.relation) for e in edges}
+    assert ("Towel", "TowelHolder", "hanging") in relations
+    assert ("Drawer", "Dresser", "part_of") in relations
+    assert any(child == "Boots" and relation == "on_floor" for child, _, relation in relations)
+    text = render_context(memory, "towel boots", token_budget=400)
+    assert "Towel" in text and "hanging from TowelHolder" in text
+    assert any("Boots" in line and "on the floor" in line for line in text.splitlines())

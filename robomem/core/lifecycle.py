@@ -86,7 +86,8 @@ class Lifecycle:
     def observe_states(self, track: Track, observed: dict[str, Any], t: float) -> None:
         """Record the states that differ from the current ones; a confirmed track's change is an event."""
         cfg = self.config
-        for key, value in observed.items():
+        for raw_key, value in observed.items():
+            key = states.canonical_key(raw_key)
             history = track.history(f"state:{key}")
             previous = history.value_now()
             if not states.differs(previous, value, cfg.numeric_state_tolerance):
