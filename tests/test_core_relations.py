@@ -112,3 +112,25 @@ def test_the_scene_graph_and_the_planner_context_show_hanging_floor_and_parts() 
     text = render_context(memory, "towel boots", token_budget=400)
     assert "Towel" in text and "hanging from TowelHolder" in text
     assert any("Boots" in line and "on the floor" in line for line in text.splitlines())
+
+
+def test_a_sponge_sunk_into_the_counters_thin_box_by_noise_is_on_the_counter_not_the_drawer_below() -> None:
+    memory = Memory(MemoryConfig())
+    counter = make_detection("CounterTop", (5.6, -0.26, 0.95), (2.5, 0.75, 0.02), 0.95)
+    drawer = make_detection("Drawer", (4.63, -0.52, 0.79), (0.63, 0.25, 0.15), 0.95)  # its top 6 cm lower
+    sponge = make_detection("DishSponge", (4.59, -0.51, 0.94), (0.16, 0.15, 0.03), 0.95)  # centre in the slab
+    _seen(memory, counter, drawer, sponge)
+    assert memory.where_is("DishSponge").receptacle == "CounterTop"
+
+
+def test_partial_views_in_the_episode_generator_cut_one_axis_of_the_box() -> None:
+    from robomem.eval.simulate import _part_of_box
+
+    rng = np.random.default_rng(3)
+    center, size = np.array([1.0, 2.0, 3.0]), np.array([0.4, 0.6, 0.8])
+    for _ in range(50):
+        part_c, part_s = _part_of_box(center, size, rng)
+        cut = np.flatnonzero(~np.isclose(part_s, size))
+        assert len(cut) == 1 and 0.4 * size[cut[0]] <= part_s[cut[0]] <= 0.9 * size[cut[0]]
+        lo, hi = part_c - part_s / 2, part_c + part_s / 2
+        assert np.all(lo >= center - size / 2 - 1e-9) and np.all(hi <= center + size / 2 + 1e-9)  # inside the box

@@ -120,7 +120,7 @@ class MemoryConfig:
     # A believed object is gone once the evidence of its misses since last seen, -log P(misses | there),
     # outweighs the prior log-odds that it is still there: objects change place at ``change_rate_per_hour``,
     # so after a long absence fewer misses suffice. Bounded to [min_gone_evidence, max_gone_evidence].
-    change_rate_per_hour: float = 1.0
+    change_rate_per_hour: float = 3.0
     min_gone_evidence: float = 2.0
     max_gone_evidence: float = 4.5
     static_gone_factor: float = 3.0  # furniture needs this many times the evidence (its box center may be air,
