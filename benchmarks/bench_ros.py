@@ -190,6 +190,7 @@ def round_trip(caller, n_calls: int, warmup: int, query_labels: list[str], seed:
     from std_srvs.srv import Trigger
 
     from robomem import srv
+    from robomem.ros.calls import is_error
 
     where_is = caller.client(srv.WhereIs, f"/{NODE}/where_is")
     trigger = caller.client(Trigger, f"/{TRIGGER_NODE}/trigger")
@@ -215,7 +216,7 @@ def round_trip(caller, n_calls: int, warmup: int, query_labels: list[str], seed:
             samples[name].append(elapsed)
             if name == "where_is":
                 found += bool(response.found)
-                errors += bool(response.error)
+                errors += is_error(response)
     where, trig = stats_ms(samples["where_is"]), stats_ms(samples["trigger"])
     return {"pattern": "robomem.ros.calls.ServiceCaller.call (kept clients), one client node, interleaved "
                        "pairs (order shuffled), after warm-up",

@@ -117,10 +117,19 @@ def _show_memory(db_path: Path) -> None:
 
 
 def cmd_ros(args: argparse.Namespace) -> int:
-    from robomem.ros.bringup import default_params_file, run
+    from robomem.ros.bringup import default_params_file, normalized_namespace, run
 
-    overrides = {"db_path": str(Path(args.db).resolve())} if args.db else {}
-    return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides)
+    try:
+        namespace = normalized_namespace(args.namespace)
+    except ValueError as error:
+        print(f"robomem ros: {error}", file=sys.stderr)
+        return 2
+    overrides: dict[str, object] = {"use_sim_time": True} if args.use_sim_time else {}
+    if args.no_activate:
+        overrides["autostart"] = False
+    memory = {"db_path": args.db if args.db == ":memory:" else str(Path(args.db).resolve())} if args.db else {}
+    return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides, namespace,
+               memory)
 
 
 def cmd_instruct(args: argparse.Namespace) -> int:
@@ -150,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-skill-calls", type=int, help="budget per task (default: the suite's)")
     demo.add_argument("--max-nav-m", type=float, help="driving budget per task in metres")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--record", action="store_true",
+                      help="record each full-memory run's topics to a bag in OUT/bags (ROS transport; robomem replay)")
     demo.set_defaults(func=cmd_demo)
     qa_demo = sub.add_parser("qa-demo", help="run the bundled memory-QA episodes and score them")
     qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")
@@ -159,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     ros.add_argument("--params", type=Path, help="ROS 2 parameters file (default: config/robomem.yaml)")
     ros.add_argument("--nodes", type=comma_list("node", tuple(NODES)), default="memory",
                      help=f"comma-separated: {','.join(NODES)}")
-    ros.add_argument("--db", help="SQLite file (overrides the parameters file)")
+    ros.add_argument("--db", help="SQLite file (overrides the parameters file; default: memory.sqlite in "
+                     "$ROS_HOME/robomem/<namespace>/, ROS_HOME defaulting to ~/.ros)")
+    ros.add_argument("--namespace", default="", help="ROS namespace of every node and topic (e.g. r2: /r2/memory, "
+                     "/r2/observations)")
+    ros.add_argument("--use-sim-time", action="store_true", help="the nodes follow /clock (use_sim_time)")
+    ros.add_argument("--no-activate", action="store_true",
+                     help="leave the lifecycle nodes unconfigured, for a lifecycle manager (default: active)")
     ros.set_defaults(func=cmd_ros)
     instruct = sub.add_parser("instruct", help="send an instruction to the planner node, print its progress")
     instruct.add_argument("instruction")
@@ -168,8 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     instruct.add_argument("--max-skill-calls", type=int, default=0, help="budget (0: the node's parameter)")
     instruct.set_defaults(func=cmd_instruct)
     from robomem.eval.cli import add_eval_commands
+    from robomem.record.cli import add_record_commands
 
     add_eval_commands(sub)
+    add_record_commands(sub)  # record, replay, view, foxglove
     return parser
 
 

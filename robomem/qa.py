@@ -21,7 +21,15 @@ import numpy as np
 from robomem.core import Memory, MemoryConfig
 from robomem.core.config import normalize_label
 from robomem.core.relations import FLOOR_LABEL
-from robomem.core.types import ObjectInfo, ObservationBatch, RejectedInput, make_detection, make_view
+from robomem.core.types import (
+    ObjectInfo,
+    ObservationBatch,
+    RejectedInput,
+    checked_label,
+    checked_time,
+    make_detection,
+    make_view,
+)
 from robomem.thor.frames import yup_to_zup, zup_to_yup
 
 
@@ -64,16 +72,21 @@ def read_events(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
 def observation_batch(event: dict[str, Any], frame: Frame, memory: Memory) -> ObservationBatch:
     """Validate one observe event; bad objects are counted and dropped, and then the frame gives no
     negative evidence (a dropped detection must not count as 'not seen')."""
-    t = float(event["t"])
+    t = checked_time(event.get("t"), "t")
     view_raw = event.get("view")
     view = None
     if view_raw is not None:
+        if not isinstance(view_raw, dict):
+            raise RejectedInput("malformed", f"view is not a mapping: {view_raw!r}"[:200])
         # (x, y, z) y-up -> (z, x, y) maps forward (sin a, 0, cos a) to (cos a, sin a, 0): yaw is unchanged.
         view = make_view(frame.to_core(_vector(view_raw.get("position"))), view_raw.get("yaw_deg", 0.0),
                          view_raw.get("fov_deg", 90.0), view_raw.get("range_m", 4.0))
     detections = []
     dropped = False
-    for raw in event.get("objects", []):
+    objects = event.get("objects", [])
+    if not isinstance(objects, list):
+        raise RejectedInput("malformed", f"objects is not a list: {objects!r}"[:200])
+    for raw in objects:
         try:
             if not isinstance(raw, dict):
                 raise RejectedInput("malformed", f"object is not a mapping: {raw!r}"[:200])
@@ -104,20 +117,28 @@ def _location(info: ObjectInfo | None, frame: Frame) -> dict[str, Any] | None:
 
 def answer(memory: Memory, question: dict[str, Any], t: float, frame: Frame) -> Any:
     """The spec's answer object for one question (None when memory cannot answer)."""
+    if not isinstance(question, dict):
+        raise RejectedInput("malformed_question", f"question is not a mapping: {question!r}"[:200])
     kind = question.get("type")
     near = question.get("near")
-    near_core = frame.to_core(near) if near is not None else None
+    near_core = frame.to_core(_vector(near)) if near is not None else None
+
+    def text(key: str) -> str:
+        return checked_label(question.get(key), key)
+
     handlers: dict[str, Callable[[], Any]] = {
-        "where_is": lambda: _location(memory.where_is(question["label"], near=near_core), frame),
-        "where_was": lambda: _location(memory.where_was(question["label"], float(question["at"]), near_core), frame),
-        "last_seen": lambda: _wrap("t", memory.last_seen(question["label"], near=near_core)),
-        "contents": lambda: _contents(memory, question["receptacle"]),
-        "state": lambda: _wrap("value", memory.state(question["label"], question["key"], near=near_core)),
-        "count": lambda: {"n": memory.count(question["label"])},
+        "where_is": lambda: _location(memory.where_is(text("label"), near=near_core), frame),
+        "where_was": lambda: _location(memory.where_was(text("label"), checked_time(question.get("at"), "at"),
+                                                        near_core), frame),
+        "last_seen": lambda: _wrap("t", memory.last_seen(text("label"), near=near_core)),
+        "contents": lambda: _contents(memory, text("receptacle")),
+        "state": lambda: _wrap("value", memory.state(text("label"), text("key"), near=near_core)),
+        "count": lambda: {"n": memory.count(text("label"))},
         "what_changed": lambda: {
             "changes": [
                 {"label": c.label, "change": c.change}
-                for c in memory.what_changed(float(question["since"]), float(question.get("until", t)))
+                for c in memory.what_changed(checked_time(question.get("since"), "since"),
+                                             checked_time(question.get("until", t), "until"))
             ]
         },
     }
@@ -167,12 +188,13 @@ def run_episode(
                     elif kind == "ask":
                         run.questions += 1
                         start = time.perf_counter()
+                        asked_at = event.get("t")
                         try:
-                            result = answer(memory, event.get("question") or {}, float(event["t"]), frame)
+                            result = answer(memory, event.get("question") or {}, checked_time(asked_at, "t"), frame)
                         except (KeyError, TypeError, ValueError) as error:
                             if not isinstance(error, RejectedInput):
                                 error = RejectedInput("malformed_question", repr(error))
-                            memory.record_rejection(error, float(event.get("t", 0.0)))
+                            memory.record_rejection(error, asked_at if isinstance(asked_at, (int, float)) else 0.0)
                             result = None
                         elapsed = (time.perf_counter() - start) * 1000.0
                         line = {"id": event.get("id"), "answer": result, "ms": round(elapsed, 3)}

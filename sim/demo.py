@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         tasks = tasks[: args.tasks]
     backend, ros_node = None, None
     if transport == "ros":
-        backend, ros_node = _start_ros(out)
+        backend, ros_node = _start_ros(out, out / "bags" if getattr(args, "record", False) else None)
     bar = tqdm(total=len(tasks) * len(modes), desc="task runs", unit="run", dynamic_ncols=True)
 
     def progress(done: int, total: int, run: dict[str, Any]) -> None:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_ros(out: Path) -> tuple[Any, Any]:
+def _start_ros(out: Path, record_dir: Path | None = None) -> tuple[Any, Any]:
     import rclpy
 
     from robomem_sim.ros_backend import RosMemoryBackend, isolate_ros
@@ -91,7 +91,7 @@ def _start_ros(out: Path) -> tuple[Any, Any]:
     isolate_ros()
     rclpy.init()
     node = rclpy.create_node("robomem_demo")
-    return RosMemoryBackend(node, out / "nodes"), node
+    return RosMemoryBackend(node, out / "nodes", record_dir=record_dir), node
 
 
 def _stop_ros(backend: Any, node: Any) -> None:

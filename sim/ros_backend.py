@@ -60,8 +60,9 @@ class RosMemoryBackend:
     node (:class:`robomem_sim.robot_node.SimRobotNode`, spun in a background thread)."""
 
     def __init__(self, node: Any, workdir: Path | None = None, planner: bool = True,
-                 planner_params: dict[str, Any] | None = None) -> None:
+                 planner_params: dict[str, Any] | None = None, record_dir: Path | None = None) -> None:
         self.node = node
+        self.record_dir = record_dir  # each run's topics to a bag here (robomem.record.recorder), or None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="robomem-demo-nodes-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runs = 0
@@ -104,8 +105,20 @@ class RosMemoryBackend:
         started = time.perf_counter()
         client = MemoryClient(self.node, memory_node=memory_name, timeout_s=20.0)
         run = _PlannerLink(self.node, planner_name, self.robot_node) if self.planner else None
-        processes = [self._start("robomem.ros.memory_node", memory_name,
-                                 {"db_path": str(db_copy), "config_file": str(config)})]
+        processes = []
+        if self.record_dir is not None:  # the recorder first: the memory node finds its readers as it starts
+            from robomem.record.recorder import wait_until_recording
+
+            recorder = f"demo_recorder_{self.runs}"
+            processes.append(self._start("robomem.record.recorder", recorder,
+                                         {"bag_path": str(self.record_dir / f"run-{self.runs:02d}")}))
+            try:
+                wait_until_recording(self.node, recorder)
+            except Exception:
+                stop_processes(processes)
+                raise
+        processes.append(self._start("robomem.ros.memory_node", memory_name,
+                                     {"db_path": str(db_copy), "config_file": str(config)}))
         if self.planner:
             params = {"memory_node": memory_name, "robot_node": ROBOT_NODE, **self.planner_params}
             processes.append(self._start("robomem.ros.planner_node", planner_name, params))

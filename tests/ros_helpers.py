@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from robomem.ros.bringup import ros_command, stop_processes
+from robomem.ros.bringup import normalized_namespace, ros_command, stop_processes
 
 #: ROS 2 on Linux: domain ids 1-101 never collide with ephemeral ports (0 is everyone's default); the
 #: demo picks from 120-220 when run alone.
@@ -148,11 +148,12 @@ class NodeProcess:
     """A robomem node started as a separate Python process (``python -m <module> --ros-args ...``)."""
 
     def __init__(self, module: str, params: dict[str, Any] | None = None, name: str | None = None,
-                 log_path: Path | None = None) -> None:
-        args = ros_command(module, name, params)
+                 log_path: Path | None = None, namespace: str = "", env: dict[str, str] | None = None) -> None:
+        args = ros_command(module, name, params, namespace=namespace)
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="robomem-node-", suffix=".log")[1])
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(args, env=ros_env(), stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(args, env=ros_env(env), stdout=self._log, stderr=subprocess.STDOUT)
+        self.namespace = normalized_namespace(namespace)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -164,7 +165,8 @@ class NodeProcess:
         return self.process.returncode
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def __enter__(self) -> NodeProcess:

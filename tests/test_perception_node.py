@@ -65,14 +65,15 @@ class Link:
         pubs = (self.depth, self.info, self.pose, self.mask, self.dets)
         return all(p.get_subscription_count() > 0 for p in pubs) and self.sub.get_publisher_count() > 0
 
-    def send(self, scene, r, t: float, depth=None, encoding="32FC1", mask=None, position=None, quaternion=None):
+    def send(self, scene, r, t: float, depth=None, encoding="32FC1", mask=None, position=None, quaternion=None,
+             pose_frame="map"):
         stamp = Time(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)))
         info = CameraInfo(width=r.intrinsics.width, height=r.intrinsics.height)
         info.k = [float(v) for v in r.intrinsics.k.reshape(-1)]
         info.header.stamp = stamp
         self.info.publish(info)
         pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = stamp, "map"
+        pose.header.stamp, pose.header.frame_id = stamp, pose_frame
         px, py, pz = r.position if position is None else position
         qx, qy, qz, qw = r.quaternion if quaternion is None else quaternion
         pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = float(px), float(py), float(pz)
@@ -112,8 +113,8 @@ def expected(scene, r, t: float, depth=None):
     return Perception(PerceptionParams(max_range_m=5.0, min_pixels=30)).observe(frame)
 
 
-def check_same(message: rmsg.ObservationBatch, batch, t: float) -> None:
-    assert message.header.frame_id == "map" and message.robot_id == "r7"
+def check_same(message: rmsg.ObservationBatch, batch, t: float, frame_id: str = "map") -> None:
+    assert message.header.frame_id == frame_id and message.robot_id == "r7"
     assert message.header.stamp.sec + message.header.stamp.nanosec * 1e-9 == pytest.approx(t, abs=1e-6)
     got = {o.label: o for o in message.observations}
     assert sorted(got) == sorted(d.label for d in batch.detections) == ["Book", "Box", "DiningTable", "Mug"]
@@ -169,3 +170,27 @@ def test_malformed_frames_are_rejected_counted_and_harmless(ros, node, link, ren
     assert node.alive()
     log = node.log()
     assert "bad_encoding" in log and "bad_pose" in log
+
+
+def test_a_camera_pose_in_odom_gives_a_batch_in_odom_for_memory_to_transform(ros, node, link, rendered):
+    scene, r = rendered
+    before = len(link.received)
+    link.send(scene, r, 107.0, pose_frame="odom")
+    assert wait_for(lambda: len(link.received) > before, ros, timeout=10.0), node.log()
+    check_same(link.received[-1], expected(scene, r, 107.0), 107.0, frame_id="odom")
+
+
+def test_perception_is_a_managed_node_with_described_parameters(ros, node):
+    from lifecycle_msgs.msg import State
+    from lifecycle_msgs.srv import GetState
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import DescribeParameters, SetParameters
+
+    assert call(ros, GetState, f"/{NODE}/get_state", GetState.Request()).current_state.id == State.PRIMARY_STATE_ACTIVE
+    described = call(ros, DescribeParameters, f"/{NODE}/describe_parameters",
+                     DescribeParameters.Request(names=["max_range_m", "input_mode"])).descriptors
+    assert all(d.description for d in described)
+    assert described[0].floating_point_range[0].to_value == pytest.approx(100.0) and described[1].read_only
+    mode = Parameter(name="input_mode", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="boxes"))
+    refused = call(ros, SetParameters, f"/{NODE}/set_parameters", SetParameters.Request(parameters=[mode]))
+    assert not refused.results[0].successful

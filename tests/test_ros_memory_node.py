@@ -88,7 +88,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     memory: Memory = world["reference"]
     base = f"/{NODE}"
     answer = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Mug"))
-    assert answer.found and not answer.error
+    assert answer.found and answer.status == srv.WhereIs.Response.STATUS_OK and not answer.message
+    assert answer.header.frame_id == "map" and answer.object.robot_id == "r1"
     _same_object(answer.object, memory.where_is("Mug"))
     assert abs(answer.object.center.x - 1.0) < 0.05  # the mug's new place
 
@@ -101,7 +102,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     gone = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Apple"))
     assert gone.found == (memory.where_is("Apple") is not None)
     unknown = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label="Unicorn"))
-    assert not unknown.found and not unknown.error
+    assert not unknown.found and unknown.status == srv.WhereIs.Response.STATUS_NOT_FOUND and unknown.reason == ""
+    assert unknown.object.track_id == -1 and "Unicorn" in unknown.message  # no fake id
 
     seen = call(ros, srv.LastSeen, f"{base}/last_seen", srv.LastSeen.Request(label="Apple"))
     assert seen.found and convert.time_from_msg(seen.stamp) == pytest.approx(memory.last_seen("Apple"))
@@ -111,7 +113,8 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
     expected = memory.contents("Fridge", at=4.0)
     assert [o.track_id for o in contents.objects] == [i.track_id for i in expected]
 
-    state = call(ros, srv.GetState, f"{base}/get_state", srv.GetState.Request(label="Fridge", key="isOpen"))
+    state = call(ros, srv.GetObjectState, f"{base}/get_object_state",
+                 srv.GetObjectState.Request(label="Fridge", key="isOpen"))
     assert state.found and convert.state_value_from_msg(state.value) is memory.state("Fridge", "isOpen") is False
     count = call(ros, srv.Count, f"{base}/count", srv.Count.Request(label="Mug"))
     assert count.count == memory.count("Mug") == 1
@@ -152,6 +155,32 @@ def test_every_retrieval_service_answers_like_the_core(ros, world):
         (e.child, e.parent, e.relation) for e in edges)
 
 
+def test_typed_status_unknown_room_state_key_and_label(ros, world):
+    base, codes = f"/{NODE}", srv.WhatChanged.Response
+    kitchen = call(ros, srv.WhatChanged, f"{base}/what_changed", srv.WhatChanged.Request(room="kitchen"))
+    assert (kitchen.status, kitchen.reason) == (codes.STATUS_UNKNOWN_ROOM, "unknown_room")
+    assert "no rooms are configured" in kitchen.message and "home" in kitchen.message  # says what is known
+    home = call(ros, srv.WhatChanged, f"{base}/what_changed",
+                srv.WhatChanged.Request(since=convert.time_to_msg(5.0), room="home"))
+    expected = world["reference"].what_changed(5.0, room="home")
+    assert home.status == codes.STATUS_OK and expected  # every object is in the default room
+    assert sorted((c.label, c.change) for c in home.changes) == sorted((c.label, c.change) for c in expected)
+
+    def state(label: str, key: str) -> srv.GetObjectState.Response:
+        return call(ros, srv.GetObjectState, f"{base}/get_object_state",
+                    srv.GetObjectState.Request(label=label, key=key))
+
+    typo = state("Fridge", "isOpne")
+    assert (typo.status, typo.found) == (srv.GetObjectState.Response.STATUS_UNKNOWN_STATE_KEY, False)
+    assert "isOpen" in typo.message  # the keys seen on fridges
+    assert state("Fridge", "isOpne").status == typo.status  # asking does not make the key known
+    unicorn = state("Unicorn", "isOpen")
+    assert (unicorn.status, unicorn.found) == (srv.GetObjectState.Response.STATUS_NOT_FOUND, False)
+    seen = call(ros, srv.LastSeen, f"{base}/last_seen", srv.LastSeen.Request(label="Unicorn"))
+    assert (seen.status, seen.found) == (srv.LastSeen.Response.STATUS_NOT_FOUND, False)
+    assert stats(ros).get("rejected_requests.unknown_room", 0) >= 1
+
+
 def test_latched_scene_graph_and_markers_reach_a_late_subscriber(ros, world):
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from visualization_msgs.msg import Marker, MarkerArray
@@ -172,9 +201,36 @@ def test_latched_scene_graph_and_markers_reach_a_late_subscriber(ros, world):
     assert sorted(m.id for m in boxes) == sorted(n.track_id for n in objects)
     mug = next(m for m in boxes if m.id == world["reference"].where_is("Mug").track_id)
     assert mug.pose.position.x == pytest.approx(world["reference"].where_is("Mug").center[0])
+    fridge = world["reference"].where_is("Fridge")
+    fridge_label = next(m for m in markers[-1].markers if m.ns == "labels" and m.id == fridge.track_id)
+    assert fridge_label.text == f"Fridge#{fridge.track_id} closed"  # its state, as memory believes it
     links = [m for m in markers[-1].markers if m.ns == "links"]
     object_edges = [e for e in edges if not e.parent.startswith("room:")]
     assert len(links[0].points if links else []) == 2 * len(object_edges)
+
+
+def test_markers_draw_rooms_as_floor_areas_and_open_or_on_states():
+    from robomem.core.types import GraphNode
+    from robomem.ros.markers import OPEN_COLOR, GraphMessages
+
+    nodes = [GraphNode("room:kitchen", "room", "kitchen", -1, np.array([2.0, 1.0, 0.0]), np.array([4.0, 2.0, 0.0])),
+             GraphNode("room:home", "room", "home", -1, np.zeros(3), np.zeros(3)),
+             GraphNode("7", "receptacle", "Fridge", 7, np.array([1.0, 1.0, 0.9]), np.array([0.8, 0.7, 1.8])),
+             GraphNode("8", "object", "Television", 8, np.array([3.0, 1.0, 1.0]), np.array([1.0, 0.1, 0.6]))]
+    drawn = GraphMessages("map").markers(nodes, [], {7: {"isOpen": True}, 8: {"isToggled": False}}).markers
+    rooms = [m for m in drawn if m.ns == "rooms"]
+    assert len(rooms) == 1 and (rooms[0].scale.x, rooms[0].scale.y) == (4.0, 2.0)  # home has no area: not drawn
+    assert [m.text for m in drawn if m.ns == "room_names"] == ["kitchen"]
+    labels = {m.id: m.text for m in drawn if m.ns == "labels"}
+    assert labels == {7: "Fridge#7 open", 8: "Television#8 off"}
+    assert next(m for m in drawn if m.ns == "objects" and m.id == 7).color == OPEN_COLOR
+    import yaml  # the RViz config shows this topic, latched, with every namespace drawn
+
+    rviz = yaml.safe_load((Path(__file__).parents[1] / "config/robomem.rviz").read_text())
+    display = next(d for d in rviz["Visualization Manager"]["Displays"] if d["Class"].endswith("/MarkerArray"))
+    assert display["Topic"]["Value"] == "/scene_graph_markers"
+    assert display["Topic"]["Durability Policy"] == "Transient Local"
+    assert {m.ns for m in drawn if m.ns} <= set(display["Namespaces"])
 
 
 def test_experience_is_recorded_and_retrieved(ros, world):
@@ -187,7 +243,7 @@ def test_experience_is_recorded_and_retrieved(ros, world):
                                    plan=["navigate_to(Fridge)", "open(Fridge)"], started=convert.time_to_msg(40.0),
                                    finished=convert.time_to_msg(55.0))
         answer = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=episode))
-        assert answer.accepted and answer.episode_id > 0 and not answer.error
+        assert answer.accepted and answer.episode_id > 0 and answer.status == srv.RecordEpisode.Response.STATUS_OK
     query = srv.SimilarEpisodes.Request(instruction="chill an apple in the refrigerator", k=2, successful_only=True)
     found = call(ros, srv.SimilarEpisodes, f"{base}/similar_episodes", query)
     assert [e.instruction for e in found.episodes][0] == "put the apple in the fridge"
@@ -208,7 +264,8 @@ def test_experience_is_recorded_and_retrieved(ros, world):
     bad = rmsg.TaskEpisode(robot_id="r1", instruction="", started=convert.time_to_msg(1.0),
                            finished=convert.time_to_msg(0.5))
     refused = call(ros, srv.RecordEpisode, f"{base}/record_episode", srv.RecordEpisode.Request(episode=bad))
-    assert not refused.accepted and refused.error
+    assert not refused.accepted and refused.status == srv.RecordEpisode.Response.STATUS_INVALID_ARGUMENT
+    assert refused.message
 
 
 def test_bad_input_is_rejected_counted_and_harmless(ros, world):
@@ -242,13 +299,15 @@ def test_bad_input_is_rejected_counted_and_harmless(ros, world):
 
     # bad requests: an answer with an error, never a crash
     empty = call(ros, srv.WhereIs, f"{base}/where_is", srv.WhereIs.Request(label=""))
-    assert empty.error.startswith("bad_label") and not empty.found
+    invalid = srv.WhereIs.Response.STATUS_INVALID_ARGUMENT
+    assert (empty.status, empty.reason, empty.found) == (invalid, "bad_label", False)
     nan_near = srv.WhereIs.Request(label="Mug", use_near=True, near=convert.point_to_msg([math.nan, 0, 0]))
-    assert call(ros, srv.WhereIs, f"{base}/where_is", nan_near).error.startswith("non_finite")
+    assert call(ros, srv.WhereIs, f"{base}/where_is", nan_near).reason == "non_finite"
     huge = srv.WithinRadius.Request(center=convert.point_to_msg([0, 0, 0]), radius=1e9)
-    assert call(ros, srv.WithinRadius, f"{base}/within_radius", huge).error.startswith("bad_radius")
+    bad_radius = call(ros, srv.WithinRadius, f"{base}/within_radius", huge)
+    assert (bad_radius.status, bad_radius.reason) == (srv.WithinRadius.Response.STATUS_INVALID_ARGUMENT, "bad_radius")
     long_query = srv.PlannerContext.Request(query="x" * 5000, token_budget=100)
-    assert call(ros, srv.PlannerContext, f"{base}/planner_context", long_query).error.startswith("oversized")
+    assert call(ros, srv.PlannerContext, f"{base}/planner_context", long_query).reason == "oversized"
     assert stats(ros).get("rejected_requests.bad_label", 0) >= 1
     assert world["node"].alive()
 
@@ -261,6 +320,23 @@ def test_gaps_in_a_robots_sequence_are_counted_as_lost(ros, world):
         message = convert.batch_to_msg(frame(t, None, det("Book", 1.5, -1.0, 0.5), robot="r2"), sequence=sequence)
         publisher.publish(message)
     assert wait_for(lambda: stats(ros).get("batches_lost", 0) - before == 2, ros, timeout=10), stats(ros)
+
+
+def test_unstamped_and_late_batches_are_refused_by_the_stamp_rule_never_restamped(ros, world):
+    publisher = ros.create_publisher(rmsg.ObservationBatch, "observations", observation_qos(100))
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, ros)
+    before = stats(ros)
+    # a robot new to memory (a stamp it sent before would be skipped as a repeat, not judged late)
+    unstamped = convert.batch_to_msg(frame(0.0, None, det("Teapot", 3.0, 3.0, 0.9), robot="r9"))  # stamp never set
+    late = convert.batch_to_msg(frame(20.0, None, det("Teapot", 3.0, 3.0, 0.9), robot="r9"))  # memory is past 40 s
+    for message in (unstamped, late):
+        publisher.publish(message)
+    late_count = before.get("rejected.late", 0)
+    assert wait_for(lambda: stats(ros).get("rejected.late", 0) - late_count == 2, ros), str(stats(ros))
+    teapot = call(ros, srv.WhereIs, f"/{NODE}/where_is", srv.WhereIs.Request(label="Teapot"))
+    assert not teapot.found  # neither landed at "now"
+    log = world["node"].log()
+    assert "has no stamp (0)" in log and "rejected observation batch (late)" in log
 
 
 def test_restart_keeps_memory(ros, world):

@@ -73,9 +73,7 @@ class NegativeEvidence:
         self.counters["misses"] += 1
         self.lifecycle.touch(track)
         if track.status == TENTATIVE and track.log_odds <= cfg.gone_log_odds:
-            self.lifecycle.set_status(track, REJECTED, t)
-            self.lifecycle.drop(track, keep_position=True)  # a later detection there revives it
-            self.counters["rejected_tracks"] += 1
+            self.dismiss(track, t)
         elif track.status == CONFIRMED and track.miss_evidence >= cfg.gone_threshold(t - track.last_seen) * (
             cfg.static_gone_factor if cfg.is_static(track.label) else 1.0
         ):
@@ -83,6 +81,14 @@ class NegativeEvidence:
             # something changed since it was last seen: it is gone
             self.lifecycle.set_status(track, GONE, t)
             self.lifecycle.emit(t, track, "disappeared", {})
+
+    def dismiss(self, track: Track, t: float, reason: str = "rejected_tracks") -> None:
+        """A tentative track is a false detection: out of the indexes of present things (a later detection
+        there revives it), forgotten altogether ``rejected_forget_s`` later (see TrackStore.forgettable)."""
+        self.lifecycle.set_status(track, REJECTED, t)
+        self.lifecycle.drop(track, keep_position=True)
+        self.tracks.dismissed(track, t)
+        self.counters[reason] += 1
 
     def hidden(self, track: Track) -> bool:
         """Inside a receptacle that is closed, or openable with its state unknown (at any depth)."""
@@ -100,7 +106,8 @@ class NegativeEvidence:
         if self.config.is_static(track.label):
             return False
         parent = track.history(PARENT).value_now()
-        if parent and parent[1] == "in" and self.config.is_openable(self.tracks[parent[0]].label):
+        holder = self.tracks.get(parent[0]) if parent else None
+        if holder is not None and parent[1] == "in" and self.config.is_openable(holder.label):
             return False
         evidence = self.views.miss_evidence_before(
             track.center, track.first_seen, lambda fractions: self.detector.probabilities(fractions, track.size)

@@ -22,6 +22,7 @@ from robomem.core.storage import CLEAN_CLOSE, MemoryStore, WriteBatch
 from robomem.core.temporal import Fact, FactIds
 from robomem.core.tracks import POSE, Track
 from robomem.core.types import ChangeEvent, Detection, ViewCone
+from robomem.core.views import SightingRetention, ViewPersistence
 
 # Event ids handed out before they are committed: each flush commits a reservation this far ahead, and a
 # restart after a crash resumes above it, so an id a subscriber saw is never given to another event.
@@ -52,6 +53,11 @@ class Journal:
         self._dirty_relations: set[int] = set()  # whose holder may have changed
         self._batches_since_flush = 0
         self._last_flush = time.monotonic()
+        # retention (README "Running for weeks"): sparse sightings and views in the store, reject rows capped
+        self.sightings = SightingRetention(config.observation_raw_window_s, config.observation_sparse_s)
+        self._view_persistence = ViewPersistence(config.view_cell_m, config.view_cell_deg,
+                                                 config.view_persist_interval_s)
+        self._reject_minute = (-math.inf, 0)  # (start of the current minute, rows written in it)
         self.restart_gap: dict[str, Any] | None = None  # what a crash before this session may have lost
 
     # ------------------------------------------------------------------ facts and events
@@ -113,23 +119,49 @@ class Journal:
 
     def observation(self, t: float, robot: str, det: Detection, track_id: int) -> None:
         state = None if not det.state else json.dumps(det.state, sort_keys=True)
-        self._pending.observations.append(
-            (t, robot, det.label, *map(float, det.center), *map(float, det.size), det.confidence, state, track_id)
-        )
+        row = (t, robot, det.label, *map(float, det.center), *map(float, det.size), det.confidence, state, track_id)
+        self._pending.observations.extend(self.sightings.sighted(track_id, t, row))
 
     def view(self, t: float, robot: str, view: ViewCone) -> None:
-        self._pending.views.append((t, robot, *view.position, view.yaw_deg, view.fov_deg, view.range_m))
+        if self._view_persistence.keep(robot, t, view):
+            self._pending.views.append((t, robot, *view.position, view.yaw_deg, view.fov_deg, view.range_m))
 
     def reject(self, t: float, reason: str, detail: str) -> None:
+        """Count a refusal; its row (reason, detail) is stored unless this minute has had
+        max_reject_rows_per_minute already (a flood of bad input must not fill the disk)."""
         self.counters[f"rejected.{reason}"] += 1
-        self._pending.rejects.append((t, reason, detail[:500]))
+        start, rows = self._reject_minute
+        wall = time.monotonic()
+        if wall - start >= 60.0:
+            start, rows = wall, 0
+        if rows < self.config.max_reject_rows_per_minute:
+            self._pending.rejects.append((t if math.isfinite(t) else 0.0, reason, detail[:500]))
+            rows += 1
+        else:
+            self.counters["rejects_not_stored"] += 1
+        self._reject_minute = (start, rows)
+
+    def sweep(self, now: float, forgotten: set[int]) -> None:
+        """Retention: sightings older than the raw window leave RAM (held ones go to the store first);
+        the timeline forgets the tracks memory forgot."""
+        self._pending.observations.extend(self.sightings.sweep(now))
+        for track_id in forgotten:
+            self.sightings.forget(track_id)
+            self._dirty_tracks.discard(track_id)
+            self._dirty_poses.discard(track_id)
+            self._dirty_relations.discard(track_id)
+        if forgotten:
+            keep = [k for k, subject in enumerate(self._fact_subjects) if subject not in forgotten]
+            self._fact_times = [self._fact_times[k] for k in keep]
+            self._fact_subjects = [self._fact_subjects[k] for k in keep]
 
     def episode(self, row: tuple) -> None:
         self._pending.episodes.append(row)
 
     def pending_sightings(self, track_ids: set[int], at: float) -> list[float]:
         """Times, at or before ``at``, of observations of these tracks not yet handed to the store."""
-        return [row[0] for row in self._pending.observations if row[-1] in track_ids and row[0] <= at]
+        pending = [row[0] for row in self._pending.observations if row[-1] in track_ids and row[0] <= at]
+        return pending + self.sightings.sightings(track_ids, at)
 
     # ------------------------------------------------------------------ flushing
     def batch_taken(self) -> bool:
@@ -157,7 +189,9 @@ class Journal:
         self._last_flush = time.monotonic()
 
     def write_open_placements(self, tracks: dict[int, Track]) -> None:
-        """Give open placement facts their latest estimate (before closing the memory)."""
+        """Give open placement facts their latest estimate, and hand over the sightings retention held
+        back (before closing the memory)."""
+        self._pending.observations.extend(self.sightings.take_all_held())
         for track_id in self._dirty_poses:
             fact = tracks[track_id].history(POSE).current
             if fact is not None:

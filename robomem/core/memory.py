@@ -12,6 +12,8 @@ It composes the collaborators and holds the one lock; each does one job behind a
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 from collections import Counter
 from typing import Any
@@ -36,8 +38,10 @@ from robomem.core.scene_graph import SceneGraph
 from robomem.core.semantic import SemanticSearch
 from robomem.core.short_term import ShortTermMemory
 from robomem.core.storage import MemoryStore, open_store
-from robomem.core.track_store import TrackStore
+from robomem.core.temporal import StampPolicy
+from robomem.core.track_store import TrackStore, unsound_track_row
 from robomem.core.tracks import PARENT, Track
+from robomem.core.trust import Quarantine, QuarantinedReport
 from robomem.core.types import (
     Change,
     ChangeEvent,
@@ -70,7 +74,8 @@ class Memory:
         self.track_store = TrackStore(cfg)
         self.journal = Journal(cfg, self.counters)
         self.graph = SceneGraph(cfg.room_regions(), cfg.default_room)
-        self.views = ViewLog()
+        self.views = ViewLog.from_config(cfg)
+        self.quarantine = Quarantine(cfg, self.counters)
         self.noise = PositionNoise(cfg)
         lifecycle = Lifecycle(cfg, self.track_store, self.journal, self.counters)
         self.evidence = NegativeEvidence(cfg, self.track_store, lifecycle, self.views, DetectorModel(cfg),
@@ -81,6 +86,7 @@ class Memory:
             updater=Updater(cfg, self.track_store, lifecycle, self.journal, self.graph, self.noise, self.counters),
             evidence=self.evidence, moves=Moves(cfg, self.track_store, lifecycle, self.counters, self.relations_index),
             relations=self.relations_index, views=self.views, noise=self.noise, counters=self.counters,
+            quarantine=self.quarantine, graph=self.graph, stamps=StampPolicy(cfg),
         )
         self.belief = Belief(self.track_store, self.journal, self.store, self.graph)
         self.queries = Queries(cfg, self.track_store, self.belief, self.journal, self.graph)
@@ -143,7 +149,27 @@ class Memory:
     @synchronized
     def record_rejection(self, error: RejectedInput, t: float = 0.0) -> None:
         """Count and persist input refused before it reached :meth:`ingest` (adapters call this)."""
-        self.journal.reject(t, error.reason, error.detail)
+        self.journal.reject(t if isinstance(t, (int, float)) else 0.0, str(error.reason)[:64], str(error.detail))
+
+    @synchronized
+    def quarantined(self) -> list[QuarantinedReport]:
+        """Reports memory holds instead of believing them (untrusted source, implausible), oldest first."""
+        return self.quarantine.held()
+
+    @synchronized
+    def stats(self) -> dict[str, Any]:
+        """Counters, the sources memory took batches from (accepted batches only: a refused batch never
+        adds its robot id), the quarantine and what retention keeps in RAM."""
+        return {
+            "counters": dict(sorted(self.counters.items())),
+            "sources": {name: {"batches": s.batches, "last_t": s.last_t, "last_sequence": s.last_sequence,
+                               "quarantined": s.quarantined, "trusted": self.quarantine.trusted(name)}
+                        for name, s in sorted(self.quarantine.sources.items())},
+            "quarantined": len(self.quarantine.held()),
+            "tracks": len(self.track_store),
+            "views": {"raw": self.views.raw_views, "cells": self.views.cells, "stands_for": len(self.views)},
+            "now": self.journal.now,
+        }
 
     # ------------------------------------------------------------------ queries
     @synchronized
@@ -250,6 +276,7 @@ class Memory:
             "now": repr(self.journal.now),
             "detector": f"{detector.hits!r} {detector.expected!r}",
             "position_noise_var": " ".join(repr(float(v)) for v in self.noise.variance),
+            "reject_counts": json.dumps({k[9:]: v for k, v in self.counters.items() if k.startswith("rejected.")}),
         })
         if sync:
             self.store.sync()
@@ -267,15 +294,38 @@ class Memory:
         self.close()
 
     def _load(self) -> None:
+        """Resume from the store. Rows that are not sound (non-finite or absurd boxes and times, facts of
+        unknown tracks or out of time order, views out of bounds) are skipped and counted (``loaded.*``)."""
         state = self.store.load()
         if not state.tracks and not state.facts:
+            self._restore_reject_counts(state)
             return
         tracks = self.track_store
-        loaded = [Track.from_row(row) for row in state.tracks]
+        cfg = self.config
+        loaded = []
+        for row in state.tracks:
+            reason = unsound_track_row(row, cfg.map_extent_m, max(cfg.max_furniture_size_m, cfg.max_object_size_m))
+            if reason is None:
+                loaded.append(Track.from_row(row))
+            else:
+                self.counters[f"loaded.skipped_track.{reason}"] += 1
         by_id = {track.track_id: track for track in loaded}
+        facts = []
         for fact in state.facts:
-            by_id[fact.subject].history(fact.predicate).append(fact)
-        self.journal.restore(state.facts, state.events, float(state.meta.get("now", "-inf")), state.meta)
+            track = by_id.get(fact.subject)
+            if track is None or not _sound_fact(fact, cfg.map_extent_m):
+                self.counters["loaded.skipped_fact"] += 1
+                continue
+            try:
+                track.history(fact.predicate).append(fact)
+            except ValueError:  # out of time order
+                self.counters["loaded.skipped_fact"] += 1
+                continue
+            facts.append(fact)
+        now = _stored_float(state.meta.get("now"))
+        self.journal.restore(facts, state.events, now, state.meta)
+        if math.isfinite(now):
+            self.pipeline.stamps.decide_base(now)
         if "position_noise_var" in state.meta:
             self.noise.variance = np.array([float(v) for v in state.meta["position_noise_var"].split()])
         if "detector" in state.meta:
@@ -283,9 +333,15 @@ class Memory:
             self.evidence.detector.hits, self.evidence.detector.expected = hits, expected
         for t, _robot, x, y, z, yaw, fov, rng in state.views:
             try:
-                self.views.add(t, ViewCone((x, y, z), yaw, fov, rng))
+                view = ViewCone((x, y, z), yaw, fov, rng)
+                if not isinstance(t, (int, float)) or not math.isfinite(t) or \
+                        max(map(abs, view.position)) > cfg.map_extent_m:
+                    raise RejectedInput("out_of_bounds", "stored view")
+                self.views.add(t, view)
             except RejectedInput:  # written by an older robomem that logged unsound views
                 self.counters["rejected.stored_view"] += 1
+        if math.isfinite(now):
+            self.views.consolidate(now)
         for track in loaded:
             tracks.add(track)
             tracks.restore(track)
@@ -294,5 +350,40 @@ class Memory:
         for track in loaded:  # edges once every node is there
             if track.is_live:
                 self.graph.set_parent(track.track_id, track.history(PARENT).value_now())
-        self.counters.update({f"rejected.{k}": v for k, v in state.reject_counts.items()})
+        self._restore_reject_counts(state)
+
+    def _restore_reject_counts(self, state: Any) -> None:
+        """Refusal counts: the store's rows, or the counts flushed with the meta (rows are capped)."""
+        counts = dict(state.reject_counts)
+        try:
+            stored = json.loads(state.meta.get("reject_counts", "{}"))
+        except ValueError:
+            stored = {}
+        if isinstance(stored, dict):
+            for reason, value in stored.items():
+                if isinstance(value, int) and value > counts.get(reason, 0):
+                    counts[reason] = value
+        self.counters.update({f"rejected.{k}": v for k, v in counts.items()})
+
+
+def _stored_float(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return -math.inf
+    return value if math.isfinite(value) else -math.inf
+
+
+def _sound_fact(fact: Any, extent_m: float) -> bool:
+    """A stored fact with finite times and, for a placement, a finite box within the map."""
+    times = (fact.valid_from,) if fact.valid_to is None else (fact.valid_from, fact.valid_to)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in times):
+        return False
+    if fact.predicate == "pose":
+        value = fact.value
+        if not isinstance(value, list) or len(value) != 6 or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in value):
+            return False
+        return max(abs(v) for v in value[:3]) <= extent_m
+    return True
 

@@ -123,3 +123,33 @@ class LocalPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m robomem.core.pg_server start|stop|status [--dir D] [--port P]`` (see scripts/postgres.sh)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="scripts/postgres.sh", description="a local PostgreSQL server for robomem")
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    home = Path("/var/lib/robomem") if os.geteuid() == 0 else Path.home() / ".local" / "state" / "robomem"
+    default_dir = Path(os.environ.get("ROBOMEM_PG_DIR") or home / "postgres")  # root: a path postgres can reach
+    parser.add_argument("--dir", type=Path, default=default_dir, help=f"data directory (default {default_dir})")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ROBOMEM_PG_PORT", "54329")))
+    args = parser.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    server = LocalPostgres(args.dir, args.port)
+    running = (server.data / "postmaster.pid").exists()
+    if args.action == "start":
+        if not running:
+            server.start()
+        print(server.url_for("postgres", node="robot1"))
+    elif args.action == "stop":
+        server.stop()
+        print(f"stopped the server in {args.dir}")
+    else:
+        print(server.url_for("postgres") if running else f"not running ({args.dir})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

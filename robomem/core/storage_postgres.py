@@ -219,7 +219,13 @@ class PostgresStore(MemoryStore):
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._online = True
-        self._lock_conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=int(connect_timeout_s))
+        self._next_retry = 0.0
+        self._connect_timeout_s = connect_timeout_s
+        # the writer's own connection (it holds the node's lock; reconnected by the writer on its schedule),
+        # a pool for reads, one more connection to LISTEN on
+        self._wconn: psycopg.Connection | None = None
+        self._wconn_configured: psycopg.Connection | None = None
+        self._writer_connection()
         self._listen_conn: psycopg.Connection | None = None
         self._migrate()
         self._pool = ConnectionPool(
@@ -245,11 +251,19 @@ class PostgresStore(MemoryStore):
         self._writer.start()
 
     # ------------------------------------------------------------------ schema
-    def _migrate(self) -> None:
-        conn = self._lock_conn
+    def _writer_connection(self) -> psycopg.Connection:
+        """The writer's connection, (re)connected on demand; it holds the node's advisory lock."""
+        if self._wconn is not None and not self._wconn.closed and not self._wconn.broken:
+            return self._wconn
+        conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
         if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"robomem.node.{self.node}",)).fetchone()[0]:
             conn.close()
             raise RuntimeError(f"memory node {self.node!r} is already open in another process")
+        self._wconn = conn
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._writer_connection()
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('robomem.migrate'))")
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {FLEET_SCHEMA}")
@@ -271,6 +285,7 @@ class PostgresStore(MemoryStore):
             conn.execute("INSERT INTO meta VALUES ('schema_version', %s), ('write_seq', '0') ON CONFLICT DO NOTHING",
                          (str(SCHEMA_VERSION),))
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
         if int(version) != SCHEMA_VERSION:
             conn.close()
             raise RuntimeError(f"{self.schema}: schema version {version}, this robomem reads {SCHEMA_VERSION}")
@@ -315,6 +330,7 @@ class PostgresStore(MemoryStore):
                         self._drain_outage_queue()
                     if len(self._spool) or not self._commit(write_seq, batch):
                         self._spool.push(write_seq, batch)
+                        self.counters["postgres.queued_writes"] += 1
             except BaseException as error:  # surfaced on the next write, read or close
                 self._error = error
             finally:
@@ -333,22 +349,37 @@ class PostgresStore(MemoryStore):
             self.counters["postgres.replayed_from_queue"] += 1
 
     def _commit(self, write_seq: int, batch: WriteBatch) -> bool:
-        """Commit one batch (skipped if this write_seq is in already); False if the server is unreachable."""
+        """Commit one batch (skipped if this write_seq is in already); False if the server is unreachable
+        (then it is tried again no sooner than ``retry_s`` later)."""
+        if not self._online and time.monotonic() < self._next_retry:
+            return False
         try:
-            with self._pool.connection(timeout=self.retry_s) as conn, conn.transaction(), conn.cursor() as cur:
+            conn = self._writer_connection()
+            if self._wconn_fresh():
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT value FROM meta WHERE key='write_seq' FOR UPDATE")
                 if int(cur.fetchone()[0]) >= write_seq:
                     self.counters["postgres.duplicate_writes_skipped"] += 1
                 else:
                     self._apply(cur, write_seq, batch)
         except _UNREACHABLE:
+            if self._wconn is not None:
+                self._wconn.close()
+            self._wconn = None
             if self._online:
                 self.counters["postgres.outages"] += 1
             self._online = False
-            self.counters["postgres.queued_writes"] += 1
+            self._next_retry = time.monotonic() + self.retry_s
             return False
         self._online = True
         return True
+
+    def _wconn_fresh(self) -> bool:
+        """Whether the writer's connection is new since the last commit (its search_path to be set)."""
+        fresh = self._wconn is not self._wconn_configured
+        self._wconn_configured = self._wconn
+        return fresh
 
     def _apply(self, cur: psycopg.Cursor, write_seq: int, batch: WriteBatch) -> None:
         meta = {**batch.meta, "write_seq": str(write_seq)}
@@ -396,16 +427,16 @@ class PostgresStore(MemoryStore):
         self.sync()
         with self._pool.connection() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            tracks = [tuple(row) for row in conn.execute("SELECT * FROM tracks ORDER BY track_id")]
-            tracks = [(*row[:-1], None if row[-1] is None else bytes(row[-1])) for row in tracks]
+            tracks = [(*row[:-1], None if row[-1] is None else bytes(row[-1]))
+                      for row in conn.execute("SELECT * FROM tracks ORDER BY track_id").fetchall()]
             facts = [Fact(fid, tid, pred, json.loads(value), vfrom, vto) for fid, tid, pred, value, vfrom, vto in
                      conn.execute("SELECT fact_id, track_id, predicate, value, valid_from, valid_to FROM facts "
-                                  "ORDER BY fact_id")]
+                                  "ORDER BY fact_id").fetchall()]
             views = conn.execute("SELECT t, robot, x, y, z, yaw_deg, fov_deg, range_m FROM views ORDER BY view_id"
                                  ).fetchall()
             events = [ChangeEvent(t, tid, label, change, json.loads(detail), eid) for eid, t, tid, label, change, detail
                       in conn.execute("SELECT event_id, t, track_id, label, change, detail FROM events "
-                                      "ORDER BY event_id")]
+                                      "ORDER BY event_id").fetchall()]
             rejects = dict(conn.execute("SELECT reason, COUNT(*) FROM rejects GROUP BY reason").fetchall())
         return StoredState(meta, tracks, facts, views, events, rejects)
 
@@ -510,6 +541,6 @@ class PostgresStore(MemoryStore):
             self._writer.join()
             self._spool.close()
             self._pool.close()
-            for conn in (self._listen_conn, self._lock_conn):
+            for conn in (self._listen_conn, self._wconn):
                 if conn is not None:
                     conn.close()

@@ -1,4 +1,5 @@
-"""Facts with validity intervals: a value holds from its time until the next one replaces it.
+"""Facts with validity intervals: a value holds from its time until the next one replaces it; and the
+rule for the stamps of incoming batches (:class:`StampPolicy`).
 
 Nothing is deleted: replacing a value closes the old fact (``valid_to``) and opens a new one, so
 any past time can be asked. Each fact carries a global id that storage uses as its row id.
@@ -7,7 +8,11 @@ any past time can be asked. Each fact carries a global id that storage uses as i
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,3 +92,63 @@ class History:
         if current is not None:
             current.valid_to = max(t, current.valid_from)
         return current
+
+
+WALL_CLOCK_WINDOW_S = 366 * 86400.0  # a first stamp this close to the wall clock means stamps are wall time
+RECENT_KEYS = 64  # stamps / sequences remembered per source to recognise a repeated batch
+
+
+class StampPolicy:
+    """The rule for batch stamps (README "Running for weeks"). A stamp is never changed silently:
+
+    - **future**: more than ``future_tolerance_s`` ahead of the wall clock (stamps in wall time), or, in
+      another time base (simulation, replay), more than ``max_clock_jump_s`` ahead of memory's clock:
+      refused (``future_stamp`` / ``clock_jump``), so one batch can never move memory's clock to 2038;
+    - **late**: more than ``late_tolerance_s`` behind memory's clock: refused (``late``), history is not
+      rewritten; within the tolerance it is taken as of memory's clock, counted (``late_within_tolerance``),
+      its sightings logged at their own stamp;
+    - **repeated**: a batch whose source already sent this sequence number, or this stamp, is skipped
+      (idempotent, counted as ``duplicate_batches``).
+    """
+
+    def __init__(self, config: Any, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.wall_clock: bool | None = config.wall_clock
+        self._recent: dict[str, collections.deque] = {}
+
+    def decide_base(self, t: float) -> None:
+        """Whether stamps are wall time, from the first stamp memory takes (unless configured)."""
+        if self.wall_clock is None and math.isfinite(t):
+            self.wall_clock = abs(t - self.clock()) <= WALL_CLOCK_WINDOW_S
+
+    def is_repeat(self, source: str, t: float, sequence: int | None) -> bool:
+        recent = self._recent.get(source)
+        return recent is not None and (("s", sequence) in recent if sequence is not None else ("t", t) in recent)
+
+    def check(self, t: float, now: float) -> tuple[str, str] | None:
+        """(reason, detail) if a batch stamped ``t`` must be refused, given memory's clock ``now``."""
+        cfg = self.config
+        self.decide_base(t if not math.isfinite(now) else now)
+        if self.wall_clock:
+            wall = self.clock()
+            if t > wall + cfg.future_tolerance_s:
+                return "future_stamp", f"stamp {t:.3f} is {t - wall:.3f} s ahead of the wall clock " \
+                                       f"(tolerance {cfg.future_tolerance_s} s)"
+        elif math.isfinite(now) and t > now + cfg.max_clock_jump_s:
+            return "clock_jump", f"stamp {t:.3f} is {t - now:.0f} s after memory's clock (at most " \
+                                 f"{cfg.max_clock_jump_s:.0f} s per batch)"
+        if math.isfinite(now) and t < now - cfg.late_tolerance_s:
+            return "late", f"stamp {t:.3f} is {now - t:.3f} s behind memory's clock (tolerance " \
+                           f"{cfg.late_tolerance_s} s): history is not rewritten"
+        return None
+
+    def taken(self, source: str, t: float, sequence: int | None) -> None:
+        """Remember a batch memory took (for :meth:`is_repeat`)."""
+        recent = self._recent.get(source)
+        if recent is None:
+            recent = self._recent[source] = collections.deque(maxlen=RECENT_KEYS)
+        recent.append(("s", sequence) if sequence is not None else ("t", t))
+
+    def forget_source(self, source: str) -> None:
+        self._recent.pop(source, None)

@@ -17,9 +17,27 @@ from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.embedding import VectorIndex
 from robomem.core.geometry import distance
 from robomem.core.spatial_index import DynamicPointIndex
-from robomem.core.tracks import CONFIRMED, GONE, MERGED, TENTATIVE, Track, recency_key
+from robomem.core.tracks import CONFIRMED, GONE, MERGED, REJECTED, TENTATIVE, Track, recency_key
 
 INDEX_SLACK_M = 0.1  # indexed positions lag the estimates by at most half of this
+_TRACK_FIELDS = 23  # columns of a stored track row (TRACK_COLUMNS)
+_KNOWN_STATUSES = (TENTATIVE, CONFIRMED, GONE, REJECTED, MERGED)
+
+
+def unsound_track_row(row: tuple, extent_m: float, max_size_m: float) -> str | None:
+    """Why a stored track row cannot be loaded (non-finite or out-of-bounds box or times, bad label or
+    status, written by an older robomem or by hand), or None when it is sound."""
+    if len(row) != _TRACK_FIELDS:
+        return "malformed"
+    label, status, first_seen, last_seen = row[1], row[2], row[3], row[4]
+    if not isinstance(label, str) or not label.strip() or len(label) > 128 or status not in _KNOWN_STATUSES:
+        return "bad_label"
+    numbers = (first_seen, last_seen, *row[12:18], row[7], row[10])
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+        return "non_finite"
+    if any(abs(v) > extent_m for v in row[12:15]) or any(not 0.0 <= v <= max_size_m for v in row[15:18]):
+        return "out_of_bounds"
+    return None
 
 
 class TrackStore:
@@ -44,6 +62,7 @@ class TrackStore:
         self._furniture_bottoms: dict[int, float] = {}  # furniture seen more than once: where it stands
         self._floor: float | None = None
         self._next_id = 1
+        self._dismissed: list[tuple[float, int]] = []  # (when, track id) of dismissed tracks, to forget later
 
     def __getitem__(self, track_id: int) -> Track:
         return self.tracks[track_id]
@@ -145,6 +164,52 @@ class TrackStore:
         self.missing_by_label[key].discard(track.track_id)
         if self.object_vectors is not None:
             self.object_vectors.remove(track.track_id)
+
+    def embedding_dim(self) -> int | None:
+        """The length every embedding must have (fixed by the first one memory indexed), None before."""
+        return None if self.object_vectors is None else self.object_vectors.dim
+
+    # ------------------------------------------------------------------ lifelong: forgetting dismissed tracks
+    def dismissed(self, track: Track, t: float) -> None:
+        """A tentative track was dismissed at ``t`` (a false detection): forgotten later unless revived."""
+        self._dismissed.append((t, track.track_id))
+
+    def forgettable(self, before: float) -> list[Track]:
+        """Dismissed tracks, never believed, not revived since, dismissed before ``before``."""
+        found, keep = [], []
+        for when, track_id in self._dismissed:
+            track = self.tracks.get(track_id)
+            if track is None or track.status != REJECTED or track.ever_confirmed:
+                continue  # forgotten already, or revived (dismissed again, it is listed again)
+            status = track.history("status").current
+            since = when if status is None else status.valid_from
+            if since < before:
+                found.append(track)
+            else:
+                keep.append((when, track_id))
+        self._dismissed = keep
+        return found
+
+    def forget(self, track: Track) -> None:
+        """Take a track out of memory altogether: every index, the label lists, the caches."""
+        track_id, key = track.track_id, normalize_label(track.label)
+        self.drop(track)
+        self.tracks.pop(track_id, None)
+        ever = self.all_by_label.get(key)
+        if ever is not None:
+            ever[:] = [i for i in ever if i != track_id]
+            if not ever:
+                del self.all_by_label[key]
+        for index in (self.by_label, self.missing_by_label):
+            if key in index and not index[key]:
+                del index[key]
+        points = self.label_points.get(key)
+        if points is not None and not len(points):
+            del self.label_points[key]
+        self.aliases.pop(track_id, None)
+        self._furniture_bottoms.pop(track_id, None)
+        if self._latest_confirmed.get(key) == track_id:
+            del self._latest_confirmed[key]
 
     def index_vector(self, track: Track) -> None:
         """Index the track's embedding (the first embedding's length fixes the index's)."""

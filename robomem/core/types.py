@@ -18,8 +18,12 @@ import numpy as np
 StateValue = bool | int | float | str
 
 MAX_LABEL_CHARS = 128  # an object label or a robot id
-MAX_OBJECT_SIZE_M = 50.0  # no household object's box side is larger
+MAX_OBJECT_SIZE_M = 50.0  # no household object's box side is larger (memory's configured bounds are tighter)
 MAX_VIEW_RANGE_M = 100.0  # no camera sees objects farther away
+MAX_COORDINATE_M = 10_000.0  # no map-frame coordinate is farther from the origin (memory's map extent is tighter)
+MAX_ANGLE_DEG = 3600.0  # a yaw beyond ten turns is a unit or overflow error, not an angle
+MAX_TIME_S = 1.0e10  # |stamp| (the year 2286); beyond it a stamp is garbage, not time
+MAX_EMBEDDING_DIM = 4096
 
 
 class RejectedInput(ValueError):
@@ -52,9 +56,40 @@ def _finite_vector(values: Any, name: str, length: int = 3) -> np.ndarray:
 
 
 def _real(value: Any, name: str) -> float:
-    if isinstance(value, str) or not isinstance(value, numbers.Real):
+    if isinstance(value, (str, bool)) or not isinstance(value, numbers.Real):
         raise RejectedInput("malformed", f"{name} is not a number: {value!r}"[:300])
     return float(value)
+
+
+def _bounded_vector(values: Any, name: str, limit: float) -> np.ndarray:
+    arr = _finite_vector(values, name)
+    if np.any(np.abs(arr) > limit):
+        raise RejectedInput("out_of_bounds", f"{name} {arr.tolist()} beyond {limit:g} m of the map origin")
+    return arr
+
+
+def checked_time(value: Any, name: str = "time") -> float:
+    """A finite stamp in seconds with |t| <= MAX_TIME_S, or RejectedInput ('malformed', 'non_finite',
+    'out_of_bounds')."""
+    t = _real(value, name)
+    if not math.isfinite(t):
+        raise RejectedInput("non_finite", f"{name} is not finite: {t!r}")
+    if abs(t) > MAX_TIME_S:
+        raise RejectedInput("out_of_bounds", f"{name} {t!r} is beyond {MAX_TIME_S:g} s")
+    return t
+
+
+def checked_point(value: Any, name: str = "point", limit: float = MAX_COORDINATE_M) -> np.ndarray:
+    """A finite [x, y, z] within ``limit`` metres of the origin on every axis, or RejectedInput."""
+    return _bounded_vector(value, name, limit)
+
+
+def checked_distance(value: Any, name: str = "radius", limit: float = MAX_COORDINATE_M) -> float:
+    """A finite distance in [0, ``limit``] metres, or RejectedInput."""
+    d = _real(value, name)
+    if not math.isfinite(d) or not 0.0 <= d <= limit:
+        raise RejectedInput("out_of_bounds", f"{name} must be in [0, {limit:g}] m, got {d!r}")
+    return d
 
 
 def _clean_state(state: Any) -> dict[str, StateValue]:
@@ -73,9 +108,12 @@ def _clean_state(state: Any) -> dict[str, StateValue]:
 def _unit_embedding(embedding: Any) -> np.ndarray | None:
     if embedding is None:
         return None
-    emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
-    if emb.size == 0 or not np.all(np.isfinite(emb)):
-        raise RejectedInput("bad_embedding", "embedding is empty or not finite")
+    try:
+        emb = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise RejectedInput("bad_embedding", f"embedding is not numeric: {embedding!r}"[:300]) from exc
+    if emb.size == 0 or emb.size > MAX_EMBEDDING_DIM or not np.all(np.isfinite(emb)):
+        raise RejectedInput("bad_embedding", f"embedding is empty, longer than {MAX_EMBEDDING_DIM} or not finite")
     norm = float(np.linalg.norm(emb))
     return emb / norm if norm > 0 else emb
 
@@ -83,7 +121,8 @@ def _unit_embedding(embedding: Any) -> np.ndarray | None:
 @dataclass(frozen=True)
 class ViewCone:
     """The camera view cone of one frame (only the horizontal angle counts). Built only when sound:
-    a finite position, yaw, field of view in (0, 360] degrees and range in (0, MAX_VIEW_RANGE_M]."""
+    a position within MAX_COORDINATE_M of the origin, a yaw within MAX_ANGLE_DEG (kept in [-180, 180)),
+    a field of view in (0, 360] degrees and a range in (0, MAX_VIEW_RANGE_M]."""
 
     position: tuple[float, float, float]
     yaw_deg: float
@@ -91,13 +130,16 @@ class ViewCone:
     range_m: float
 
     def __post_init__(self) -> None:
-        pos = _finite_vector(self.position, "view.position")
+        pos = _bounded_vector(self.position, "view.position", MAX_COORDINATE_M)
         yaw, fov, rng = (_real(v, f"view.{n}") for v, n in
                          ((self.yaw_deg, "yaw_deg"), (self.fov_deg, "fov_deg"), (self.range_m, "range_m")))
         if not all(math.isfinite(v) for v in (yaw, fov, rng)):
             raise RejectedInput("non_finite", "view yaw/fov/range must be finite")
         if not 0.0 < fov <= 360.0 or not 0.0 < rng <= MAX_VIEW_RANGE_M:
             raise RejectedInput("bad_view", f"fov {fov} or range {rng} out of bounds")
+        if abs(yaw) > MAX_ANGLE_DEG:
+            raise RejectedInput("bad_view", f"yaw {yaw} beyond {MAX_ANGLE_DEG:g} degrees")
+        yaw = (yaw + 180.0) % 360.0 - 180.0
         object.__setattr__(self, "position", (float(pos[0]), float(pos[1]), float(pos[2])))
         object.__setattr__(self, "yaw_deg", yaw)
         object.__setattr__(self, "fov_deg", fov)
@@ -107,8 +149,10 @@ class ViewCone:
 @dataclass
 class Detection:
     """One object seen in one frame, as a detector names it (a type, never a unique id). Built only
-    when sound: a label (see :func:`checked_label`), finite center, box sides in [0, MAX_OBJECT_SIZE_M],
-    confidence in [0, 1], plain state values, a finite embedding (stored with unit length)."""
+    when sound: a label (see :func:`checked_label`), a center within MAX_COORDINATE_M of the origin, box
+    sides in [0, MAX_OBJECT_SIZE_M], confidence in [0, 1], plain state values, a finite embedding of at
+    most MAX_EMBEDDING_DIM values (stored with unit length). Memory checks its own, tighter, configured
+    bounds (map extent, largest furniture and object) when it takes the detection (see ingest)."""
 
     label: str
     center: np.ndarray
@@ -119,7 +163,7 @@ class Detection:
 
     def __post_init__(self) -> None:
         self.label = checked_label(self.label)
-        self.center = _finite_vector(self.center, "center")
+        self.center = _bounded_vector(self.center, "center", MAX_COORDINATE_M)
         size = _finite_vector(self.size, "size")
         if np.any(size < 0) or np.any(size > MAX_OBJECT_SIZE_M):
             raise RejectedInput("bad_size", f"size out of range: {size.tolist()}")
@@ -134,12 +178,16 @@ class Detection:
 
 @dataclass
 class ObservationBatch:
-    """What one view of one robot's camera showed at time ``t``."""
+    """What one view of one robot's camera showed at time ``t``. The source is ``robot`` (+ ``sensor``);
+    ``sequence`` (the robot's batch number, if it numbers them) makes a repeated batch recognisable.
+    Checked by memory when ingested (stamp, source, size): see :mod:`robomem.core.ingest`."""
 
     t: float
     robot: str
     detections: list[Detection]
     view: ViewCone | None = None
+    sensor: str = ""
+    sequence: int | None = None
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Perception: depth image + camera intrinsics/pose + 2D instance masks or boxes -> 3D observations.
 
-Pure numpy/scipy (surfaces grouped on the image grid); no ROS here. ``robomem.ros.perception_node`` wraps it."""
+numpy/scipy by default (surfaces grouped on the image grid); ``PerceptionParams(backend="open3d")`` uses open3d
+(robomem.perception.open3d_objects: voxels, outliers, DBSCAN, RANSAC support plane, oriented boxes). No ROS
+here. ``robomem.ros.perception_node`` wraps it."""
 
 from robomem.perception.camera import (
     CameraIntrinsics,

@@ -65,6 +65,17 @@ class PerceptionParams:
     # next room. None: always max_range_m.
     view_range_quantile: float | None = None
     view_range_margin_m: float = 0.3
+    # Which implementation extracts the boxes: "numpy" (this module) or "open3d" (open3d_objects: voxel
+    # grid, statistical outliers, RANSAC support plane, DBSCAN, axis-aligned + oriented boxes).
+    backend: str = "numpy"
+    voxel_m: float = 0.02  # open3d: voxel size of the downsampling (0: none)
+    outlier_neighbors: int = 8  # open3d: statistical outlier removal over this many neighbours ...
+    outlier_std_ratio: float = 4.0  # ... dropping points farther than this many standard deviations
+    cluster_eps_m: float = 0.03  # open3d: DBSCAN neighbourhood (at least 2.5 voxels) ...
+    cluster_eps_px: float = 3.0  # ... and this many pixels at the object's depth
+    plane_distance_m: float = 0.01  # open3d: RANSAC inlier distance of the support plane
+    plane_iterations: int = 200
+    max_planes: int = 4  # open3d: planes tried for the support (sides, top, a wall behind are set aside)
 
 
 DEFAULT_PARAMS = PerceptionParams()

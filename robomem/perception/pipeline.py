@@ -72,8 +72,15 @@ class Perception:
             raise RejectedInput("bad_pose", "frame.pose must be a CameraPose (see make_camera_pose)")
         if (frame.mask is None) == (frame.boxes is None):
             raise RejectedInput("malformed", "a frame needs exactly one of an instance mask or 2D boxes")
+        segmentation, boxes = observations_from_segmentation, observations_from_boxes
+        if self.params.backend == "open3d":
+            from robomem.perception import open3d_objects
+
+            segmentation, boxes = open3d_objects.observations_from_segmentation, open3d_objects.observations_from_boxes
+        elif self.params.backend != "numpy":
+            raise ValueError(f"unknown perception backend {self.params.backend!r} (numpy or open3d)")
         if frame.mask is not None:
-            detections = observations_from_segmentation(
+            detections = segmentation(
                 frame.depth,
                 frame.intrinsics,
                 frame.pose,
@@ -85,7 +92,7 @@ class Perception:
                 frame.states,
             )
         else:
-            detections = observations_from_boxes(
+            detections = boxes(
                 frame.depth, frame.intrinsics, frame.pose, list(frame.boxes or []), self.params, self.counters
             )
         view = view_cone_for(frame.intrinsics, frame.pose, self._view_range(frame)) if self.with_view else None

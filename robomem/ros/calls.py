@@ -65,6 +65,22 @@ def resendable(request: Any, idempotent: bool) -> bool:
     return idempotent or bool(getattr(request, "request_id", 0))
 
 
+def is_error(response: Any) -> bool:
+    """Whether an answer reports an error: robomem's memory services carry ``status`` (STATUS_OK = 0 and
+    STATUS_NOT_FOUND = 1 are answers; every other code an error), older ones a non-empty ``error``."""
+    status = getattr(response, "status", None)
+    if isinstance(status, int):
+        return status not in (0, 1)
+    return bool(getattr(response, "error", ""))
+
+
+def response_error(response: Any) -> str:
+    """An error answer in words: ``<reason>: <message> (status N)``."""
+    if isinstance(getattr(response, "status", None), int):
+        return f"{response.reason or 'error'}: {response.message} (status {response.status})"
+    return str(getattr(response, "error", ""))
+
+
 class PendingCall:
     """One request on its way: :meth:`poll` sends it (once the service is ready), sends it again when it
     is due, and returns the answer once one of the attempts is answered. See :class:`ServiceCaller`."""
@@ -215,7 +231,8 @@ class ServiceCaller:
              raise_on_error: bool = True) -> Any:
         """The response of ``client``'s server to ``request`` (see the module docstring for when it is
         sent again). Raises :class:`ServiceTimeout` when no answer came within ``timeout_s`` and, with
-        ``raise_on_error``, :class:`ServiceError` for a response whose ``error`` field is set."""
+        ``raise_on_error``, :class:`ServiceError` for a response whose ``status`` is an error (see
+        :func:`is_error`)."""
         pending = self.start(client, request, idempotent=idempotent, name=name, timeout_s=timeout_s,
                              resend_after_s=resend_after_s)
         while pending.poll() is None:
@@ -223,8 +240,8 @@ class ServiceCaller:
                 raise pending.fail()
             self.spin_once(pending.wait_s())
         response = pending.response
-        if raise_on_error and getattr(response, "error", ""):
-            raise ServiceError(f"{pending.name}: {response.error}")
+        if raise_on_error and is_error(response):
+            raise ServiceError(f"{pending.name}: {response_error(response)}")
         return response
 
     def handshake(self, service_type: Any, name: str, timeout_s: float | None = None) -> None:

@@ -171,7 +171,8 @@ def batch_from_msg(
 
 
 # ---------------------------------------------------------------------- answers
-def info_to_msg(info: ObjectInfo) -> rmsg.ObjectInfo:
+def info_to_msg(info: ObjectInfo, robot_id: str = "") -> rmsg.ObjectInfo:
+    """``robot_id``: the robot that saw the object last (memory's track, not part of ObjectInfo)."""
     return rmsg.ObjectInfo(
         track_id=int(info.track_id),
         label=info.label,
@@ -184,6 +185,7 @@ def info_to_msg(info: ObjectInfo) -> rmsg.ObjectInfo:
         relation=info.relation or "",
         room=info.room,
         state=state_to_msgs(info.state),
+        robot_id=robot_id,
     )
 
 

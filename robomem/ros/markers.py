@@ -21,27 +21,63 @@ COLORS = {  # by node kind
     "receptacle": ColorRGBA(r=0.35, g=0.55, b=0.85, a=0.35),
     "object": ColorRGBA(r=0.95, g=0.55, b=0.15, a=0.8),
 }
+OPEN_COLOR = ColorRGBA(r=0.2, g=0.85, b=0.35, a=0.45)  # an open receptacle (isOpen true)
+ON_COLOR = ColorRGBA(r=1.0, g=0.9, b=0.1, a=0.85)  # a device switched on (isToggled true)
+ROOM_COLOR = ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.15)
+ROOM_HEIGHT_M = 0.02  # rooms are drawn as floor areas
 TEXT_COLOR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=0.9)
 LINK_COLOR = ColorRGBA(r=0.2, g=0.9, b=0.3, a=0.9)
 MIN_SCALE_M = 0.01  # RViz does not draw zero-sized boxes
 
 
-def _node_key(node: GraphNode) -> tuple:
-    return (node.node_id, node.kind, node.label, tuple(round(float(v), 4) for v in (*node.center, *node.size)))
+def _node_key(node: GraphNode, state: dict | None = None) -> tuple:
+    return (node.node_id, node.kind, node.label, tuple(round(float(v), 4) for v in (*node.center, *node.size)),
+            tuple(sorted((state or {}).items())))
 
 
-def _object_markers(node: GraphNode, frame_id: str) -> tuple[Marker, Marker]:
+def state_text(state: dict) -> str:
+    """' open' / ' closed', ' on' / ' off' for the states RViz shows (AI2-THOR's isOpen, isToggled)."""
+    words = []
+    if "isOpen" in state:
+        words.append("open" if state["isOpen"] else "closed")
+    if "isToggled" in state:
+        words.append("on" if state["isToggled"] else "off")
+    return "".join(f" {w}" for w in words)
+
+
+def _room_markers(node: GraphNode, frame_id: str, marker_id: int) -> tuple[Marker, Marker]:
+    area = Marker(ns="rooms", id=marker_id, type=Marker.CUBE, action=Marker.ADD, color=ROOM_COLOR)
+    area.pose.position = point_to_msg([float(node.center[0]), float(node.center[1]), 0.0])
+    area.pose.orientation.w = 1.0
+    area.scale = vector_to_msg([max(float(node.size[0]), MIN_SCALE_M), max(float(node.size[1]), MIN_SCALE_M),
+                                ROOM_HEIGHT_M])
+    name = Marker(ns="room_names", id=marker_id, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, color=TEXT_COLOR)
+    name.pose.position = point_to_msg([float(node.center[0]), float(node.center[1]), 0.1])
+    name.pose.orientation.w = 1.0
+    name.scale.z = 0.25
+    name.text = node.label
+    for marker in (area, name):
+        marker.header.frame_id = frame_id
+    return area, name
+
+
+def _object_markers(node: GraphNode, frame_id: str, state: dict | None = None) -> tuple[Marker, Marker]:
     box = Marker(ns="objects", id=node.track_id, type=Marker.CUBE, action=Marker.ADD)
     box.pose.position = point_to_msg(node.center)
     box.pose.orientation.w = 1.0
     box.scale = vector_to_msg([max(float(v), MIN_SCALE_M) for v in node.size])
+    state = state or {}
     box.color = COLORS.get(node.kind, COLORS["object"])
+    if state.get("isOpen"):
+        box.color = OPEN_COLOR
+    if state.get("isToggled"):
+        box.color = ON_COLOR
     label = Marker(ns="labels", id=node.track_id, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
     label.pose.position = point_to_msg(node.center + [0.0, 0.0, float(node.size[2]) / 2 + 0.05])
     label.pose.orientation.w = 1.0
     label.scale.z = 0.06
     label.color = TEXT_COLOR
-    label.text = f"{node.label}#{node.track_id}"
+    label.text = f"{node.label}#{node.track_id}{state_text(state)}"
     for marker in (box, label):
         marker.header.frame_id = frame_id  # stamp 0: "the latest transform", right for a map-fixed picture
     return box, label
@@ -75,19 +111,28 @@ class GraphMessages:
         out.header.frame_id = self.frame_id
         return out
 
-    def markers(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge]) -> MarkerArray:
+    def markers(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge],
+                states: dict[int, dict] | None = None) -> MarkerArray:
         """Markers in namespaces objects / labels / links for at most ``max_marker_objects`` objects (the
-        receptacles first, then the lowest ids); the first marker clears the previous set."""
+        receptacles first, then the lowest ids), rooms / room_names for the rooms with an area (floor
+        boxes); ``states``: track id -> the shown states (open/closed and on/off recolour the box and
+        end its label). The first marker clears the previous set."""
+        states = states or {}
         objects = sorted((n for n in nodes if n.kind != "room"), key=lambda n: (n.kind != "receptacle", n.track_id))
         objects = objects[: self.max_marker_objects]
         fresh: dict[str, tuple[tuple, tuple[Marker, Marker]]] = {}
         out = [Marker(action=Marker.DELETEALL)]
         centers = {}
+        rooms = sorted((n for n in nodes if n.kind == "room" and float(n.size[0]) > 0 and float(n.size[1]) > 0),
+                       key=lambda n: n.node_id)
+        for index, room in enumerate(rooms):
+            out += _room_markers(room, self.frame_id, index)
         for node in objects:
-            key = _node_key(node)
+            state = states.get(node.track_id)
+            key = _node_key(node, state)
             cached = self._markers.get(node.node_id)
             if cached is None or cached[0] != key:
-                cached = (key, _object_markers(node, self.frame_id))
+                cached = (key, _object_markers(node, self.frame_id, state))
             fresh[node.node_id] = cached
             out += cached[1]
             centers[node.node_id] = node.center

@@ -46,12 +46,13 @@ class ObservationPublisher:
 
 
 class MemoryClient:
-    """Publishes batches to ``observations`` and calls ``/<memory_node>/<service>``. ``executor``: the
-    executor that spins ``node`` for these calls (None: rclpy's global one; see robomem.ros.calls)."""
+    """Publishes batches to ``observations`` and calls ``<memory_node>/<service>`` (relative names: in
+    ``node``'s namespace; an absolute ``memory_node`` such as ``/memory`` reaches a memory shared by robots).
+    ``executor``: the executor that spins ``node`` for these calls (None: rclpy's global one; see robomem.ros.calls)."""
 
     SERVICES = {
         "where_is": srv.WhereIs, "where_was": srv.WhereWas, "last_seen": srv.LastSeen, "contents": srv.Contents,
-        "get_state": srv.GetState, "count": srv.Count, "what_changed": srv.WhatChanged,
+        "get_object_state": srv.GetObjectState, "count": srv.Count, "what_changed": srv.WhatChanged,
         "within_radius": srv.WithinRadius, "within_box": srv.WithinBox, "relations": srv.Relations,
         "semantic_search": srv.SemanticSearch, "planner_context": srv.PlannerContext,
         "get_scene_graph": srv.GetSceneGraph, "record_episode": srv.RecordEpisode,
@@ -64,7 +65,7 @@ class MemoryClient:
         self.caller = ServiceCaller(node, executor, timeout_s)
         self.observations = ObservationPublisher(node, frame_id)
         self.publisher = self.observations.publisher
-        self.clients = {name: self.caller.client(kind, f"/{memory_node}/{name}")
+        self.clients = {name: self.caller.client(kind, f"{memory_node}/{name}")
                         for name, kind in self.SERVICES.items()}
         self.expected: dict[str, int] = {}  # robot id -> batch sequence memory must have taken before answering
         self.taken: dict[str, int] = {}  # robot id -> last batch sequence the node is known to have taken

@@ -6,8 +6,10 @@ Inputs (topic names are parameters):
   depth_topic        sensor_msgs/Image, 32FC1 (metres) or 16UC1 (millimetres)
   camera_info_topic  sensor_msgs/CameraInfo (the latest one is used; its size must match the depth)
   pose_topic         geometry_msgs/PoseStamped: the camera's *optical* frame (x right, y down, z forward)
-                     in ``map_frame`` (or its body frame, x forward / z up, with pose_is_optical=false),
-                     stamped with the image's stamp (tf2 is not available: the robot publishes it)
+                     (or its body frame, x forward / z up, with pose_is_optical=false) in any z-up frame
+                     (map, odom, base_link; empty: ``map_frame``), stamped with the image's stamp. The batch
+                     is published in that frame; the memory node transforms it into map with /tf at its
+                     stamp (robomem.ros.tf), so a camera pose in odom needs no map localisation here.
   detections_topic   robomem/Detection2DArray: labels and scores (mask mode: by instance_id)
   mask_topic         sensor_msgs/Image, 32SC1 / 16UC1 / 8UC1 instance ids (mask mode only)
 Malformed input is rejected with a logged reason and counted (``~/get_stats``); the node never dies.
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
 from robomem import msg as rmsg
@@ -37,6 +39,7 @@ from robomem.perception import (
     optical_from_body,
 )
 from robomem.ros import convert
+from robomem.ros.params import Parameters, Spec, not_empty
 from robomem.ros.qos import keep_last, observation_qos
 from robomem.ros.runtime import run_node
 
@@ -102,54 +105,107 @@ class StampBuffer:
         return len(self._pending)
 
 
-class PerceptionNode(Node):
+def _input_mode(value: Any) -> str | None:
+    return None if value in ("mask", "boxes") else "must be mask or boxes"
+
+
+SPECS = (
+    Spec("map_frame", "map", "frame of the camera pose and of the published observations", check=not_empty),
+    Spec("robot_id", "robot", "the robot id every published batch carries", check=not_empty),
+    Spec("input_mode", "mask", "mask: instance mask + Detection2DArray labels; boxes: 2D boxes only",
+         read_only=True, check=_input_mode),
+    Spec("max_range_m", 6.0, "depth beyond this is ignored (m)", 0.1, 100.0),
+    Spec("min_pixels", 30, "smaller instances are skipped (counted)", 1, 1_000_000),
+    Spec("pose_is_optical", True, "false: camera_pose is a body frame (x forward, y left, z up)"),
+    Spec("sync_queue", 10, "stamps waiting for their depth/mask/pose/detections", 1, 1000, read_only=True),
+    Spec("best_effort_inputs", False, "true to match sensor-data (BEST_EFFORT) camera publishers", read_only=True),
+    Spec("depth_topic", "depth/image", "sensor_msgs/Image 32FC1 metres or 16UC1 millimetres", read_only=True),
+    Spec("camera_info_topic", "depth/camera_info", "sensor_msgs/CameraInfo of the depth camera", read_only=True),
+    Spec("pose_topic", "camera_pose", "geometry_msgs/PoseStamped, same stamp as the depth image", read_only=True),
+    Spec("mask_topic", "instance_mask", "sensor_msgs/Image 32SC1/16UC1/8UC1 instance ids", read_only=True),
+    Spec("detections_topic", "detections", "robomem/Detection2DArray", read_only=True),
+    Spec("observations_topic", "observations", "robomem/ObservationBatch, to the memory node", read_only=True),
+    Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
+         read_only=True),
+)
+
+
+class PerceptionNode(LifecycleNode):
+    """A managed node: configure builds the perception, activate subscribes and publishes, deactivate
+    stops both (frames half-received are dropped), cleanup forgets the camera. Autostart by default."""
+
     def __init__(self, name: str = "perception") -> None:
         super().__init__(name)
-        declare = self.declare_parameter
-        declare("map_frame", "map")
-        declare("robot_id", "robot")
-        declare("input_mode", "mask")  # mask | boxes
-        declare("max_range_m", 6.0)
-        declare("min_pixels", 30)
-        declare("pose_is_optical", True)  # false: the pose is of a body frame (x forward, y left, z up)
-        declare("sync_queue", 10)  # stamps waiting for their other messages
-        declare("best_effort_inputs", False)  # true for sensor-data QoS publishers
-        declare("depth_topic", "depth/image")
-        declare("camera_info_topic", "depth/camera_info")
-        declare("pose_topic", "camera_pose")
-        declare("mask_topic", "instance_mask")
-        declare("detections_topic", "detections")
-        declare("observations_topic", "observations")
-        get = self.get_parameter
-        self.map_frame = get("map_frame").value
-        self.robot_id = get("robot_id").value
-        self.mode = get("input_mode").value
-        if self.mode not in ("mask", "boxes"):
-            raise ValueError(f"input_mode must be 'mask' or 'boxes', got {self.mode!r}")
-        self.pose_is_optical = bool(get("pose_is_optical").value)
-        params = PerceptionParams(min_pixels=int(get("min_pixels").value), max_range_m=float(get("max_range_m").value))
-        self.perception = Perception(params)
+        self.params = Parameters(self, SPECS)
+        self.params.on_change(["max_range_m", "min_pixels"], self._new_perception)
         self.counters: Counter[str] = Counter()
         self.camera_info: CameraInfo | None = None
-        self._waiting_for_info: deque[dict[str, Any]] = deque(maxlen=int(get("sync_queue").value))
+        self.perception: Perception | None = None
+        self.publisher: Any = None
+        self._inputs: list[Any] = []
         self._sequence = 0  # published batches, numbered for the memory node's loss count
+        self.mode = self.params["input_mode"]
+        queue = int(self.params["sync_queue"])
+        self._waiting_for_info: deque[dict[str, Any]] = deque(maxlen=queue)
         streams = ("depth", "pose", "detections") + (("mask",) if self.mode == "mask" else ())
-        queue = int(get("sync_queue").value)
         self.buffer = StampBuffer(streams, queue)
-        qos = keep_last(max(queue, 5), reliable=not get("best_effort_inputs").value)
-        self.create_subscription(Image, get("depth_topic").value, lambda m: self._on("depth", m), qos)
-        self.create_subscription(PoseStamped, get("pose_topic").value, lambda m: self._on("pose", m), qos)
-        self.create_subscription(
-            rmsg.Detection2DArray, get("detections_topic").value, lambda m: self._on("detections", m), qos
-        )
-        if self.mode == "mask":
-            self.create_subscription(Image, get("mask_topic").value, lambda m: self._on("mask", m), qos)
-        self.create_subscription(CameraInfo, get("camera_info_topic").value, self._on_info, qos)
-        self.publisher = self.create_publisher(
-            rmsg.ObservationBatch, get("observations_topic").value, observation_qos(10)
-        )
         self.create_service(srv.GetStats, "~/get_stats", self._stats)
-        self.get_logger().info(f"perception node ready: mode={self.mode}, map_frame={self.map_frame}")
+        if self.params["autostart"]:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    @property
+    def map_frame(self) -> str:
+        return self.params["map_frame"]
+
+    @property
+    def robot_id(self) -> str:
+        return self.params["robot_id"]
+
+    @property
+    def pose_is_optical(self) -> bool:
+        return bool(self.params["pose_is_optical"])
+
+    def _new_perception(self) -> None:
+        counters = self.perception.counters if self.perception is not None else None
+        self.perception = Perception(PerceptionParams(min_pixels=int(self.params["min_pixels"]),
+                                                      max_range_m=float(self.params["max_range_m"])))
+        if counters is not None:
+            self.perception.counters.update(counters)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._new_perception()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        get = self.params
+        qos = keep_last(max(int(get["sync_queue"]), 5), reliable=not get["best_effort_inputs"])
+        self._inputs = [
+            self.create_subscription(Image, get["depth_topic"], lambda m: self._on("depth", m), qos),
+            self.create_subscription(PoseStamped, get["pose_topic"], lambda m: self._on("pose", m), qos),
+            self.create_subscription(rmsg.Detection2DArray, get["detections_topic"],
+                                     lambda m: self._on("detections", m), qos),
+            self.create_subscription(CameraInfo, get["camera_info_topic"], self._on_info, qos),
+        ]
+        if self.mode == "mask":
+            self._inputs.append(self.create_subscription(Image, get["mask_topic"], lambda m: self._on("mask", m), qos))
+        self.publisher = self.create_publisher(rmsg.ObservationBatch, get["observations_topic"], observation_qos(10))
+        self.get_logger().info(f"perception node active: mode={self.mode}, map_frame={self.map_frame}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+        if self.publisher is not None:
+            self.destroy_publisher(self.publisher)
+            self.publisher = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.camera_info = None
+        self.perception = None
+        return TransitionCallbackReturn.SUCCESS
 
     def _on_info(self, message: CameraInfo) -> None:
         first = self.camera_info is None
@@ -172,6 +228,8 @@ class PerceptionNode(Node):
         self._process(complete)
 
     def _process(self, complete: dict[str, Any]) -> None:
+        if self.perception is None or self.publisher is None:
+            return
         try:
             frame = self.frame_from_msgs(complete, self.camera_info)
         except RejectedInput as error:
@@ -180,7 +238,9 @@ class PerceptionNode(Node):
             return
         try:
             batch = self.perception.observe(frame)  # counts its own rejections
-            message = convert.batch_to_msg(batch, self.map_frame, self._sequence + 1)
+            # in the camera pose's frame (z up: map, odom, base_link); the memory node moves it into map with /tf
+            frame_id = complete["pose"].header.frame_id.lstrip("/") or self.map_frame
+            message = convert.batch_to_msg(batch, frame_id, self._sequence + 1)
         except RejectedInput as error:
             self.get_logger().warning(f"rejected frame ({error.reason}): {error.detail}")
             return
@@ -196,10 +256,6 @@ class PerceptionNode(Node):
         """The pure-perception Frame of one synchronised set of messages (RejectedInput if unusable)."""
         depth_msg: Image = parts["depth"]
         pose_msg: PoseStamped = parts["pose"]
-        if pose_msg.header.frame_id != self.map_frame:
-            raise RejectedInput(
-                "unknown_frame", f"pose frame {pose_msg.header.frame_id!r}, expected {self.map_frame!r}"
-            )
         p, q = pose_msg.pose.position, pose_msg.pose.orientation
         to_pose = make_camera_pose if self.pose_is_optical else optical_from_body
         pose = to_pose((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
@@ -220,7 +276,7 @@ class PerceptionNode(Node):
                      scores=scores, states=states)
 
     def _stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> srv.GetStats.Response:
-        counters = Counter(self.perception.counters) + self.counters
+        counters = Counter(self.perception.counters if self.perception else {}) + self.counters
         response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items()) if v >= 0]
         return response
 

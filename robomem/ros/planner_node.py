@@ -26,6 +26,7 @@ from typing import Any
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
 from robomem import msg as rmsg
@@ -37,6 +38,7 @@ from robomem.planner.experience import run_episode
 from robomem.ros import convert
 from robomem.ros.calls import ServiceError
 from robomem.ros.memory_client import MemoryClient, RosExperience, RosTools
+from robomem.ros.params import Parameters, Spec, not_empty
 from robomem.ros.robot_client import RobotClient, RosExecutor
 from robomem.ros.runtime import run_node
 
@@ -58,34 +60,52 @@ def instruction_error(text: str) -> str:
     return ""
 
 
-class PlannerNode(Node):
+def _backend(value: Any) -> str | None:
+    return None if value in BACKENDS else f"must be one of {BACKENDS}"
+
+
+def _tool_results(value: Any) -> str | None:
+    return None if value in ("tool", "user") else "must be tool or user"
+
+
+PLANNER_SPECS = (  # read per goal, so a change takes effect at the next instruction, except the read-only ones
+    Spec("memory_node", "memory", "the memory node asked through its services (relative: in this namespace; "
+         "/memory: one shared memory)", read_only=True, check=not_empty),
+    Spec("robot_node", "robot", "the robot's skill server (<robot_node>/execute_skill, .../get_state)",
+         read_only=True, check=not_empty),
+    Spec("backend", "offline", "offline (deterministic, no network) | llm (OpenAI-compatible server)", check=_backend),
+    Spec("llm_base_url", "http://127.0.0.1:8080/v1", "the LLM server (llama.cpp, vLLM, Ollama: .../v1)"),
+    Spec("llm_model", "default", "model name sent to the LLM server"),
+    Spec("llm_api_key_env", "", "name of the environment variable holding the API key ('' = none)"),
+    Spec("llm_timeout_s", 120.0, "one LLM request's timeout (s)", 1.0, 3600.0),
+    Spec("llm_memory_context", True, "memory's planner context (token-budgeted) in the prompt"),
+    Spec("llm_context_tokens", 400, "token budget of that context", 1, 32000),
+    Spec("llm_examples_k", 3, "few-shot examples of similar successful runs (experience memory; 0 = none)", 0, 50),
+    Spec("llm_tool_choice", "auto", "auto | required | none | a tool name to force (submit_plan for llama.cpp)",
+         check=not_empty),
+    Spec("llm_tool_results", "tool", "tool | user (chat templates that drop tool messages)", check=_tool_results),
+    Spec("llm_max_tokens", 512, "completion tokens per LLM turn", 1, 32768),
+    Spec("llm_max_plan_attempts", 3, "invalid plans sent back to the model before giving up on a request", 1, 20),
+    Spec("max_skill_calls", 40, "budget of one instruction (a goal may set its own)", 1, 10_000),
+    Spec("max_nav_m", 40.0, "driving budget of one instruction (m)", 0.1, 100_000.0),
+    Spec("max_replans", 6, "replans of one instruction at most", 0, 1000),
+    Spec("earlier_s", 3600.0, "'this morning' / 'earlier': this long ago, unless the goal says when (s)", 0.0, 1e7),
+    Spec("record_experience", True, "keep every run in memory's experience"),
+    Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
+         read_only=True),
+    Spec("service_timeout_s", 20.0, "memory queries and robot state (s); a skill may take up to 120 s", 0.1, 3600.0,
+         read_only=True),
+)
+
+
+class PlannerNode(LifecycleNode):
+    """A managed node: instructions are accepted only while active (configure checks the parameters,
+    activate opens for goals, deactivate refuses new ones: a running one finishes). Autostart by default."""
+
     def __init__(self, name: str = "planner", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
-        self.params: dict[str, Any] = {}
-
-        def declare(name: str, default: Any) -> None:
-            self.params[name] = self.declare_parameter(name, default).value
-
-        declare("memory_node", "memory")
-        declare("robot_node", "robot")
-        declare("backend", "offline")  # offline | llm
-        declare("llm_base_url", "http://127.0.0.1:8080/v1")
-        declare("llm_model", "default")
-        declare("llm_api_key_env", "")  # name of the environment variable holding the API key ("" = none)
-        declare("llm_timeout_s", 120.0)
-        declare("llm_memory_context", True)  # memory's planner context in the prompt
-        declare("llm_context_tokens", 400)
-        declare("llm_examples_k", 3)  # few-shot examples from experience memory (0 = none)
-        declare("llm_tool_choice", "auto")  # auto | required | <tool name> (forced, e.g. submit_plan)
-        declare("llm_tool_results", "tool")  # tool | user (for chat templates that drop tool messages)
-        declare("llm_max_tokens", 512)
-        declare("llm_max_plan_attempts", 3)  # invalid plans sent back to the model before the planner gives up
-        declare("max_skill_calls", 40)
-        declare("max_nav_m", 40.0)
-        declare("max_replans", 6)
-        declare("earlier_s", 3600.0)  # "this morning"/"earlier" = this long before now, unless the goal says
-        declare("record_experience", True)
-        declare("service_timeout_s", 20.0)
+        self.active = False
+        self.params = Parameters(self, PLANNER_SPECS)
         if self.params["backend"] not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.params['backend']!r}")
         self.counters: Counter[str] = Counter()
@@ -105,11 +125,27 @@ class PlannerNode(Node):
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=ReentrantCallbackGroup())
         self.create_service(srv.GetStats, "~/get_stats", self._get_stats)
-        self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory "
-                               f"/{self.params['memory_node']}, robot /{self.params['robot_node']}")
+        self.get_logger().info(f"planner ready: backend {self.params['backend']}, memory {self.params['memory_node']}, "
+                               f"robot {self.params['robot_node']} (in {self.get_namespace()})")
+
+        if self.params["autostart"]:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        return super().on_deactivate(state)
 
     # ------------------------------------------------------------------ goals
     def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        if not self.active:
+            self.counters["goals_rejected.not_active"] += 1
+            return GoalResponse.REJECT
         if self._busy.locked():
             self.counters["goals_rejected.busy"] += 1
             return GoalResponse.REJECT

@@ -26,14 +26,14 @@ SKILL_RESEND_S = 5.0  # an unanswered skill request is sent again (same id) afte
 
 
 class RobotClient:
-    """Calls ``/<robot_node>/execute_skill`` and ``/<robot_node>/get_state``."""
+    """Calls ``<robot_node>/execute_skill`` and ``<robot_node>/get_state`` (relative: in the node's namespace)."""
 
     def __init__(self, node: Node, robot_node: str = "robot", executor: RosExecutorLoop | None = None,
                  timeout_s: float = 10.0, skill_timeout_s: float = SKILL_TIMEOUT_S) -> None:
         self.caller = ServiceCaller(node, executor, timeout_s)
         self.skill_timeout_s = skill_timeout_s
-        self.clients = {"execute_skill": self.caller.client(srv.ExecuteSkill, f"/{robot_node}/execute_skill"),
-                        "get_state": self.caller.client(srv.GetRobotState, f"/{robot_node}/get_state")}
+        self.clients = {"execute_skill": self.caller.client(srv.ExecuteSkill, f"{robot_node}/execute_skill"),
+                        "get_state": self.caller.client(srv.GetRobotState, f"{robot_node}/get_state")}
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> None:
         self.caller.wait_until_ready(timeout_s=timeout_s, what="robot")
