@@ -26,9 +26,8 @@ def _parts(tmp_path=None):
 
 def _confirmed(lifecycle, label, center, size, t):
     track = lifecycle.create(make_detection(label, center, size, 0.95), t, "r1")
-    if not lifecycle.config.is_static(label):  # furniture is believed at once; an object awaits its support check
-        assert lifecycle.take_single_checks() == [track]
-        lifecycle.confirm(track, t)  # what the ingest pipeline does once relations say it rests on something
+    assert lifecycle.take_single_checks() == [track]  # one sighting awaits its support check
+    lifecycle.confirm(track, t)  # what the ingest pipeline does once relations say it rests on something
     assert track.status == CONFIRMED
     return track
 

@@ -44,3 +44,30 @@ def test_noisy_openness_makes_no_history_and_no_change(memory):
         memory.ingest(frame(t, view, det("Drawer", 2, 0, 0.5, openness=openness)))
     assert [(c.label, c.change) for c in memory.what_changed(since=5)] == [("Drawer", "opened")]
     assert memory.state("Drawer", "openness") == pytest.approx(0.95)
+
+
+def test_state_keys_are_one_key_whatever_the_detector_calls_them(memory):
+    view = looking(0.0, 0.0)
+    for t in (1.0, 2.0):
+        memory.ingest(frame(t, view, det("Fridge", 2.0, 0.0, 0.9, isOpen=True, isToggled=False)))
+    assert memory.state("Fridge", "open") is True  # observed as AI2-THOR's isOpen
+    assert memory.state("Fridge", "is_open") is True
+    assert memory.state("Fridge", "on") is False
+    assert memory.knows_state_key("isOpen") and memory.knows_state_key("dirty")
+    assert not memory.knows_state_key("flavour")  # neither known nor ever observed
+    memory.ingest(frame(3.0, view, det("Fridge", 2.0, 0.0, 0.9, open=False)))
+    closed = [c for c in memory.what_changed(2.5) if c.change == "closed"]
+    assert len(closed) == 1 and closed[0].t == 3.0  # one key: isOpen True then open False is a closing
+
+
+def test_changes_carry_when_and_where_from_and_to(memory):
+    view = looking(0.0, 0.0)
+    for t in (1.0, 2.0, 3.0):
+        memory.ingest(frame(t, view, det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 2.0, 0.3, 0.95)))
+    for t in (10.0, 11.0, 12.0):
+        memory.ingest(frame(t, view, det("CounterTop", 2.0, 0.0, 0.45), det("Mug", 2.0, -0.6, 0.95)))
+    moved = [c for c in memory.what_changed(5.0) if c.change == "moved"]
+    assert len(moved) == 1 and moved[0].label == "Mug"
+    assert moved[0].t == 10.0
+    assert abs(moved[0].before[1] - 0.3) < 0.05 and abs(moved[0].after[1] + 0.6) < 0.05
+    assert moved[0].track_id == memory.where_is("Mug").track_id

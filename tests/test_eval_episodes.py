@@ -80,7 +80,7 @@ def test_containment_chain_and_hidden_on_toy_world() -> None:
     assert world.chain_labels("Mug_1") == ["Fridge"]  # resting on top of it
     assert world.chain_labels("Egg_1") == ["Plate", "DiningTable"]
     assert world.chain_labels("Spoon_1") == ["Drawer"]
-    assert world.chain_labels("Fridge_1") == []  # the Floor is never on a chain
+    assert world.chain_labels("Fridge_1") == ["Floor"]  # it stands on the floor, held by nothing else
     assert world.hidden("Apple_1") and not world.hidden("Mug_1") and not world.hidden("Spoon_1")
 
 

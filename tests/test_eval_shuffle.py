@@ -58,7 +58,7 @@ def test_chain_never_holds_the_object_or_what_it_carries() -> None:
         _obj("Pot_1", "Pot", [3, 1.5, 2], [0.3, 0.2, 0.3], rec=True, pickupable=True),
         _obj("Burner_1", "StoveBurner", [3, 1.39, 2], [0.2, 0.02, 0.2], rec=True),
     ], floor_y=0.0)
-    assert world.chain_labels("Table_1") == []
+    assert world.chain_labels("Table_1") == ["Floor"]
     assert world.chain_labels("Plate_1") == ["DiningTable"]
     assert world.chain_labels("Toaster_1") == ["CounterTop"]
     assert world.chain_labels("Counter_1") == []
@@ -273,7 +273,7 @@ def test_reported_dining_table_chain(tmp_path) -> None:
                 "DiningTable"):
             assert "Plate" not in row["receptacle_chain"], row
     world = thor_scene.build_world("FloorPlan21", data["FloorPlan21"][10], "target")
-    assert world.chain_labels("DiningTable_ce13cab5") == []
+    assert world.chain_labels("DiningTable_ce13cab5") == ["Floor"]
 
 
 @needs_data

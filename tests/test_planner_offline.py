@@ -173,8 +173,8 @@ def test_exploring_goes_first_where_memory_knows_surfaces_not_checked_since_the_
     from robomem.planner.agent import Agent
 
     _seen(memory, 1.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))
-    _seen(memory, 1.0, 90.0, "Book", (0.0, 4.0, 0.85), "Desk", (0.0, 4.0, 0.4))
-    _seen(memory, 1.0, 180.0, "Spoon", (-2.0, 0.0, 0.4), "Cabinet", (-2.0, 0.0, 0.4))  # inside: a look sees nothing
+    _seen(memory, 3.0, 90.0, "Book", (0.0, 4.0, 0.85), "Desk", (0.0, 4.0, 0.4))  # one stamp, one frame
+    _seen(memory, 5.0, 180.0, "Spoon", (-2.0, 0.0, 0.4), "Cabinet", (-2.0, 0.0, 0.4))  # inside: a look sees nothing
     _seen(memory, 11.0, 0.0, "Mug", (2.0, 0.0, 0.85), "CounterTop", (2.0, 0.0, 0.4))  # the task began at 10
     agent = Agent(InProcessTools(memory), _StandingRobot(20.0))
     agent.started = 10.0
@@ -268,7 +268,7 @@ def test_a_thing_not_found_where_it_was_is_the_one_moved_from_there(memory) -> N
 
     sofa, plate, vase = (2.0, 0.0, 0.4), (1.8, 0.0, 0.85), (2.3, 0.0, 0.9)
     _seen(memory, 1.0, 0.0, "Plate", plate, "Sofa", sofa)
-    _seen(memory, 1.0, 0.0, "Vase", vase, "Sofa", sofa)
+    _seen(memory, 3.0, 0.0, "Vase", vase, "Sofa", sofa)
     table, moved_vase = (2.0, 2.5, 0.25), (2.0, 2.5, 0.6)
     world = {"Sofa": sofa, "Plate": plate, "CoffeeTable": table, "Vase": moved_vase}
     robot = _Home(memory, world, {"living_room": [(1.0, 0.0), (1.0, 2.5)]})

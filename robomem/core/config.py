@@ -110,14 +110,17 @@ class MemoryConfig:
     confirm_log_odds: float = 2.2
     confirm_min_hits: int = 2
     confirm_single_confidence: float = 0.6  # one detection this confident is believed at once ...
-    single_needs_support: bool = True  # ... and only if it rests on or in a receptacle, or on the floor
+    single_needs_support: bool = True  # ... and only if it rests on or in a receptacle, or on the floor ...
+    # ... or, for furniture and fixtures (they hang on walls and stand on bases memory may not know: a wall
+    # TV, a stove's burners), if it is at least this confident
+    single_static_confidence: float = 0.95
     floor_z: float | None = None  # height of the floor in the map frame (None: learned from the furniture)
     floor_tolerance_m: float = 0.15
     gone_log_odds: float = -0.5  # a tentative track this doubtful is dismissed as a false detection
     # A believed object is gone once the evidence of its misses since last seen, -log P(misses | there),
     # outweighs the prior log-odds that it is still there: objects change place at ``change_rate_per_hour``,
     # so after a long absence fewer misses suffice. Bounded to [min_gone_evidence, max_gone_evidence].
-    change_rate_per_hour: float = 1.0
+    change_rate_per_hour: float = 3.0
     min_gone_evidence: float = 2.0
     max_gone_evidence: float = 4.5
     static_gone_factor: float = 3.0  # furniture needs this many times the evidence (its box center may be air,

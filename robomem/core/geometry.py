@@ -83,6 +83,20 @@ def hangs_from(center: np.ndarray, size: np.ndarray, holder_center: np.ndarray, 
     return holder_bottom - margin <= top <= holder_top + margin and center[2] < holder_center[2]
 
 
+def fits_in(size: np.ndarray, holder_size: np.ndarray, slack: float = 0.1) -> bool:
+    """Whether a box's longest horizontal side is no longer than the holder's (with ``slack``): a long
+    counter top whose middle lies in a sink's box is not in the sink."""
+    return float(np.max(size[:2])) <= float(np.max(holder_size[:2])) + slack
+
+
+def can_carry(size: np.ndarray, support_size: np.ndarray) -> bool:
+    """Whether a surface is big enough to carry a box resting on it: a footprint at least a quarter of
+    the box's, and no side of the box more than twice the surface's longest (a long counter top resting
+    on a sink's rim is not carried by the sink)."""
+    area_ok = support_size[0] * support_size[1] >= 0.25 * size[0] * size[1]
+    return bool(area_ok and float(np.max(size[:2])) <= 2.0 * float(np.max(support_size[:2])) + 0.1)
+
+
 def box_holds(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray,
               margin: float, gap_tolerance: float) -> bool:
     """Whether a receptacle's box holds a box by geometry alone: the object's center inside the bigger
@@ -91,5 +105,5 @@ def box_holds(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_
     object may be held by several."""
     relation = support_relation(center, size, rec_center, rec_size, margin, gap_tolerance)
     if relation == "in":
-        return box_volume(rec_size) > box_volume(size)
-    return relation == "on" and rec_size[0] * rec_size[1] >= 0.25 * size[0] * size[1]
+        return box_volume(rec_size) > box_volume(size) and fits_in(size, rec_size)
+    return relation == "on" and can_carry(size, rec_size)

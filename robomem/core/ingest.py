@@ -228,15 +228,20 @@ class IngestPipeline:
         """Believe the single confident sightings that rest on something (a thing floating in the air,
         held by nothing, is more likely a false detection). One not yet supported is checked again for
         SINGLE_RECHECK_S while it stays tentative: its holder may be detected in the next batches."""
-        waiting = []
-        for track in [*self._unsupported, *self.lifecycle.take_single_checks()]:
-            if track.status != TENTATIVE:
-                continue
-            if self.relations.supported(track):
-                self.lifecycle.confirm(track, t)
-            elif t - track.first_seen <= SINGLE_RECHECK_S and len(waiting) < MAX_UNSUPPORTED:
-                waiting.append(track)
-        self._unsupported = waiting
+        pending = [*self.lifecycle.take_single_checks(), *self._unsupported]
+        believed_one = True
+        while believed_one:  # a holder believed in this pass may support another (a table, then its apple)
+            believed_one = False
+            for track in pending:
+                if track.status == TENTATIVE and (self.relations.supported(track) or self._sure_fixture(track)):
+                    self.lifecycle.confirm(track, t)
+                    believed_one = True
+            pending = [track for track in pending if track.status == TENTATIVE]
+        self._unsupported = [track for track in pending if t - track.first_seen <= SINGLE_RECHECK_S][:MAX_UNSUPPORTED]
+
+    def _sure_fixture(self, track: Track) -> bool:
+        """Furniture or a fixture seen once, so confidently that it is believed without a known support."""
+        return self.config.is_static(track.label) and track.max_confidence >= self.config.single_static_confidence
 
     def _detections(self, batch: ObservationBatch, t: float) -> list[Detection]:
         """The batch's detections (sound by construction) within memory's bounds: the map extent, the

@@ -86,7 +86,8 @@ class Lifecycle:
     def observe_states(self, track: Track, observed: dict[str, Any], t: float) -> None:
         """Record the states that differ from the current ones; a confirmed track's change is an event."""
         cfg = self.config
-        for key, value in observed.items():
+        for raw_key, value in observed.items():
+            key = states.canonical_key(raw_key)
             history = track.history(f"state:{key}")
             previous = history.value_now()
             if not states.differs(previous, value, cfg.numeric_state_tolerance):
@@ -108,8 +109,8 @@ class Lifecycle:
         if not repeated:
             if track.max_confidence < cfg.confirm_single_confidence:
                 return
-            if cfg.single_needs_support and not cfg.is_static(track.label):  # furniture and fixtures stand
-                self._single_checks.append(track)  # on floors, hang on walls: objects must rest on something
+            if cfg.single_needs_support:  # a thing floating in the air is more likely a false detection
+                self._single_checks.append(track)
                 return
         self.confirm(track, t)
 

@@ -193,6 +193,12 @@ class Memory:
         return self.queries.count(label, at)
 
     @synchronized
+    def knows_state_key(self, key: str) -> bool:
+        """Whether a state key means something to memory ('isOpen' and 'open' are one key, see
+        states.canonical_key) or was ever observed; a question about another key has no answer."""
+        return self.queries.knows_state_key(key)
+
+    @synchronized
     def floor_height(self) -> float | None:
         """Height of the floor in the map frame: configured (``floor_z``) or learned from the furniture
         standing on it; None while unknown. What rests there on nothing else is "on" the Floor."""

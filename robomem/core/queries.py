@@ -14,8 +14,9 @@ from robomem.core.belief import Belief
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import box_holds
 from robomem.core.journal import Journal
-from robomem.core.relations import FLOOR_LABEL
+from robomem.core.relations import FLOOR_LABEL, on_floor
 from robomem.core.scene_graph import SceneGraph, room_node
+from robomem.core.temporal import History
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, POSE, STATUS, TENTATIVE, Track
 from robomem.core.types import Change, GraphEdge, GraphNode, ObjectInfo
@@ -58,6 +59,18 @@ class Queries:
         return sum(1 for t in self.belief.label_tracks(label, at) if self.belief.believed(t, at))
 
     def state(self, label: str, key: str, near: Any = None, at: float | None = None) -> Any:
+        for name in dict.fromkeys((states.canonical_key(key), key)):  # files written before keys were canonical
+            value = self._state(label, name, near, at)
+            if value is not None:
+                return value
+        return None
+
+    def knows_state_key(self, key: str) -> bool:
+        """Whether memory knows what the state key means or has ever observed it on an object."""
+        name = states.canonical_key(key)
+        return name in states.KNOWN_KEYS or any(f"state:{n}" in t.histories for t in self.tracks for n in (name, key))
+
+    def _state(self, label: str, key: str, near: Any, at: float | None) -> Any:
         belief = self.belief
         if belief.is_now(at):
             fast = (self.tracks.best_confirmed(label) if near is None
@@ -155,10 +168,12 @@ class Queries:
                 moved = self._moved(track, since, end, before_since=True)
                 return [moved] if moved else []
             if before is None and track.appeared:
-                return [Change(track.label, "appeared", track.track_id, {})]
+                return [Change(track.label, "appeared", track.track_id, {}, _start(status_history, end), None,
+                               self._center(track, end))]
             return []  # first confirmed after `since` but already there: a discovery, not a change
         if believed_before and after == GONE:
-            return [Change(track.label, "disappeared", track.track_id, {})]
+            return [Change(track.label, "disappeared", track.track_id, {}, _start(status_history, end),
+                           self._center(track, since), None)]
         if not (believed_before and believed_after):
             return []
         found: list[Change] = []
@@ -173,8 +188,12 @@ class Queries:
             kind = states.change_kind(key, old, new, cfg.numeric_state_tolerance, cfg.fraction_change)
             if kind is not None and kind not in kinds.values():  # 'open' and 'openness' tell one story
                 kinds[key] = kind
-                found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new}))
+                found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new},
+                                    _start(history, end), self._center(track, since), self._center(track, end)))
         return found
+
+    def _center(self, track: Track, at: float) -> np.ndarray:
+        return self.belief.pose_at(track, at)[0].copy()
 
     def _moved(self, track: Track, since: float, end: float, before_since: bool) -> Change | None:
         """A 'moved' change if the placement at ``end`` is another one than at ``since``, farther than the
@@ -186,11 +205,12 @@ class Queries:
             first = earlier[-1] if earlier else None
         if first is None or last is None or (not before_since and first.fact_id == last.fact_id):
             return None
-        moved_by = float(np.linalg.norm(self.belief.placement_center(track, first)
-                                        - self.belief.placement_center(track, last)))
+        start, finish = self.belief.placement_center(track, first), self.belief.placement_center(track, last)
+        moved_by = float(np.linalg.norm(start - finish))
         if moved_by <= self.config.move_threshold_m:
             return None
-        return Change(track.label, "moved", track.track_id, {"distance_m": round(moved_by, 3)})
+        return Change(track.label, "moved", track.track_id, {"distance_m": round(moved_by, 3)}, last.valid_from,
+                      start.copy(), finish.copy())
 
     # ------------------------------------------------------------------ space and the graph
     def within_radius(self, center: Any, radius: float, label: str | None = None) -> list[ObjectInfo]:
@@ -247,7 +267,27 @@ class Queries:
             parent = track.history(PARENT).value_now()
             holder = self.tracks.get(parent[0]) if parent else None
             if holder is not None and holder.status == CONFIRMED:
-                edges.append(GraphEdge(str(track_id), str(parent[0]), parent[1] or "on"))
+                edges.append(GraphEdge(str(track_id), str(parent[0]), self._edge_relation(track, holder, parent[1])))
             else:
-                edges.append(GraphEdge(str(track_id), room_node(self.graph.room_for(track.center)), "in"))
+                floor = on_floor(self.tracks, track.center, track.size)
+                edges.append(GraphEdge(str(track_id), room_node(self.graph.room_for(track.center)),
+                                       ON_FLOOR if floor else "in"))
         return nodes, edges
+
+    def _edge_relation(self, track: Track, holder: Track, relation: str | None) -> str:
+        """The relation a scene-graph edge shows: a piece of furniture in another (a drawer in a dresser,
+        a basin in a sink, a shelf in a shelving unit) is a part of it."""
+        cfg = self.config
+        if relation == "in" and cfg.is_static(track.label) and cfg.is_static(holder.label):
+            return PART_OF
+        return relation or "on"
+
+
+PART_OF = "part_of"  # scene-graph edge from a part of a piece of furniture to the piece
+ON_FLOOR = "on_floor"  # scene-graph edge from a thing standing on the floor to its room
+
+
+def _start(history: History, at: float) -> float | None:
+    """When the fact that holds at ``at`` began (None if none holds)."""
+    fact = history.at(at)
+    return None if fact is None else fact.valid_from

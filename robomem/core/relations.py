@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from robomem.core.config import MemoryConfig
-from robomem.core.geometry import box_volume, hangs_from, rests_on_floor, support_relation
+from robomem.core.geometry import box_volume, can_carry, fits_in, hangs_from, rests_on_floor, support_relation
 from robomem.core.journal import Journal
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
-from robomem.core.tracks import PARENT, Track
+from robomem.core.tracks import CONFIRMED, PARENT, Track
 
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 SUPPORT_SLACK_M = 0.1  # how far outside an openable's footprint a thing may still be held by it
@@ -66,14 +66,19 @@ class Relations:
     def supported(self, track: Track) -> bool:
         """Whether the track rests on or in a receptacle or stands on the floor (see TrackStore.floor_z);
         True while memory knows no floor (no furniture yet): support cannot be judged then."""
-        return track.history(PARENT).value_now() is not None or self.box_supported(track.center, track.size)
+        parent = track.history(PARENT).value_now()
+        return self._believed(parent) or self.box_supported(track.center, track.size)
 
     def box_supported(self, center: np.ndarray, size: np.ndarray) -> bool:
-        """:meth:`supported` for a box no track has yet (a detection)."""
+        """:meth:`supported` for a box no track has yet (a detection). Only believed holders count: a
+        false detection is no support for another."""
         if self._on_floor_or_unknown(center, size):
             return True
         probe = Track(track_id=-1, label="", first_seen=0.0, last_seen=0.0, center=center, size=size)
-        return self.best_parent(probe) is not None or self._beside_openable(center, size)
+        return self._believed(self.best_parent(probe)) or self._beside_openable(center, size)
+
+    def _believed(self, parent: list | None) -> bool:
+        return parent is not None and parent[0] in self.tracks and self.tracks[parent[0]].status == CONFIRMED
 
     def _beside_openable(self, center: np.ndarray, size: np.ndarray) -> bool:
         """Whether the box is in or on an openable receptacle whose footprint is grown by
@@ -82,7 +87,7 @@ class Relations:
         grow = np.array([2.0 * SUPPORT_SLACK_M, 2.0 * SUPPORT_SLACK_M, 0.0])
         radius = tracks.receptacle_reach + float(np.linalg.norm(size)) / 2.0 + INDEX_SLACK_M + SUPPORT_SLACK_M
         return any(
-            cfg.is_openable(tracks[i].label)
+            cfg.is_openable(tracks[i].label) and tracks[i].status == CONFIRMED
             and support_relation(center, size, tracks[i].center, tracks[i].size + grow, cfg.support_margin_m,
                                  cfg.support_gap_m) is not None
             for i in tracks.receptacle_points.query_radius(center, radius)
@@ -125,9 +130,9 @@ class Relations:
             relation = support_relation(track.center, track.size, rec.center, rec.size,
                                         cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)
-            if relation == "in" and volume > own_volume:
+            if relation == "in" and volume > own_volume and fits_in(track.size, rec.size):
                 (containers if cfg.is_container(rec.label) else others).append((volume, rec_id))
-            elif relation == "on" and rec.size[0] * rec.size[1] >= 0.25 * track.size[0] * track.size[1]:
+            elif relation == "on" and can_carry(track.size, rec.size):
                 supports.append((float(rec.center[2] + rec.size[2] / 2.0), volume, rec_id))
             elif cfg.is_hanging_holder(rec.label) and hangs_from(track.center, track.size, rec.center, rec.size,
                                                                  cfg.hang_margin_m):

@@ -6,6 +6,8 @@ import math
 from typing import TYPE_CHECKING
 
 from robomem.core.config import label_to_text, normalize_label
+from robomem.core.geometry import rests_on_floor
+from robomem.core.relations import HANGING
 from robomem.core.tracks import Track
 
 if TYPE_CHECKING:
@@ -26,7 +28,9 @@ def _object_line(memory: Memory, track: Track) -> str:
     parts = [f"- {_name(track)} at ({x}, {y}, {z})"]
     parent = track.history("parent").value_now()
     if parent and parent[0] in memory.tracks:
-        parts.append(f"{parent[1]} {_name(memory.tracks[parent[0]])}")
+        parts.append(f"{'hanging from' if parent[1] == HANGING else parent[1]} {_name(memory.tracks[parent[0]])}")
+    elif rests_on_floor(track.center, track.size, memory.floor_height(), memory.config.floor_tolerance_m):
+        parts.append("on the floor")
     states = {k: track.history(f"state:{k}").value_now() for k in track.state_keys()}
     shown = ", ".join(f"{k}={v}" for k, v in sorted(states.items()) if v is not None)
     if shown:

@@ -16,6 +16,23 @@ BOOLEAN_CHANGES = {
 FRACTION_CHANGES = {"openness": ("opened", "closed")}
 #: The keys :func:`is_open` reads.
 OPEN_KEYS = ("open", "isOpen", "openness")
+#: Other names detectors and simulators give the known states (AI2-THOR's isOpen, isToggled, ...), by
+#: their lower-case, separator-free spelling; :func:`canonical_key` maps them to one key.
+KEY_ALIASES = {
+    "isopen": "open", "opened": "open", "istoggled": "on", "toggled": "on", "ison": "on", "poweredon": "on",
+    "isdirty": "dirty", "issliced": "sliced", "iscooked": "cooked", "isfilledwithliquid": "filled",
+    "isfilled": "filled", "filledwithliquid": "filled", "isbroken": "broken", "isused": "used",
+}
+#: The state keys memory knows the meaning of (others are kept as observed, under their own name).
+KNOWN_KEYS = frozenset({"open", "on", "dirty", "sliced", "cooked", "filled", "broken", "used", "openness"})
+
+
+def canonical_key(key: str) -> str:
+    """One name per state: 'isOpen', 'is_open' and 'open' are 'open'; unknown keys are kept as given."""
+    folded = "".join(ch for ch in key.lower() if ch.isalnum())
+    if folded in KNOWN_KEYS:
+        return folded
+    return KEY_ALIASES.get(folded, KEY_ALIASES.get("is" + folded, key))
 
 
 def _is_number(value: Any) -> bool:

@@ -272,9 +272,14 @@ class GraphEdge:
 
 @dataclass
 class Change:
-    """A difference between what memory believed at two times."""
+    """A difference between what memory believed at two times: when it happened (as memory dates it:
+    the start of the fact that holds at the later time) and the object's center before and after
+    (None where it was not believed present)."""
 
     label: str
     change: str
     track_id: int
     detail: dict[str, Any]
+    t: float | None = None
+    before: np.ndarray | None = None
+    after: np.ndarray | None = None

@@ -3,7 +3,7 @@
 Each is a set of :class:`robomem.eval.simulate.EpisodeConfig` overrides. ``worse`` follows what
 open-vocabulary detectors do in real homes: more misses the farther things are, ~5 cm of centre noise
 and ~10 % size jitter, a false detection in more than half of the views, with confidences that
-overlap the real ones.
+overlap the real ones. ``partial`` shows 30 % of the objects only in part (40-90 % of one axis of their box).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ DETECTORS: dict[str, dict[str, Any]] = {
     "harsh": {"p_detect": 0.7, "false_per_view": 0.4, "center_sigma_m": 0.05, "size_sigma_frac": 0.10},
     "worse": {"far_drop": 0.6, "center_sigma_m": 0.05, "size_sigma_frac": 0.10, "false_per_view": 0.8,
               "false_conf_beta": (6.0, 2.5)},
+    "partial": {"partial_view_p": 0.3},  # boxes of objects seen in part (border, occlusion)
 }
 
 

@@ -39,6 +39,9 @@ class EpisodeConfig:
     true_conf_beta: tuple[float, float] = (8.0, 2.0)
     false_conf_beta: tuple[float, float] = (2.0, 4.0)
     false_per_view: float = 0.15  # Poisson mean of false detections per view
+    # partial views: a detection shows only part of the object (cut by the image border or occluded):
+    # with this probability its box keeps a uniform 40-90 % of one axis, on a random side
+    partial_view_p: float = 0.0
     viewpoint_margin_m: float = 0.3  # keep viewpoints this far inside the object extent
     furniture_min_height_m: float = 0.35  # boxes taller than this block a viewpoint
     # the shuffle also takes objects away and brings new ones in (inclusive ranges)
@@ -146,12 +149,24 @@ def _true_detection(
     obj = arrays.objects[i]
     center = obj.center + rng.normal(0.0, cfg.center_sigma_m, 3)
     size = obj.size * np.clip(1.0 + rng.normal(0.0, cfg.size_sigma_frac, 3), 0.5, 1.5)
+    if cfg.partial_view_p > 0.0 and rng.random() < cfg.partial_view_p:
+        center, size = _part_of_box(center, size, rng)
     state: dict[str, bool | float] = dict(obj.states)
     if obj.openness is not None:
         noisy = obj.openness + rng.normal(0.0, cfg.openness_sigma)
         state["openness"] = round(float(np.clip(noisy, 0.0, 1.0)), 3)
     conf = float(rng.beta(*cfg.true_conf_beta))
     return Detection(obj.key, obj.label, center, size, conf, state)
+
+
+def _part_of_box(center: np.ndarray, size: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The visible part of a box: 40-90 % of one axis, cut from a random side."""
+    axis = int(rng.integers(3))
+    kept = float(rng.uniform(0.4, 0.9))
+    part_center, part_size = center.copy(), size.copy()
+    part_size[axis] = size[axis] * kept
+    part_center[axis] += (1.0 if rng.random() < 0.5 else -1.0) * (size[axis] - part_size[axis]) / 2.0
+    return part_center, part_size
 
 
 def _false_detection(
