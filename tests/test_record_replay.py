@@ -139,6 +139,7 @@ def live(ros, tmp_path_factory):
             "events": [(e.label, e.change) for e in events], "live_db": folder / "live.sqlite"}
 
 
+@pytest.mark.slow
 def test_replay_gives_the_live_answers(live, tmp_path):
     report = replay(live["bag"], tmp_path / "replayed.sqlite")
     assert report.batches == len(live["batches"]) and report.batches_rejected == 0
@@ -154,6 +155,7 @@ def test_replay_gives_the_live_answers(live, tmp_path):
         assert memory_answers(memory, live["labels"]) == replayed
 
 
+@pytest.mark.slow
 def test_replay_paced_gives_the_same_memory(live, tmp_path):
     report = replay(live["bag"], tmp_path / "paced.sqlite", rate=50.0)
     assert report.wall_s >= report.bag_span_s / 50.0 * 0.95 > 0
@@ -161,6 +163,7 @@ def test_replay_paced_gives_the_same_memory(live, tmp_path):
         assert memory_answers(memory, live["labels"]) == live["answers"]
 
 
+@pytest.mark.slow
 def test_the_bag_opens_with_rosbags(live):
     from rosbags.highlevel import AnyReader
 
@@ -188,6 +191,21 @@ def test_the_bag_opens_with_rosbags(live):
 
 
 # ---------------------------------------------------------------------- bad bags
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory) -> dict:
+    """A bag of the camera walk's batches written without DDS (BagWriter + rclpy's serializer)."""
+    from rclpy.serialization import serialize_message
+
+    batches = camera_batches()
+    bag = tmp_path_factory.mktemp("offline") / "walk"
+    with BagWriter(bag) as writer:
+        writer.add_topic("/observations", OBSERVATION_TYPE)
+        for i, batch in enumerate(batches):
+            writer.write("/observations", serialize_message(convert.batch_to_msg(batch, "map", i + 1)),
+                         int(batch.t * 1e9))
+    return {"bag": bag, "batches": batches}
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -196,14 +214,14 @@ def _no_leftovers(folder: Path, keep: set[str]) -> None:
     assert {p.name for p in folder.iterdir()} == keep  # no temporary memory left behind
 
 
-def _copy_bag(live, tmp_path: Path, name: str) -> tuple[Path, Path]:
+def _copy_bag(source: dict, tmp_path: Path, name: str) -> tuple[Path, Path]:
     bag = tmp_path / name
-    shutil.copytree(live["bag"], bag)
+    shutil.copytree(source["bag"], bag)
     return bag, next(bag.glob("*.mcap"))
 
 
-def test_truncated_bag_is_refused(live, tmp_path, capsys):
-    bag, file = _copy_bag(live, tmp_path, "cut")
+def test_truncated_bag_is_refused(offline, tmp_path, capsys):
+    bag, file = _copy_bag(offline, tmp_path, "cut")
     data = file.read_bytes()
     file.write_bytes(data[: len(data) * 2 // 3])
     out = tmp_path / "out"
@@ -216,8 +234,8 @@ def test_truncated_bag_is_refused(live, tmp_path, capsys):
     _no_leftovers(out, set())
 
 
-def test_corrupt_bag_is_refused_and_an_existing_memory_is_untouched(live, tmp_path):
-    bag, file = _copy_bag(live, tmp_path, "corrupt")
+def test_corrupt_bag_is_refused_and_an_existing_memory_is_untouched(offline, tmp_path):
+    bag, file = _copy_bag(offline, tmp_path, "corrupt")
     from mcap.reader import SeekingReader
 
     with open(file, "rb") as stream:
@@ -227,7 +245,7 @@ def test_corrupt_bag_is_refused_and_an_existing_memory_is_untouched(live, tmp_pa
     data[middle: middle + 64] = bytes(64)  # zeros in the middle of the first chunk (its CRC no longer matches)
     file.write_bytes(bytes(data))
     existing = tmp_path / "home.sqlite"
-    replay(live["bag"], existing)  # a memory already there
+    assert replay(offline["bag"], existing).batches == len(offline["batches"])  # a memory already there
     before = _sha(existing)
     with pytest.raises(BagError, match="corrupt"):
         replay(bag, existing, append=True)
@@ -277,11 +295,11 @@ def test_another_definition_of_the_batch_is_refused(tmp_path):
         replay(folder, tmp_path / "m.sqlite")
 
 
-def test_a_message_that_does_not_decode_stops_the_replay_with_nothing_kept(live, tmp_path):
+def test_a_message_that_does_not_decode_stops_the_replay_with_nothing_kept(offline, tmp_path):
     bag = tmp_path / "garbled"
     with BagWriter(bag) as writer:
         writer.add_topic("/observations", OBSERVATION_TYPE)
-        for i, batch in enumerate(live["batches"]):
+        for i, batch in enumerate(offline["batches"]):
             from rclpy.serialization import serialize_message
 
             writer.write("/observations", serialize_message(convert.batch_to_msg(batch, "map", i + 1)), 1_000 + i)
