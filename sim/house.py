@@ -23,7 +23,9 @@ from robomem_sim.navigation import NavGrid
 from robomem_sim.scene import WALL_THICK_M, Doorway, RoomPart, Scene
 
 ROOM_TYPES = (("kitchen", 0), ("living_room", 200), ("bedroom", 300), ("bathroom", 400))
-HOUSE_INDICES = (21, 22, 23, 24, 25)  # RoomR val rooms (the data here): every index has all four types
+TRAIN_INDICES = tuple(range(1, 21))  # RoomR train rooms (rooms 26-30 are held out: never built here)
+VAL_INDICES = (21, 22, 23, 24, 25)  # RoomR val rooms
+HOUSE_INDICES = TRAIN_INDICES + VAL_INDICES
 HALL_WIDTH_M = 1.4
 DOOR_WIDTH_M = 1.0
 DOOR_DEPTH_M = 0.5  # the floor this far inside a doorway must be free of furniture
@@ -224,6 +226,35 @@ class House(Scene):
         self.held.clear()
 
 
+def split_of(index: int) -> str:
+    """The RoomR split of a room index: train (1-20) or val (21-25); the held-out 26-30 are refused."""
+    if index in TRAIN_INDICES:
+        return "train"
+    if index in VAL_INDICES:
+        return "val"
+    raise ValueError(f"no house of room index {index}: RoomR has train rooms 1-20 and val rooms 21-25 here "
+                     "(26-30 are held out)")
+
+
+@functools.lru_cache(maxsize=64)
+def house_room_types(index: int) -> tuple[tuple[str, int], ...]:
+    """The room types a house of ``index`` gets: all four, less any room with no wall free for a doorway."""
+    split_of(index)
+    kept = list(ROOM_TYPES)
+    for _ in ROOM_TYPES:
+        plan = [(name, f"FloorPlan{base + index}") for name, base in kept]
+        try:
+            House._layout(plan)
+            return tuple(kept)
+        except ValueError as exc:
+            bad = [rt for rt, (_, scene) in zip(kept, plan, strict=True) if str(exc).startswith(f"{scene}:")]
+            if not bad or len(kept) <= 2:
+                raise
+            kept.remove(bad[0])
+    return tuple(kept)
+
+
 def build_house(index: int) -> House:
-    """The house of iTHOR index ``index`` (21..25 have RoomR data here)."""
-    return House(index)
+    """The house of iTHOR index ``index`` (train 1-20, val 21-25): four rooms, or three when one has no
+    wall free for a doorway."""
+    return House(index, house_room_types(index))

@@ -27,12 +27,14 @@ from robomem.planner import Agent, Budget, CountingTools
 from robomem.planner.agent import Outcome
 from robomem.planner.experience import run_episode
 from robomem.planner.plan import RECEPTACLE_OPENABLE
+from robomem.planner.travel import DOOR, FLOOR
 from robomem_sim.house import House
 from robomem_sim.house_tasks import HouseSetup, HouseTask, start_robot
 from robomem_sim.navigation import NavGrid
 from robomem_sim.perceive import Eyes, MemoryFeed
 from robomem_sim.robot import RobotConfig
 from robomem_sim.runner import AWAY_S, SimExecutor, _embedder, mode_tools, phrase_times, sweep_order
+from robomem_sim.scene import WALL_THICK_M
 from robomem_sim.truth import snapshot
 
 #: The task-run camera: always on while driving (160x120 every metre), 160x120 look-arounds in 45° steps.
@@ -104,7 +106,7 @@ def walk_house(house: House, setup: HouseSetup, workdir: str | Path | None = Non
     setup.morning(house)
     house.t = 0.0
     folder = Path(workdir or tempfile.mkdtemp(prefix="robomem_house_"))
-    db = folder / f"{setup.name}-{setup.year}.sqlite"
+    db = folder / f"{setup.key}-{setup.year}.sqlite"
     db.unlink(missing_ok=True)
     rooms = room_viewpoints(house)
     config = house.rooms_config()
@@ -136,7 +138,8 @@ def walk_house(house: House, setup: HouseSetup, workdir: str | Path | None = Non
                 see(robot.observe())
                 continue
             if robot.open(oid):
-                see(robot.observe())
+                for frame in robot.look_inside(oid):
+                    see(frame)
                 robot.close(oid)
                 see(robot.observe())
     house.client.removeBody(robot.body)
@@ -154,12 +157,34 @@ def house_history(house: House, setup: HouseSetup) -> HouseHistory:
     return _HISTORIES[setup]
 
 
+DOOR_POINT_M = 0.45  # a doorway's points: this far inside the room and outside it
+
+
+def floor_plan(house: House) -> dict[str, list[tuple[float, float]]]:
+    """The house's floor plan as ``Executor.rooms()`` entries (:mod:`robomem.planner.travel`): each room's
+    floor box and its doorway (a point inside the room, one in the hallway)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for room in house.rooms.values():
+        side, at, _ = room.door
+        axis = "xy".index(side[1])
+        wall = float(room.lo[axis] if side[0] == "-" else room.hi[axis])
+        out_dir = -1.0 if side[0] == "-" else 1.0
+        inside, outside = [0.0, 0.0], [0.0, 0.0]
+        inside[axis], outside[axis] = wall - out_dir * DOOR_POINT_M, wall + out_dir * (WALL_THICK_M + DOOR_POINT_M)
+        inside[1 - axis] = outside[1 - axis] = float(at)
+        out[f"{FLOOR}{room.name}"] = [tuple(float(v) for v in room.lo), tuple(float(v) for v in room.hi)]
+        out[f"{DOOR}{room.name}"] = [(round(inside[0], 3), round(inside[1], 3)), (round(outside[0], 3),
+                                                                              round(outside[1], 3))]
+    return out
+
+
 class HouseExecutor(SimExecutor):
-    """:class:`SimExecutor` in a house: viewpoints by room, so the planner can sweep room by room."""
+    """:class:`SimExecutor` in a house: viewpoints by room, so the planner can sweep room by room, and the
+    floor plan (rooms and doorways), so it can tell how far a place is by the way through the doorways."""
 
     def __init__(self, scene: House, robot: Any, eyes: Eyes, rooms: dict[str, list[tuple[float, float]]]) -> None:
         super().__init__(scene, robot, eyes, [p for pts in rooms.values() for p in pts])
-        self._rooms = rooms
+        self._rooms = {**rooms, **floor_plan(scene)}
 
     def rooms(self) -> dict[str, list[tuple[float, float]]]:
         return self._rooms
@@ -238,7 +263,7 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
         "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps, "skill_calls": spent.skill_calls,
         "memory_queries": sum(queries.values()), "queries": queries, "replans": outcome.replans,
         "invalid_plans": outcome.invalid_plans, "sim_time_s": round(spent.time_s, 1), "frames": eyes.frames,
-        "en_route_frames": robot.en_route_frames, "plans": outcome.plans,
+        "en_route_frames": robot.en_route_frames, "plans": outcome.plans, "search": outcome.search,
         "planner_calls": outcome.planner_calls, "llm_turns": outcome.llm_turns,
         "prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens,
         "experience_id": episode_id,

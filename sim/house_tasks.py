@@ -28,13 +28,13 @@ import numpy as np
 from robomem.planner import Budget
 from robomem.planner.language import name_of
 from robomem.thor.scene import load_roomr
-from robomem_sim.house import House, build_house
+from robomem_sim.house import TRAIN_INDICES, VAL_INDICES, House, build_house, split_of
 from robomem_sim.placement import find_spot
 from robomem_sim.robot import Robot, RobotPose
 from robomem_sim.tasks import FOOD, ask_moved_from, ask_put_back, back_goal, put_steps, run_oracle
 from robomem_sim.truth import Inside, On, Predicate, SceneTruth, State, holds, snapshot
 
-SUITE_HOUSES = (21, 23, 25)  # 22 and 24 have a bedroom / living room without a free wall for a doorway
+SUITE_HOUSES = (21, 23, 25)  # the demo's suite (22 and 24 are three-room houses: a room has no wall for a doorway)
 #: Where things are naturally put, per room.
 PUT_ON = {"kitchen": ("DiningTable", "CounterTop", "CoffeeTable"),
           "living_room": ("Sofa", "CoffeeTable", "ArmChair", "SideTable", "DiningTable"),
@@ -64,13 +64,24 @@ class HouseSetup:
 
     index: int
     year: int
-    episodes: tuple[tuple[str, int], ...]  # (room name, RoomR val episode index of its scene)
+    episodes: tuple[tuple[str, int], ...]  # (room name, RoomR episode index of its scene, in the index's split)
     moves: tuple[tuple[str, str], ...] = ()  # (objectId, receptacle objectId) carried while the robot was away
     stored: tuple[tuple[str, str], ...] = ()  # (objectId, closed receptacle objectId) kept inside, all day
+    arrangement: int = 0  # which of the house's drawn histories (0: the first)
 
     @property
     def name(self) -> str:
         return f"House{self.index}"
+
+    @property
+    def key(self) -> str:
+        """The house and its history: ``House21`` for the first arrangement, ``House21a1`` for the next."""
+        return self.name if not self.arrangement else f"{self.name}a{self.arrangement}"
+
+    @property
+    def split(self) -> str:
+        """RoomR split of the house's rooms: train (1-20) or val (21-25)."""
+        return split_of(self.index)
 
     def build(self) -> House:
         return build_house(self.index)
@@ -78,7 +89,7 @@ class HouseSetup:
     def roomr(self, house: House) -> dict[str, dict[str, Any]]:
         if not self.episodes:  # nothing to read
             return {}
-        data = load_roomr(self.year)
+        data = load_roomr(self.year, split=self.split)
         return {room: data[house.room_scene(room)][i] for room, i in self.episodes}
 
     def morning(self, house: House) -> None:
@@ -112,6 +123,8 @@ def _storage(house: House, setup: HouseSetup, morning: SceneTruth, after: SceneT
     taken = {oid for oid, _ in setup.moves}
     for group, (types, rtypes) in STORED.items():
         room = group.split("_food")[0]
+        if room not in house.rooms:
+            continue
         cands = [o for o in after.objects.values() if o.object_type in types and counts[o.object_type] == 1
                  and o.object_id not in taken and house.room_at(o.center) == room and o.object_id in morning.objects
                  and np.linalg.norm(o.center - morning.objects[o.object_id].center) < MOVED_M]
@@ -176,17 +189,17 @@ def _place_steps(house: House, truth: SceneTruth, oid: str, rec: str) -> list[tu
     return [*_fetch_steps(house, truth, oid), *put_steps(house, truth, rec)]
 
 
-def choose_setup(index: int, year: int, rng: random.Random) -> HouseSetup:
+def choose_setup(index: int, year: int, rng: random.Random, arrangement: int = 0) -> HouseSetup:
     """Per room a RoomR episode that moved at least two objects; cross-room moves of unmoved,
     visible objects of a type unique in the house, onto furniture of the destination room."""
     with build_house(index) as house:
-        data = load_roomr(year)
+        data = load_roomr(year, split=split_of(index))
         episodes = []
         for room in house.rooms.values():
             eps = data[room.scene]
             order = [i for i, e in enumerate(eps) if e["position_diff_count"] >= 2]
             episodes.append((room.name, rng.choice(order)))
-        setup = HouseSetup(index, year, tuple(episodes))
+        setup = HouseSetup(index, year, tuple(episodes), arrangement=arrangement)
         setup.morning(house)
         morning = snapshot(house)
         setup.after(house)
@@ -196,6 +209,8 @@ def choose_setup(index: int, year: int, rng: random.Random) -> HouseSetup:
             counts[o.object_type] = counts.get(o.object_type, 0) + 1
         moves = []
         for types, dest in CROSS_MOVES:
+            if dest not in house.rooms:
+                continue
             for otype in types:
                 found = [o for o in after.objects.values() if o.object_type == otype and counts[otype] == 1
                          and house.room_at(o.center) not in (dest, None) and o.object_id in morning.objects
@@ -211,9 +226,9 @@ def choose_setup(index: int, year: int, rng: random.Random) -> HouseSetup:
                 if rec is not None:
                     moves.append((oid, rec))
                     break
-        setup = HouseSetup(index, year, tuple(episodes), tuple(moves))
+        setup = HouseSetup(index, year, tuple(episodes), tuple(moves), arrangement=arrangement)
         return HouseSetup(index, year, tuple(episodes), tuple(moves),
-                          tuple(_storage(house, setup, morning, after, counts)))
+                          tuple(_storage(house, setup, morning, after, counts)), arrangement)
 
 
 class _HouseBuilder:
@@ -252,7 +267,7 @@ class _HouseBuilder:
 
     def keep(self, kind: str, category: str, instruction: str, goal: tuple[Predicate, ...],
              targets: tuple[str, ...], steps: list[tuple[str, str]]) -> HouseTask | None:
-        tid = f"{self.setup.name}-{self.n}"
+        tid = f"{self.setup.key}-{self.n}"
         moved = tuple(t for t in targets if t in self.moved or t in self.crossed)
         task = HouseTask(tid, self.setup, kind, category, instruction, goal, targets, moved, tuple(steps))
         ok = False
@@ -412,13 +427,47 @@ def _mix(tasks: list[HouseTask], n: int) -> list[HouseTask]:
 
 @functools.lru_cache(maxsize=4)
 def build_house_suite(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, year: int = 2022,
-                      per_house: int = 8, budget: Budget | None = None) -> tuple[HouseTask, ...]:
-    """The house task suite (deterministic for a seed); every task's oracle fits ``budget`` (default: the
-    runner's :data:`~robomem_sim.runner.DEFAULT_BUDGET`)."""
+                      per_house: int = 8, budget: Budget | None = None, arrangements: int = 1
+                      ) -> tuple[HouseTask, ...]:
+    """The house task suite (deterministic for a seed): per house ``arrangements`` histories (RoomR
+    episodes, cross-room moves, stored things), ``per_house`` tasks each; every task's oracle fits
+    ``budget`` (default: the runner's :data:`~robomem_sim.runner.DEFAULT_BUDGET`)."""
     rng = random.Random(seed)
     tasks: list[HouseTask] = []
     for index in houses:
-        setup = choose_setup(index, year, random.Random(rng.random()))
-        with setup.build() as house:
-            tasks += house_tasks(house, setup, random.Random(rng.random()), per_house, budget)
+        for arrangement in range(arrangements):
+            setup = choose_setup(index, year, random.Random(rng.random()), arrangement)
+            with setup.build() as house:
+                tasks += house_tasks(house, setup, random.Random(rng.random()), per_house, budget)
     return tuple(tasks)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named suite: the houses (room indices), histories per house and tasks per history."""
+
+    houses: tuple[int, ...]
+    arrangements: int
+    per_house: int
+
+    def build(self, seed: int = 0, budget: Budget | None = None) -> tuple[HouseTask, ...]:
+        return build_house_suite(seed, self.houses, per_house=self.per_house, budget=budget,
+                                 arrangements=self.arrangements)
+
+
+#: ``demo``: the demo's small default suite (val houses); ``train``: every train room index (tune here);
+#: ``val``: every val room index, several histories each (report here, never trace); ``full``: both.
+SUITES = {
+    "demo": SuiteSpec(SUITE_HOUSES, 1, 8),
+    "train": SuiteSpec(TRAIN_INDICES, 2, 4),
+    "val": SuiteSpec(VAL_INDICES, 3, 6),
+}
+
+
+def named_suite(name: str, seed: int = 0, budget: Budget | None = None) -> tuple[HouseTask, ...]:
+    """The tasks of a named suite (:data:`SUITES`, or ``full``: train and val)."""
+    if name == "full":
+        return named_suite("train", seed, budget) + named_suite("val", seed, budget)
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}: one of {', '.join([*SUITES, 'full'])}")
+    return SUITES[name].build(seed, budget)

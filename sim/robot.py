@@ -249,6 +249,22 @@ class Robot:
             self.rotate()
         return frames
 
+    def look_inside(self, ref: str, tilts_deg: tuple[float, ...] = (0.0, 20.0, -20.0)) -> list[CameraFrame]:
+        """Frames of what an open receptacle holds: the head aimed at it, then tilted lower and higher (a
+        fridge's shelves, a drawer's floor), each a moment later (no skill call: part of opening it)."""
+        oid = self._known(ref)
+        if oid is None:
+            return []
+        self._aim(oid)
+        aimed = self.pitch_deg
+        frames = []
+        for tilt in tilts_deg:
+            self.pitch_deg = float(np.clip(aimed + tilt, -30, 80))
+            self._sync()
+            self.scene.t += self.config.turn_s / 2
+            frames.append(self.observe())
+        return frames
+
     def look_at(self, ref: str) -> SkillResult:
         """Turn base and head toward an object."""
         oid = self._known(ref)
@@ -406,6 +422,8 @@ class Robot:
             return self._failed(skill, oid, FailureKind.ALREADY, detail="open" if value > 0 else "closed")
         self._aim(oid)
         self.scene.set_openness(oid, value, carry=True, animate=self.config.animate_joints)
+        if value > 0:
+            self._aim(oid)  # look into what it opened (a drawer pulled out is no longer where it was)
         return self._done(skill, oid, seconds=self.config.manipulation_s)
 
     def open(self, ref: str) -> SkillResult:

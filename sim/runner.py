@@ -150,6 +150,9 @@ class SimExecutor:
             result = self.robot.toggle(oid, step.skill == "toggle_on")
         else:
             result = getattr(self.robot, step.skill)(oid)
+        if step.skill == "open" and result.success:
+            for frame in self.robot.look_inside(oid):  # what it holds, seen from a few head tilts
+                self.eyes.see(frame)
         self.observe()
         if result.success or result.failure.kind is FailureKind.ALREADY:
             return StepResult.ok()
@@ -259,14 +262,14 @@ def mode_tools(mode: str, view: Memory, robot_memory: Memory | None) -> Any:
     """The planner's memory tools in a memory mode: ``view`` is what the robot sees during the task,
     ``robot_memory`` its memory since the morning (unused when ``off``)."""
     if mode == "off" or robot_memory is None:
-        return InProcessTools(view)
+        return InProcessTools(view, long_term=False)
     if mode == "full":
         return InProcessTools(robot_memory)
 
     def events() -> list[tuple[Any, np.ndarray]]:
         return [(e, c) for e in robot_memory.stm.events() if (c := event_center(e)) is not None]
 
-    return ShortTermTools(events, InProcessTools(view))
+    return ShortTermTools(events, InProcessTools(view, long_term=False))
 
 
 def phrase_times(morning_end: float) -> dict[str, float]:
@@ -391,8 +394,8 @@ def run_suite(
                 for task in group:
                     t0 = time.perf_counter()
                     history = house_history(house, task.setup)
-                    info = houses.setdefault(name, {"walk_frames": history.frames, "tasks": 0,
-                                                    "walk_s": round(time.perf_counter() - t0, 1)})
+                    info = houses.setdefault(task.setup.key, {"walk_frames": history.frames, "tasks": 0,
+                                                              "walk_s": round(time.perf_counter() - t0, 1)})
                     info["tasks"] += 1
                     for mode in modes:
                         done(run_house_task(task, mode, house, history, budget, memory_backend))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from robomem.core import priors
 from robomem.core.association import PositionNoise
 from robomem.core.belief import Belief
 from robomem.core.config import MemoryConfig
@@ -32,6 +33,7 @@ from robomem.core.journal import Journal
 from robomem.core.lifecycle import Lifecycle
 from robomem.core.locking import synchronized
 from robomem.core.moves import Moves
+from robomem.core.priors import LikelyPlace
 from robomem.core.queries import Queries
 from robomem.core.relations import Relations
 from robomem.core.scene_graph import SceneGraph
@@ -229,6 +231,13 @@ class Memory:
         """Differences between what memory believed at ``since`` and at ``until`` (default: now); with
         ``room``, only changes of objects that were, or are, in that room ("what changed in the kitchen")."""
         return self.queries.what_changed(since, until, room)
+
+    @synchronized
+    def likely_places(self, label: str, k: int = 5) -> list[LikelyPlace]:
+        """The receptacles of this home where a ``label`` most likely is, best first, each with its score and
+        reason: where these things have been, what changed since one was lost, AI2-THOR's placement
+        statistics (:mod:`robomem.core.priors`)."""
+        return priors.likely_places(self, label, k)
 
     @synchronized
     def within_radius(self, center: Any, radius: float, label: str | None = None) -> list[ObjectInfo]:

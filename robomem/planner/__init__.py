@@ -13,6 +13,7 @@ from robomem.planner.tools import (
     InProcessTools,
     MemoryTools,
     ObjectRecord,
+    PlaceRecord,
     ShortTermTools,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "MemoryTools",
     "ObjectRecord",
     "Outcome",
+    "PlaceRecord",
     "ParseError",
     "Plan",
     "PlanRejected",

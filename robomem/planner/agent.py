@@ -19,7 +19,8 @@ from robomem.planner.language import Intent, ParseError, parse
 from robomem.planner.llm import PlanRejected
 from robomem.planner.plan import RECEPTACLE_OPENABLE, Plan, Step, is_open, validate
 from robomem.planner.results import FailureKind, StepResult
-from robomem.planner.tools import MemoryTools, ObjectRecord
+from robomem.planner.tools import MemoryTools, ObjectRecord, PlaceRecord
+from robomem.planner.travel import FloorPlan, is_plan_entry
 
 if TYPE_CHECKING:
     from robomem.planner.llm import Planner
@@ -28,6 +29,12 @@ LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
 SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
+UNDER_MARGIN_M = 0.1  # a thing stands on furniture whose footprint, this much larger, holds it
+UNDER_GAP_M = 0.35  # ... and whose top is at most this far below the thing's centre
+PLACES_K = 50  # likely places asked of memory per search step
+SAME_STORAGE_M = 0.15  # records of closed storage this close are taken for one
+PLACE_SEEN_M = 1.0  # a surface this close to where the robot looked around or went to look is checked
+PLACE_VISIT_M = 3.0  # a likely place is worth its score / (this + metres to drive there)
 _FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 
 
@@ -49,7 +56,8 @@ class Spent:
 
 
 class Executor(Protocol):
-    """The robot as the planner drives it; every call also lets the robot's camera feed memory."""
+    """The robot as the planner drives it; every call also lets the robot's camera feed memory. Optional:
+    ``rooms()`` (viewpoints by room, and the floor plan: see :mod:`robomem.planner.travel`)."""
 
     def position(self) -> tuple[float, float]: ...
 
@@ -91,6 +99,7 @@ class Outcome:
     replans: int = 0
     invalid_plans: int = 0
     plans: list[str] = field(default_factory=list)
+    search: list[str] = field(default_factory=list)  # where exploring went, in order (for reports)
     executed: list[str] = field(default_factory=list)  # plan steps that succeeded, as "skill(Label)"
     planner_calls: int = 0  # requests for a plan made of the planner (with one)
     llm_turns: int = 0  # chat requests, prompt and completion tokens of an LLM planner (summed)
@@ -132,8 +141,11 @@ class Agent:
         self.opened: set[tuple[str, float, float, float]] = set()  # receptacles opened to look inside
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
         self.full: dict[str, list[tuple[float, ...]]] = {}  # receptacles that had no free spot for a place
+        self.searched: set[tuple[str, float, float, float]] = set()  # likely places gone to
+        self.hints: dict[str, str] = {}  # label -> the room the instruction says it was left in
         self.started = -math.inf  # when the task started (robot clock)
         self.outcome = Outcome(False)
+        self._plan_cache: tuple[FloorPlan | None] | None = None
 
     # ------------------------------------------------------------------ entry point
 
@@ -179,6 +191,14 @@ class Agent:
             raise Failed(f"no time known for {phrase!r}")
         return self.times[phrase]
 
+    def _room_named(self, phrase: str | None) -> str | None:
+        """The robot's room a phrase names ("the living room" -> living_room), or None."""
+        if not phrase:
+            return None
+        key = phrase.lower().removeprefix("the ").replace(" ", "_")
+        names = set(self._rooms().values())
+        return key if key in names else None
+
     def _subgoals(self, intent: Intent) -> list[Subgoal]:
         if intent.kind == "place":
             goals = [Subgoal("place", o, intent.receptacle, intent.relation) for o in intent.objects]
@@ -188,6 +208,9 @@ class Agent:
         if intent.kind == "toggle":
             return [Subgoal("toggle", o, on=intent.on) for o in intent.objects]
         if intent.kind == "fetch":
+            room = self._room_named(intent.hint)
+            if room is not None:
+                self.hints.update(dict.fromkeys(intent.objects, room))
             return [Subgoal("fetch", o) for o in intent.objects]
         if intent.kind == "put_back":
             return [self._back_where_it_was(o, self._when(intent)) for o in intent.objects]
@@ -197,11 +220,41 @@ class Agent:
         raise Failed(f"unsupported intent {intent.kind}")
 
     def _back_where_it_was(self, label: str, when: float) -> Subgoal:
+        """Put ``label`` back on (in) what held it at ``when``: memory's holder then, or else the furniture
+        memory knows right under where it was (memory saw the thing but not what it stood on)."""
         was = self.tools.where_is(label, at=when)
-        if was is None or was.receptacle is None:
+        if was is None:
             raise Failed(f"no memory of where the {label} was")
+        if was.receptacle is None:
+            under = self._holder_under(was)
+            if under is None:
+                raise Failed(f"no memory of what the {label} was on")
+            return Subgoal("place", label, under.label, "in" if self._inside(was, under) else "on",
+                           rec_near=under.center)
         relation = "in" if was.relation == "in" else "on"
         return Subgoal("place", label, was.receptacle, relation, rec_near=was.center)
+
+    @staticmethod
+    def _inside(thing: ObjectRecord, holder: ObjectRecord) -> bool:
+        top = holder.center[2] + holder.size[2] / 2
+        return thing.center[2] < top and holder.label in RECEPTACLE_OPENABLE
+
+    def _holder_under(self, was: ObjectRecord) -> ObjectRecord | None:
+        """The furniture (a receptacle memory knows) whose footprint holds ``was`` and whose top is nearest
+        below it (or whose box holds it), or None."""
+        best, best_gap = None, math.inf
+        for rec in self._instances(None):
+            if not (_FURNITURE.is_receptacle(rec.label) and _FURNITURE.is_static(rec.label)) or rec.label == "Floor":
+                continue
+            half = [s / 2 for s in rec.size]
+            if any(abs(was.center[i] - rec.center[i]) > half[i] + UNDER_MARGIN_M for i in (0, 1)):
+                continue
+            gap = was.center[2] - (rec.center[2] + half[2])  # > 0: above the top; < 0: within the box
+            if gap < -rec.size[2] - UNDER_MARGIN_M or gap > UNDER_GAP_M:
+                continue
+            if abs(gap) < best_gap:
+                best, best_gap = rec, abs(gap)
+        return best
 
     def _moved_from(self, receptacle: str, when: float) -> str:
         """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by going to
@@ -289,32 +342,138 @@ class Agent:
             self.looked.append(here)  # first look around where the robot stands
             self.robot.look_around()
             return
-        todo = [v for v in self.robot.viewpoints()
-                if v not in self.visited and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
+        lost = self.failed.get(label)
+        lost_room = self._region(lost[-1][0]) if lost else None
+        hint = self.hints.get(label)
+        if lost:  # not where memory had it: first the likely places of its room
+            place = self._next_likely_place(label, lost_room) if lost_room is not None else None
+        else:  # never seen (or lost by memory): where such a thing is likely kept (in the room it was left in)
+            place = self._next_likely_place(label, hint) if hint else None
+            if place is None and hint and self._open_next(label, hint):
+                return  # left in that room, on none of its surfaces: inside its storage
+            place = place or self._next_likely_place(label)
+        if place is not None:
+            self._search_place(place, label)
+            return
+        plan_points = self._plan_points()
+        todo = [v for v in self.robot.viewpoints() if v not in self.visited and v not in plan_points
+                and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
         if not todo:
             if not self._open_next(label):
                 raise Failed(f"{label} not found after visiting every viewpoint")
             return
         known = self.tools.instances(None)
         rooms = self._rooms()
-        lost = self.failed.get(label)
         target = None
         if lost and rooms:  # not where memory had it: someone moved it, most likely within its room
             room = _room_of(lost[-1][0], rooms)
             target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
                                              self._surfaces_not_looked_at(known, room, rooms))
+        if target is None and lost:
+            place = self._next_likely_place(label)  # then where such a thing is likely kept, home-wide
+            if place is not None:
+                self._search_place(place, label)
+                return
         if target is None:
             unchecked = self._unchecked_surfaces(known)
-            current = [v for v in todo if rooms.get(v) == _room_of(here, rooms)] if rooms else []
+            current = [v for v in todo if rooms.get(v) == (hint or _room_of(here, rooms))] if rooms else []
             room_todo = current or todo
             target = (self._surface_viewpoint(room_todo, here, unchecked)
                       or self._surface_viewpoint(todo, here, unchecked)
-                      or min(room_todo, key=lambda v: (math.dist(v, here), v)))
+                      or min(room_todo, key=lambda v: (self.travel_m(v), v)))
         self.visited.add(target)
+        self._trail(f"viewpoint ({target[0]:.2f},{target[1]:.2f})")
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
             self.robot.look_around()
+
+    # ------------------------------------------------------------------ travel and likely places
+
+    def floor_plan(self) -> FloorPlan | None:
+        """The robot's floor plan (doorways), read once per task; None when it reports none."""
+        if self._plan_cache is None:
+            rooms = getattr(self.robot, "rooms", None)
+            self._plan_cache = (FloorPlan.from_rooms(rooms()) if rooms is not None else None,)
+        return self._plan_cache[0]
+
+    def travel_m(self, xy: tuple[float, ...], start: tuple[float, ...] | None = None) -> float:
+        """Metres to drive from ``start`` (default: the robot) to ``xy``: through doorways when the robot
+        reports its floor plan, else a straight line."""
+        here = start if start is not None else self.robot.position()
+        plan = self.floor_plan()
+        return plan.distance(here[:2], xy[:2]) if plan is not None else math.dist(here[:2], xy[:2])
+
+    @staticmethod
+    def _place_key(rec: ObjectRecord) -> tuple[str, float, float, float]:
+        return (rec.label, round(rec.center[0], 1), round(rec.center[1], 1), round(rec.center[2], 1))
+
+    @staticmethod
+    def _same_storage(a: tuple[str, float, float, float], b: tuple[str, float, float, float]) -> bool:
+        """Two records of one drawer / door (memory may hold it pulled open and pushed in)."""
+        return a[0] == b[0] and math.dist(a[1:], b[1:]) <= SAME_STORAGE_M
+
+    @staticmethod
+    def _closed_storage(rec: ObjectRecord) -> bool:
+        return rec.label in RECEPTACLE_OPENABLE and is_open(rec) is not True
+
+    def _place_checked(self, place: PlaceRecord) -> bool:
+        """Gone to in this task; or closed storage opened in this task; or a surface a look-around of this
+        task was close enough to for small things."""
+        rec = place.place
+        key = self._place_key(rec)
+        if key in self.searched or any(self._same_storage(key, k) for k in self.opened):
+            return True
+        if self._closed_storage(rec):
+            return False  # a look does not show the inside
+        near = [p for p in self.looked] + [k[1:3] for k in self.searched]  # looked around there, or went next to it
+        return any(math.dist(rec.center[:2], p) <= PLACE_SEEN_M for p in near)
+
+    def _region(self, xy: tuple[float, ...]) -> str | None:
+        """The room of a point: by the floor plan, else by the nearest viewpoint; None without rooms."""
+        plan = self.floor_plan()
+        if plan is not None:
+            return plan.room_at(xy[:2])
+        return _room_of(xy, self._rooms())
+
+    def _next_likely_place(self, label: str, room: str | None = None) -> PlaceRecord | None:
+        """Of the places memory ranks likely for ``label`` (memory without long-term knowledge ranks none;
+        with ``room``, those in that room), the unchecked one worth most: its score per metre of driving
+        there (plus a visit's cost)."""
+        get = getattr(self.tools, "likely_places", None)
+        if get is None:
+            return None
+        try:
+            places = list(get(label, PLACES_K))
+        except (AttributeError, NotImplementedError):
+            return None
+        cands = [p for p in places if p.score > 0 and not self._place_checked(p)
+                 and (room is None or self._region(p.place.center) == room)
+                 and not (self._closed_storage(p.place) and p.source == "prior")]  # opened only on evidence
+        if not cands:
+            return None
+        return max(cands, key=lambda p: (p.score / (PLACE_VISIT_M + self.travel_m(p.place.center)),
+                                         -p.place.center[0], -p.place.center[1]))
+
+    def _search_place(self, place: PlaceRecord, label: str) -> None:
+        """Go to a likely place and look at it; open closed storage to look inside (and close it again if
+        the thing is not there)."""
+        rec = place.place
+        key = self._place_key(rec)
+        self.searched.add(key)
+        self._trail(f"likely {rec.label}@{rec.center[0]:.2f},{rec.center[1]:.2f} ({place.score:.3f}: {place.reason})")
+        if not self._run_step(Step("navigate_to", rec), record_failure=False).success:
+            return
+        if rec.label not in RECEPTACLE_OPENABLE or is_open(rec) is True or self._lookup(label) is not None:
+            return
+        self._check_budget()
+        self.opened.add(key)
+        if self._run_step(Step("open", rec), record_failure=False).success and self._lookup(label) is None:
+            self._check_budget()
+            self._run_step(Step("close", rec), record_failure=False)
+
+    def _trail(self, what: str) -> None:
+        self.outcome.search.append(f"{what} [{self.robot.spent().nav_m:.1f} m]")
 
     def _surfaces_not_looked_at(self, known: list[ObjectRecord], room: str,
                                 rooms: dict[tuple[float, float], str]) -> list[tuple[float, ...]]:
@@ -343,7 +502,7 @@ class Agent:
         best, best_value = None, 0.0
         for v in sorted(todo):
             near = sum(1 for c in unchecked if math.dist(c, v) <= SURFACE_VIEW_M)
-            value = near / (SURFACE_TRAVEL_M + math.dist(v, here))
+            value = near / (SURFACE_TRAVEL_M + self.travel_m(v, here))
             if value > best_value:
                 best, best_value = v, value
         return best
@@ -351,21 +510,34 @@ class Agent:
     def _rooms(self) -> dict[tuple[float, float], str]:
         """Each viewpoint's room ({} when the robot does not know its rooms)."""
         rooms = getattr(self.robot, "rooms", None)
-        return {p: name for name, pts in rooms().items() for p in pts} if rooms is not None else {}
+        if rooms is None:
+            return {}
+        return {tuple(p): name for name, pts in rooms().items() if not is_plan_entry(name) for p in pts}
 
-    def _open_next(self, label: str) -> bool:
-        """Open the nearest closed (or never seen open) receptacle not opened yet; False if none is left."""
+    def _plan_points(self) -> set[tuple[float, float]]:
+        """The floor plan's points among the robot's viewpoints (not places to look around)."""
+        rooms = getattr(self.robot, "rooms", None)
+        if rooms is None:
+            return set()
+        return {tuple(p) for name, pts in rooms().items() if is_plan_entry(name) for p in pts}
+
+    def _open_next(self, label: str, room: str | None = None) -> bool:
+        """Open the nearest closed (or never seen open) receptacle not opened yet (in ``room``, if given);
+        False if none is left."""
         here = self.robot.position()
         cands = []
         for kind in sorted(RECEPTACLE_OPENABLE):
             for rec in self._instances(kind):
                 key = (kind, round(rec.center[0], 1), round(rec.center[1], 1), round(rec.center[2], 1))
-                if key not in self.opened and is_open(rec) is not True:
-                    cands.append((rec.distance_to(here), key, rec))
+                if room is not None and self._region(rec.center) != room:
+                    continue
+                if not any(self._same_storage(key, k) for k in self.opened) and is_open(rec) is not True:
+                    cands.append((self.travel_m(rec.center, here), key, rec))
         if not cands:
             return False
         _, key, rec = min(cands, key=lambda c: (c[0], c[1]))
         self.opened.add(key)
+        self._trail(f"open {rec.label}@{rec.center[0]:.2f},{rec.center[1]:.2f}")
         if not self._run_step(Step("navigate_to", rec), record_failure=False).success:
             return True
         self._check_budget()

@@ -81,6 +81,7 @@ class Intent:
     on: bool | None = None
     when: str | None = None  # a time phrase, e.g. "this morning"
     then: tuple[tuple[str, str], ...] = field(default=())
+    hint: str | None = None  # where the speaker left it ("the bedroom", "the desk"), as said
 
 
 def _clean(text: str) -> str:
@@ -143,5 +144,6 @@ def parse(instruction: str, search: Callable[[str], list[str]] | None = None) ->
         if follow and rec is not None:
             then.append(("close", rec) if follow.startswith("close") else ("toggle_on", rec))
         on = None if groups.get("on") is None else groups["on"] == "on"
-        return Intent(kind, objs, rec, relation, on, groups.get("when"), tuple(then))
+        hint = groups.get("hint")
+        return Intent(kind, objs, rec, relation, on, groups.get("when"), tuple(then), hint.strip() if hint else None)
     raise ParseError(f"no task template fits: {instruction!r}")

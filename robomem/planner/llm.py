@@ -2,7 +2,7 @@
 OpenAI-compatible chat model with tool calling (llama.cpp server, vLLM, Ollama; see :mod:`.llm_client`).
 
 The model asks memory through function tools (``where_is``, ``contents``, ``what_changed``,
-``last_seen``, ``search``, ``planner_context``) that run through the
+``last_seen``, ``search``, ``planner_context``, ``likely_places``) that run through the
 :class:`~robomem.planner.tools.MemoryTools` protocol only, and ends with ``submit_plan``. A submitted
 plan is parsed, every object resolved to memory's record with ``tools.where_is`` and the plan checked
 with :func:`~robomem.planner.plan.validate`; malformed arguments, unknown tools or skills, objects memory
@@ -62,6 +62,8 @@ MEMORY_TOOLS: list[dict[str, Any]] = [
               _str_arg("text", "words describing the object")),
     _function("planner_context", "A compact text summary of what memory knows that is relevant to a query.",
               _str_arg("query", "what you need to know")),
+    _function("likely_places", "Where an object memory has not seen (or lost) is probably kept: receptacles, "
+              "best first, with a score and the reason.", _str_arg("label", LABEL)),
 ]
 SUBMIT_TOOL = _function(
     SUBMIT, "Submit the final plan: skill calls in order. Call it once you know where every object is.",
@@ -278,6 +280,13 @@ class LLMPlanner:
             return json.dumps({"labels": tools.search(_text_arg(args, "text"))})
         if name == "planner_context":
             return tools.planner_context(_text_arg(args, "query"), budget=self.context_budget)
+        if name == "likely_places":
+            get = getattr(tools, "likely_places", None)
+            if get is None:
+                return json.dumps({"places": [], "note": "no long-term memory to rank places from"})
+            places = get(_label(_text_arg(args, "label")), 5)
+            return json.dumps({"places": [{**record_json(p.place), "score": round(p.score, 3), "reason": p.reason}
+                                          for p in places[:MAX_LIST]]})
         raise ValueError(f"unknown tool {name!r}")
 
     def to_plan(self, args: dict[str, Any], holding: str | None, instruction: str = "") -> tuple[Plan, list[str]]:

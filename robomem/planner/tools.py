@@ -50,6 +50,18 @@ class ChangeRecord:
     t: float | None = None
 
 
+@dataclass(frozen=True)
+class PlaceRecord:
+    """A receptacle where a thing probably is (``likely_places``): memory's record of it, the score (the
+    places of one answer sum to at most 1), the relation a thing would have to it and why."""
+
+    place: ObjectRecord
+    score: float
+    reason: str = ""
+    relation: str = "on"
+    source: str = "prior"  # the evidence that weighs most: history (these things were there) | changes | prior
+
+
 class MemoryTools(Protocol):
     """What a planner may ask memory (``at``: a past time, None = now; ``near``: prefer the instance
     closest to this map point)."""
@@ -69,6 +81,9 @@ class MemoryTools(Protocol):
 
     def search(self, text: str, k: int = 5) -> list[str]: ...
 
+    # Optional (tools without long-term memory leave it out): where a thing of ``label`` is probably kept,
+    # best first -- def likely_places(self, label: str, k: int = 5) -> list[PlaceRecord]
+
 
 def _record(info: Any) -> ObjectRecord:
     return ObjectRecord(
@@ -79,10 +94,13 @@ def _record(info: Any) -> ObjectRecord:
 
 
 class InProcessTools:
-    """Tools backed by an in-process :class:`robomem.core.Memory` (long-term + short-term)."""
+    """Tools backed by an in-process :class:`robomem.core.Memory` (long-term + short-term). ``long_term``
+    False: a memory of the task alone (memory off), which ranks no likely places (AI2-THOR's statistics
+    and a household's habits are long-term knowledge)."""
 
-    def __init__(self, memory: Any) -> None:
+    def __init__(self, memory: Any, long_term: bool = True) -> None:
         self.memory = memory
+        self.long_term = long_term
 
     def where_is(self, label: str, near: Iterable[float] | None = None, at: float | None = None
                  ) -> ObjectRecord | None:
@@ -113,6 +131,17 @@ class InProcessTools:
         from robomem.core.render import render_context
 
         return render_context(self.memory, query, token_budget=budget)
+
+    def likely_places(self, label: str, k: int = 5) -> list[PlaceRecord]:
+        if not self.long_term:
+            return []
+        out = []
+        for place in self.memory.likely_places(label, k):
+            info = self.memory.where_is(place.label, near=np.asarray(place.center, float))
+            if info is not None:
+                out.append(PlaceRecord(_record(info), float(place.score), place.reason, place.relation,
+                                       place.source))
+        return out
 
     def search(self, text: str, k: int = 5) -> list[str]:
         labels: list[str] = []
@@ -177,7 +206,8 @@ class ShortTermTools:
 class CountingTools:
     """Wraps any tools and counts every call (``calls`` per method, ``total``)."""
 
-    METHODS = ("where_is", "contents", "instances", "what_changed", "last_seen", "planner_context", "search")
+    METHODS = ("where_is", "contents", "instances", "what_changed", "last_seen", "planner_context", "search",
+               "likely_places")
 
     def __init__(self, inner: MemoryTools) -> None:
         self.inner = inner
