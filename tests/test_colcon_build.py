@@ -61,7 +61,7 @@ def test_colcon_installs_interfaces_nodes_launch_and_config(workspace):
     assert {p.name for p in (share / "msg").glob("*.msg")} == {p.name for p in (REPO / "msg").glob("*.msg")}
     assert {p.name for p in (share / "srv").glob("*.srv")} == {p.name for p in (REPO / "msg/srv").glob("*.srv")}
     assert {p.name for p in (share / "action").glob("*.action")} == {
-        p.name for p in (REPO / "msg/action").glob("*.action")} == {"ExecuteInstruction.action"}
+        p.name for p in (REPO / "msg/action").glob("*.action")} == {"ExecuteInstruction.action", "ExecuteSkill.action"}
     assert (share / "launch/robomem.launch.py").is_file() and (share / "config/robomem.yaml").is_file()
     index = workspace / "install/robomem/share/ament_index/resource_index"
     assert (index / "packages/robomem").exists() and (index / "rosidl_interfaces/robomem").exists()

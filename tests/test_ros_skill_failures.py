@@ -84,7 +84,8 @@ class _Robot:
         pass
 
 
-def test_failures_travel_typed_from_the_skill_server_to_the_planners_executor(ros) -> None:
+@pytest.mark.parametrize("transport", ["action", "service"])
+def test_failures_travel_typed_from_the_skill_server_to_the_planners_executor(ros, transport) -> None:
     import rclpy
 
     server = SkillServerNode("failures_robot", robot=_Robot(), context=ros.context)
@@ -94,7 +95,7 @@ def test_failures_travel_typed_from_the_skill_server_to_the_planners_executor(ro
     thread.start()
     client_node = rclpy.create_node("failures_planner", context=ros.context)
     try:
-        robot = RobotClient(client_node, "failures_robot")
+        robot = RobotClient(client_node, "failures_robot", transport=transport)
         robot.wait_until_ready(10.0)
         executor = RosExecutor(robot)
         apple = ObjectRecord("Apple", (1.5, 2.0, 0.9))
@@ -111,7 +112,58 @@ def test_failures_travel_typed_from_the_skill_server_to_the_planners_executor(ro
         rejected = robot.execute("fly", "Apple")
         assert (rejected.failure_kind, rejected.failure_detail, rejected.reason) == (
             srv.ExecuteSkill.Response.FAILURE_REJECTED, "unknown_skill", "rejected: unknown_skill")
+        if transport == "action":  # feedback when the skill started and when it ended
+            assert [f.stage for f in robot.feedback] == ["started", "done"]
     finally:
+        robot.close()
+        client_node.destroy_node()
+        spin.shutdown()
+        thread.join(timeout=10.0)
+        server.destroy_node()
+
+
+class _SlowRobot(_Robot):
+    """A robot whose pick runs until it is cancelled (a real driver's ``cancel()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop = threading.Event()
+
+    def cancel(self) -> None:
+        self.stop.set()
+
+    def act(self, step: Step) -> StepResult:
+        self.calls += 1
+        self.stop.wait(60.0)
+        return StepResult.failed(FailureKind.ERROR, step.target.label, detail="stopped")
+
+
+def test_a_running_skill_is_cancelled_through_the_action(ros) -> None:
+    import time
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    robot = _SlowRobot()
+    server = SkillServerNode("slow_robot", robot=robot, context=ros.context)
+    spin = MultiThreadedExecutor(num_threads=2, context=ros.context)  # the cancel arrives while pick runs
+    spin.add_node(server)
+    thread = threading.Thread(target=spin.spin, daemon=True)
+    thread.start()
+    client_node = rclpy.create_node("slow_planner", context=ros.context)
+    client = None
+    try:
+        client = RobotClient(client_node, "slow_robot", should_cancel=lambda: bool(client and client.feedback))
+        client.wait_until_ready(10.0)
+        started = time.monotonic()
+        result = client.execute("pick", "Apple", (1.0, 1.0, 0.9))
+        assert time.monotonic() - started < 30  # not the 60 s the pick would have taken
+        assert robot.stop.is_set() and robot.calls == 1
+        assert (result.success, result.reason) == (False, "cancelled")
+        assert [f.stage for f in client.feedback] == ["started", "done"]
+    finally:
+        if client is not None:
+            client.close()
         client_node.destroy_node()
         spin.shutdown()
         thread.join(timeout=10.0)

@@ -15,7 +15,6 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Vector3
 
 from robomem import msg as rmsg
-from robomem import srv
 from robomem.core.experience import TaskEpisode
 from robomem.core.types import (
     Change,
@@ -231,8 +230,9 @@ def episode_from_msg(message: rmsg.TaskEpisode) -> TaskEpisode:
 
 
 # ---------------------------------------------------------------------- skill results
-def step_result_to_response(result: StepResult, response: srv.ExecuteSkill.Response) -> srv.ExecuteSkill.Response:
-    """Sets the response's success, reason and typed failure fields (kind, object, receptacle, detail)."""
+def step_result_to_response(result: StepResult, response: Any) -> Any:
+    """Sets the response's success, reason and typed failure fields (kind, object, receptacle, detail):
+    an ExecuteSkill service response or action result (the same fields)."""
     failure = result.failure
     response.success = failure is None
     response.reason = result.reason
@@ -243,7 +243,7 @@ def step_result_to_response(result: StepResult, response: srv.ExecuteSkill.Respo
     return response
 
 
-def step_result_from_response(response: srv.ExecuteSkill.Response) -> StepResult:
+def step_result_from_response(response: Any) -> StepResult:
     """The typed result of an ExecuteSkill answer. A failure without a kind this planner knows (a robot
     that does not fill ``failure_kind``, or a newer one) is an ERROR with the robot's reason as detail."""
     if response.success:

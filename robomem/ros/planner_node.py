@@ -39,7 +39,7 @@ from robomem.ros import convert
 from robomem.ros.calls import ServiceError
 from robomem.ros.memory_client import MemoryClient, RosExperience, RosTools
 from robomem.ros.params import Parameters, Spec, not_empty
-from robomem.ros.robot_client import RobotClient, RosExecutor
+from robomem.ros.robot_client import TRANSPORTS, RobotClient, RosExecutor
 from robomem.ros.runtime import run_node
 
 MAX_INSTRUCTION_CHARS = 2000
@@ -91,6 +91,9 @@ PLANNER_SPECS = (  # read per goal, so a change takes effect at the next instruc
     Spec("max_replans", 6, "replans of one instruction at most", 0, 1000),
     Spec("earlier_s", 3600.0, "'this morning' / 'earlier': this long ago, unless the goal says when (s)", 0.0, 1e7),
     Spec("record_experience", True, "keep every run in memory's experience"),
+    Spec("skill_transport", "action", "action: skills over the robot's run_skill action (a cancelled instruction "
+         "cancels the running skill); service: over execute_skill", read_only=True,
+         check=lambda v: None if v in TRANSPORTS else f"must be one of {TRANSPORTS}"),
     Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
          read_only=True),
     Spec("service_timeout_s", 20.0, "memory queries and robot state (s); a skill may take up to 120 s", 0.1, 3600.0,
@@ -118,8 +121,10 @@ class PlannerNode(LifecycleNode):
         timeout = float(self.params["service_timeout_s"])
         self.memory = MemoryClient(self._client_node, self.params["memory_node"], timeout_s=timeout,
                                    executor=self._client_executor)
+        self._goal: Any = None  # the instruction running: its cancel cancels the running skill
         self.robot = RobotClient(self._client_node, self.params["robot_node"], executor=self._client_executor,
-                                 timeout_s=timeout)
+                                 timeout_s=timeout, transport=self.params["skill_transport"],
+                                 should_cancel=lambda: self._goal is not None and self._goal.is_cancel_requested)
         self._action = ActionServer(
             self, ExecuteInstruction, "~/execute_instruction", execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
@@ -163,8 +168,10 @@ class PlannerNode(LifecycleNode):
             return result
         try:
             self.counters["goals_accepted"] += 1
+            self._goal = goal_handle
             self._run(goal_handle, goal, result)
         finally:
+            self._goal = None
             self._busy.release()
         if goal_handle.is_cancel_requested:
             self.counters["goals_cancelled"] += 1
@@ -269,6 +276,7 @@ class PlannerNode(LifecycleNode):
 
     def close(self) -> None:
         self._action.destroy()
+        self.robot.close()
         self._client_executor.shutdown()
         self._client_node.destroy_node()
 

@@ -1,4 +1,6 @@
-"""A robot's skills as ROS services, for the planner node: ``~/execute_skill`` and ``~/get_state``.
+"""A robot's skills for the planner node: the action ``~/run_skill`` (robomem/action/ExecuteSkill:
+feedback when it starts and ends, cancel, a typed result), the same as a service ``~/execute_skill``,
+and ``~/get_state``.
 
 :class:`SkillServerNode` serves any :class:`robomem.planner.Executor` (the simulator's robot; a real
 robot's driver implements the same protocol). Objects arrive as memory names them (label + believed
@@ -6,21 +8,27 @@ position); grounding them is the executor's job. Bad requests (unknown skill, em
 position) are answered with ``success = false`` and ``FAILURE_REJECTED``, counted, and never reach the
 robot; every failure travels typed (kind, object, receptacle, detail) beside its reason in words. A
 request repeated with the same ``request_id`` (its answer was lost on the way) gets the first answer
-again: a skill never runs twice.
+again: a skill never runs twice. A cancel request reaches the robot's ``cancel()`` (if it has one) while
+the skill runs when the node is spun by a multi-threaded executor; otherwise the goal ends CANCELED
+after the skill returns, with what it did in ``state``.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from rclpy.action import ActionServer, CancelResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
 from robomem import msg as rmsg
 from robomem import srv
+from robomem.action import ExecuteSkill
 from robomem.planner.plan import SKILLS, Step
 from robomem.planner.results import FailureKind, StepResult
 from robomem.planner.tools import ObjectRecord
@@ -30,7 +38,7 @@ from robomem.ros.calls import AnsweredRequests
 MOTION_SKILLS = ("go_to", "look_around", "observe")
 
 
-def request_error(request: srv.ExecuteSkill.Request) -> str:
+def request_error(request: Any) -> str:
     """Why a skill request cannot be run ('' if it can)."""
     if request.skill not in SKILLS and request.skill not in MOTION_SKILLS:
         return "unknown_skill"
@@ -57,6 +65,8 @@ class SkillServerNode(Node):
         self.answered = AnsweredRequests()  # a repeated request id gets its first answer (robomem.ros.calls)
         self.create_service(srv.ExecuteSkill, "~/execute_skill", self.answered.serve(self._execute_skill, self._repeat))
         self.create_service(srv.GetRobotState, "~/get_state", self._get_state)
+        self._action = ActionServer(self, ExecuteSkill, "~/run_skill", execute_callback=self._run_goal,
+                                    cancel_callback=self._on_cancel, callback_group=ReentrantCallbackGroup())
 
     def attach(self, robot: Any) -> None:
         """Serve this robot (a :class:`robomem.planner.Executor`) from now on (e.g. a new task's robot)."""
@@ -89,6 +99,45 @@ class SkillServerNode(Node):
 
     def _execute_skill(self, request: srv.ExecuteSkill.Request, response: srv.ExecuteSkill.Response
                        ) -> srv.ExecuteSkill.Response:
+        convert.step_result_to_response(self._perform(request), response)
+        response.state = self.state()
+        return response
+
+    def _on_cancel(self, goal_handle: Any) -> CancelResponse:
+        cancel = getattr(self.robot, "cancel", None)
+        if cancel is not None:
+            cancel()
+        self.counters["skills_cancel_requested"] += 1
+        return CancelResponse.ACCEPT
+
+    def _run_goal(self, goal_handle: Any) -> ExecuteSkill.Result:
+        """The action: feedback 'started', the skill, feedback 'done', a typed result; CANCELED if a
+        cancel was asked for (before the start, the skill does not run)."""
+        started = time.monotonic()
+        goal = goal_handle.request
+        result = ExecuteSkill.Result()
+
+        def feedback(stage: str) -> None:
+            goal_handle.publish_feedback(ExecuteSkill.Feedback(stage=stage, elapsed_s=time.monotonic() - started,
+                                                               state=self.state()))
+
+        if not goal_handle.is_cancel_requested:
+            feedback("started")
+            convert.step_result_to_response(self._perform(goal), result)
+            feedback("done")
+        result.state = self.state()
+        if goal_handle.is_cancel_requested:
+            self.counters["skills_cancelled"] += 1
+            result.success, result.reason = False, "cancelled"
+            goal_handle.canceled()
+        elif result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    def _perform(self, request: Any) -> StepResult:
+        """Run one skill request (a service request or an action goal: the same fields); never raises."""
         error = request_error(request) or ("no_robot" if self.robot is None else "")
         if error:
             self.counters[f"rejected_requests.{error}"] += 1
@@ -101,11 +150,9 @@ class SkillServerNode(Node):
                 self.counters["skill_errors"] += 1
                 self.get_logger().error(f"{request.skill} failed: {exc}\n{traceback.format_exc(limit=4)}")
                 result = StepResult.failed(FailureKind.ERROR, request.label, detail=str(exc))
-        convert.step_result_to_response(result, response)
-        response.state = self.state()
-        return response
+        return result
 
-    def _run(self, request: srv.ExecuteSkill.Request) -> StepResult:
+    def _run(self, request: Any) -> StepResult:
         robot = self.robot
         if request.skill == "look_around":
             robot.look_around()
