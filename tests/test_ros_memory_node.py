@@ -172,7 +172,7 @@ def test_typed_status_unknown_room_state_key_and_label(ros, world):
 
     typo = state("Fridge", "isOpne")
     assert (typo.status, typo.found) == (srv.GetObjectState.Response.STATUS_UNKNOWN_STATE_KEY, False)
-    assert "isOpen" in typo.message  # the keys seen on fridges
+    assert "seen: open" in typo.message  # the keys seen on fridges (isOpen is the core's 'open')
     assert state("Fridge", "isOpne").status == typo.status  # asking does not make the key known
     unicorn = state("Unicorn", "isOpen")
     assert (unicorn.status, unicorn.found) == (srv.GetObjectState.Response.STATUS_NOT_FOUND, False)

@@ -14,6 +14,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robomem import msg as rmsg
+from robomem.core.states import canonical_key
 from robomem.core.types import GraphEdge, GraphNode
 from robomem.ros.convert import point_to_msg, vector_to_msg
 
@@ -35,13 +36,24 @@ def _node_key(node: GraphNode, state: dict | None = None) -> tuple:
             tuple(sorted((state or {}).items())))
 
 
+def shown(state: dict | None) -> dict[str, bool]:
+    """The states RViz shows, under the core's keys (``open``, ``on``; AI2-THOR's isOpen, isToggled too)."""
+    out: dict[str, bool] = {}
+    for key, value in (state or {}).items():
+        name = canonical_key(key)
+        if name in ("open", "on") and isinstance(value, bool):
+            out[name] = value
+    return out
+
+
 def state_text(state: dict) -> str:
-    """' open' / ' closed', ' on' / ' off' for the states RViz shows (AI2-THOR's isOpen, isToggled)."""
+    """' open' / ' closed', ' on' / ' off' for the states RViz shows."""
+    state = shown(state)
     words = []
-    if "isOpen" in state:
-        words.append("open" if state["isOpen"] else "closed")
-    if "isToggled" in state:
-        words.append("on" if state["isToggled"] else "off")
+    if "open" in state:
+        words.append("open" if state["open"] else "closed")
+    if "on" in state:
+        words.append("on" if state["on"] else "off")
     return "".join(f" {w}" for w in words)
 
 
@@ -66,18 +78,18 @@ def _object_markers(node: GraphNode, frame_id: str, state: dict | None = None) -
     box.pose.position = point_to_msg(node.center)
     box.pose.orientation.w = 1.0
     box.scale = vector_to_msg([max(float(v), MIN_SCALE_M) for v in node.size])
-    state = state or {}
+    flags = shown(state)
     box.color = COLORS.get(node.kind, COLORS["object"])
-    if state.get("isOpen"):
+    if flags.get("open"):
         box.color = OPEN_COLOR
-    if state.get("isToggled"):
+    if flags.get("on"):
         box.color = ON_COLOR
     label = Marker(ns="labels", id=node.track_id, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
     label.pose.position = point_to_msg(node.center + [0.0, 0.0, float(node.size[2]) / 2 + 0.05])
     label.pose.orientation.w = 1.0
     label.scale.z = 0.06
     label.color = TEXT_COLOR
-    label.text = f"{node.label}#{node.track_id}{state_text(state)}"
+    label.text = f"{node.label}#{node.track_id}{state_text(state or {})}"
     for marker in (box, label):
         marker.header.frame_id = frame_id  # stamp 0: "the latest transform", right for a map-fixed picture
     return box, label

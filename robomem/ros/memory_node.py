@@ -70,6 +70,7 @@ from robomem import srv
 from robomem.core.config import MemoryConfig
 from robomem.core.memory import Memory
 from robomem.core.render import estimate_tokens, render_context
+from robomem.core.states import canonical_key
 from robomem.core.types import RejectedInput, checked_label
 from robomem.ros import convert
 from robomem.ros.calls import AnsweredRequests
@@ -86,7 +87,7 @@ MAX_SPATIAL_RADIUS_M = 100.0
 Status = srv.WhereIs.Response  # the STATUS_* codes, the same in every memory service
 STATUS_BY_REASON = {"unknown_room": Status.STATUS_UNKNOWN_ROOM, "unknown_state_key": Status.STATUS_UNKNOWN_STATE_KEY}
 LOG_EVERY_S = 1.0  # throttle of repeated warnings
-SHOWN_STATES = ("isOpen", "isToggled")  # drawn on the RViz markers
+SHOWN_STATES = ("open", "on")  # drawn on the RViz markers (the core's keys: isOpen is open, isToggled on)
 TF_RETRY_S = 0.02  # batches waiting for /tf are tried again this often
 
 SPECS = (
@@ -524,7 +525,7 @@ class MemoryNode(LifecycleNode):
         if not tracks:
             raise NotFound(f"memory knows no {label}")
         known = sorted({k for t in tracks for k in t.state_keys() if len(t.histories[f"state:{k}"])})
-        if key not in known:
+        if canonical_key(key) not in known:  # isOpen and open are one key (robomem.core.states)
             raise RejectedInput("unknown_state_key", f"no {label} was ever seen with state {key!r}; "
                                 f"seen: {', '.join(known) or 'none'}")
         value = self.memory.state(label, key, near=self._near(request), at=self._at(request))
