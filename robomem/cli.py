@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--record", action="store_true",
                       help="record each full-memory run's topics to a bag in OUT/bags (ROS transport; robomem replay)")
+    demo.add_argument("--suite", choices=("demo", "train", "val", "full"), default="demo",
+                      help="demo: the small default suite; train / val: every room index of that RoomR split; "
+                           "full: both (the benchmark)")
+    demo.add_argument("--workers", type=int, default=0, help="worker processes, one house at a time each "
+                      "(default: one per house, at most CPUs + 1; 1: all in this process)")
+    demo.add_argument("--no-cache", action="store_true", help="build every house's tasks and morning walk afresh "
+                      "(default: reuse them from ~/.cache/robomem/household when the code has not changed)")
     demo.set_defaults(func=cmd_demo)
     qa_demo = sub.add_parser("qa-demo", help="run the bundled memory-QA episodes and score them")
     qa_demo.add_argument("--out", type=Path, help="output folder (default: a temporary one)")

@@ -258,7 +258,8 @@ def run_house_task(task: HouseTask, mode: str, house: House, history: HouseHisto
             keep.close()
     return {
         "task": task.task_id, "scene": task.scene, "house": task.setup.name, "kind": task.kind,
-        "category": task.category, "mode": mode, "instruction": task.instruction, "success": bool(success),
+        "category": task.category, "split": task.setup.split, "oracle_nav_m": task.oracle_nav_m, "mode": mode,
+        "instruction": task.instruction, "success": bool(success),
         "failure": failure, "nav_steps": robot.nav_cells,
         "nav_m": round(spent.nav_m, 2), "explore_steps": outcome.explore_steps, "skill_calls": spent.skill_calls,
         "memory_queries": sum(queries.values()), "queries": queries, "replans": outcome.replans,

@@ -18,6 +18,7 @@ simulator's true state.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 from dataclasses import dataclass
@@ -156,6 +157,7 @@ class HouseTask:
     targets: tuple[str, ...]
     moved: tuple[str, ...]
     oracle: tuple[tuple[str, str], ...]
+    oracle_nav_m: float = 0.0  # how far the scripted oracle drove (from the hallway, true object ids)
 
     @property
     def scene(self) -> str:
@@ -276,6 +278,7 @@ class _HouseBuilder:
             ok = run_oracle(self.house, robot, task.oracle) and task.check(snapshot(self.house))
             # a task whose own scripted plan needs more than a run may spend is not a fair task
             ok = ok and robot.nav_distance_m <= self.budget.max_nav_m and len(steps) <= self.budget.max_skill_calls
+            task = dataclasses.replace(task, oracle_nav_m=round(float(robot.nav_distance_m), 2))
             self.house.client.removeBody(robot.body)
         self.setup.after(self.house)
         if ok:
@@ -425,6 +428,36 @@ def _mix(tasks: list[HouseTask], n: int) -> list[HouseTask]:
     return [t for t in tasks if id(t) in chosen]
 
 
+@dataclass(frozen=True)
+class HouseJob:
+    """One house and history of a suite, with the seeds that draw them: built alone (e.g. in a worker
+    process), it gives the same tasks as in the whole suite."""
+
+    index: int
+    arrangement: int
+    setup_seed: float
+    tasks_seed: float
+    per_house: int = 8
+    year: int = 2022
+
+    def setup(self) -> HouseSetup:
+        return choose_setup(self.index, self.year, random.Random(self.setup_seed), self.arrangement)
+
+    def tasks(self, house: House, setup: HouseSetup, budget: Budget | None = None) -> list[HouseTask]:
+        return house_tasks(house, setup, random.Random(self.tasks_seed), self.per_house, budget)
+
+
+def suite_jobs(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, year: int = 2022, per_house: int = 8,
+               arrangements: int = 1) -> list[HouseJob]:
+    """The suite's houses and histories in order, each with its seeds (drawn from ``seed`` in turn)."""
+    rng = random.Random(seed)
+    jobs = []
+    for index in houses:
+        for arrangement in range(arrangements):
+            jobs.append(HouseJob(index, arrangement, rng.random(), rng.random(), per_house, year))
+    return jobs
+
+
 @functools.lru_cache(maxsize=4)
 def build_house_suite(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, year: int = 2022,
                       per_house: int = 8, budget: Budget | None = None, arrangements: int = 1
@@ -432,13 +465,11 @@ def build_house_suite(seed: int = 0, houses: tuple[int, ...] = SUITE_HOUSES, yea
     """The house task suite (deterministic for a seed): per house ``arrangements`` histories (RoomR
     episodes, cross-room moves, stored things), ``per_house`` tasks each; every task's oracle fits
     ``budget`` (default: the runner's :data:`~robomem_sim.runner.DEFAULT_BUDGET`)."""
-    rng = random.Random(seed)
     tasks: list[HouseTask] = []
-    for index in houses:
-        for arrangement in range(arrangements):
-            setup = choose_setup(index, year, random.Random(rng.random()), arrangement)
-            with setup.build() as house:
-                tasks += house_tasks(house, setup, random.Random(rng.random()), per_house, budget)
+    for job in suite_jobs(seed, houses, year, per_house, arrangements):
+        setup = job.setup()
+        with setup.build() as house:
+            tasks += job.tasks(house, setup, budget)
     return tuple(tasks)
 
 
@@ -454,6 +485,9 @@ class SuiteSpec:
         return build_house_suite(seed, self.houses, per_house=self.per_house, budget=budget,
                                  arrangements=self.arrangements)
 
+    def jobs(self, seed: int = 0) -> list[HouseJob]:
+        return suite_jobs(seed, self.houses, per_house=self.per_house, arrangements=self.arrangements)
+
 
 #: ``demo``: the demo's small default suite (val houses); ``train``: every train room index (tune here);
 #: ``val``: every val room index, several histories each (report here, never trace); ``full``: both.
@@ -462,6 +496,15 @@ SUITES = {
     "train": SuiteSpec(TRAIN_INDICES, 2, 4),
     "val": SuiteSpec(VAL_INDICES, 3, 6),
 }
+
+
+def named_jobs(name: str, seed: int = 0) -> list[HouseJob]:
+    """The houses and histories of a named suite (:data:`SUITES`, or ``full``: train then val)."""
+    if name == "full":
+        return named_jobs("train", seed) + named_jobs("val", seed)
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}: one of {', '.join([*SUITES, 'full'])}")
+    return SUITES[name].jobs(seed)
 
 
 def named_suite(name: str, seed: int = 0, budget: Budget | None = None) -> tuple[HouseTask, ...]:

@@ -22,6 +22,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 COLUMNS = (  # (key in summary[mode], heading, format)
     ("success_rate", "success", "{:.0%}"),
     ("mean_explore_steps", "explore steps", "{:.2f}"),
+    ("mean_nav_m", "nav m", "{:.1f}"),
     ("mean_nav_steps", "nav cells", "{:.1f}"),
     ("mean_skill_calls", "skill calls", "{:.1f}"),
     ("mean_memory_queries", "memory queries", "{:.1f}"),
@@ -57,6 +58,31 @@ def summary_table(summary: dict[str, dict[str, Any]], modes: Iterable[str]) -> s
             cells.append("-" if value is None else fmt.format(value))
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
+                                                                                                    strict=True)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def category_table(summary: dict[str, dict[str, Any]], modes: Iterable[str]) -> str:
+    """Success per task category and mode: successes/runs and the 95 % Wilson interval."""
+    modes = [m for m in modes if summary.get(m)]
+    categories = sorted({c for m in modes for c in summary[m].get("success_by_category", {})})
+    rows = [["category", *modes]]
+    for category in categories:
+        cells = [category]
+        for mode in modes:
+            c = summary[mode]["success_by_category"].get(category)
+            cells.append("-" if not c else f"{c['successes']}/{c['n']} [{c['ci95'][0]:.0%}-{c['ci95'][1]:.0%}]")
+        rows.append(cells)
+    cells = ["all"]
+    for mode in modes:
+        m = summary[mode]
+        ok = round(m["success_rate"] * m["n"])
+        cells.append(f"{ok}/{m['n']} [{m['success_ci95'][0]:.0%}-{m['success_ci95'][1]:.0%}]")
+    rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
                                                                                                     strict=True)))
              for row in rows]

@@ -249,9 +249,9 @@ class Robot:
             self.rotate()
         return frames
 
-    def look_inside(self, ref: str, tilts_deg: tuple[float, ...] = (0.0, 20.0, -20.0)) -> list[CameraFrame]:
-        """Frames of what an open receptacle holds: the head aimed at it, then tilted lower and higher (a
-        fridge's shelves, a drawer's floor), each a moment later (no skill call: part of opening it)."""
+    def look_inside(self, ref: str, tilts_deg: tuple[float, ...] = (0.0, 15.0)) -> list[CameraFrame]:
+        """Frames of what an open receptacle holds: the head aimed at it, then tilted lower (a drawer's
+        floor, a low shelf), each a moment later (no skill call: part of opening it)."""
         oid = self._known(ref)
         if oid is None:
             return []

@@ -60,8 +60,13 @@ class RosMemoryBackend:
     node (:class:`robomem_sim.robot_node.SimRobotNode`, spun in a background thread)."""
 
     def __init__(self, node: Any, workdir: Path | None = None, planner: bool = True,
-                 planner_params: dict[str, Any] | None = None, record_dir: Path | None = None) -> None:
+                 planner_params: dict[str, Any] | None = None, record_dir: Path | None = None,
+                 name_suffix: str = "") -> None:
+        """``name_suffix``: appended to every node name (several backends on one ROS graph, e.g. one per
+        worker process of the demo)."""
         self.node = node
+        self.suffix = name_suffix
+        self.robot_name = f"{ROBOT_NODE}{name_suffix}"
         self.record_dir = record_dir  # each run's topics to a bag here (robomem.record.recorder), or None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="robomem-demo-nodes-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +79,7 @@ class RosMemoryBackend:
         if planner:
             from robomem_sim.robot_node import SimRobotNode, spinning
 
-            self.robot_node = SimRobotNode(ROBOT_NODE, context=node.context)
+            self.robot_node = SimRobotNode(self.robot_name, context=node.context)
             self._stack.enter_context(spinning(self.robot_node))
 
     def close(self) -> None:
@@ -97,8 +102,8 @@ class RosMemoryBackend:
         self.runs += 1
         config = self.workdir / f"memory-{self.runs}.yaml"
         config.write_text(yaml.safe_dump({"memory": {"rooms": rooms_config}}))
-        memory_name = f"{NODE_NAME}_{self.runs}"
-        planner_name = f"{PLANNER_NAME}_{self.runs}"
+        memory_name = f"{NODE_NAME}{self.suffix}_{self.runs}"
+        planner_name = f"{PLANNER_NAME}{self.suffix}_{self.runs}"
         # This process's clients exist before the nodes start: a server answers a client it has discovered,
         # and a node discovers at start-up the endpoints that already exist (a client newer than its server
         # can lose its first answers: Fast DDS "failed to send response").
@@ -109,9 +114,9 @@ class RosMemoryBackend:
         if self.record_dir is not None:  # the recorder first: the memory node finds its readers as it starts
             from robomem.record.recorder import wait_until_recording
 
-            recorder = f"demo_recorder_{self.runs}"
+            recorder = f"demo_recorder{self.suffix}_{self.runs}"
             processes.append(self._start("robomem.record.recorder", recorder,
-                                         {"bag_path": str(self.record_dir / f"run-{self.runs:02d}")}))
+                                         {"bag_path": str(self.record_dir / f"run{self.suffix}-{self.runs:02d}")}))
             try:
                 wait_until_recording(self.node, recorder)
             except Exception:
@@ -120,7 +125,7 @@ class RosMemoryBackend:
         processes.append(self._start("robomem.ros.memory_node", memory_name,
                                      {"db_path": str(db_copy), "config_file": str(config)}))
         if self.planner:
-            params = {"memory_node": memory_name, "robot_node": ROBOT_NODE, **self.planner_params}
+            params = {"memory_node": memory_name, "robot_node": self.robot_name, **self.planner_params}
             processes.append(self._start("robomem.ros.planner_node", planner_name, params))
         try:
             client.wait_until_ready(timeout_s=60.0)

@@ -331,16 +331,35 @@ def _mean(values: Iterable[float]) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (scipy's binomtest); (0, 1) for no runs."""
+    if n == 0:
+        return (0.0, 1.0)
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence, method="wilson")
+    return (round(float(ci.low), 4), round(float(ci.high), 4))
+
+
+def success_counts(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = sum(bool(r["success"]) for r in runs)
+    return {"n": len(runs), "successes": ok, "rate": ok / len(runs) if runs else 0.0, "ci95": wilson(ok, len(runs))}
+
+
 def aggregate(runs: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
-    """Per mode: success rate, mean steps, queries, wall time; per kind success; full/off ratios."""
+    """Per mode: success rate (with its 95 % Wilson interval), mean steps, queries, wall time; per kind and
+    per category success (with intervals); full/off ratios; driving against the oracle's."""
     out: dict[str, Any] = {}
     for mode in modes:
         rs = [r for r in runs if r["mode"] == mode]
         kinds = sorted({r["kind"] for r in rs})
+        categories = sorted({r["category"] for r in rs if r.get("category")})
         out[mode] = {
             "n": len(rs),
             "success_rate": _mean(r["success"] for r in rs),
+            "success_ci95": wilson(sum(bool(r["success"]) for r in rs), len(rs)),
             "success_by_kind": {k: _mean(r["success"] for r in rs if r["kind"] == k) for k in kinds},
+            "success_by_category": {c: success_counts([r for r in rs if r["category"] == c]) for c in categories},
             **{f"mean_{key}": _mean(r[key] for r in rs)
                for key in ("nav_steps", "nav_m", "explore_steps", "skill_calls", "memory_queries", "frames", "wall_s")},
         }
@@ -355,6 +374,11 @@ def aggregate(runs: list[dict[str, Any]], modes: Sequence[str]) -> dict[str, Any
                 mem["mean_explore_steps"] / off["mean_explore_steps"] if off["mean_explore_steps"] else None)
             for key in ("nav_steps", "nav_m", "skill_calls", "frames"):
                 ratios[f"{mode}/off {key}"] = mem[f"mean_{key}"] / off[f"mean_{key}"] if off[f"mean_{key}"] else None
+    oracle = {r["task"]: r["oracle_nav_m"] for r in runs if r.get("oracle_nav_m")}
+    for mode in modes:
+        both = [r for r in runs if r["mode"] == mode and r["success"] and r["task"] in oracle]
+        if both:  # driving on the tasks both this mode and the scripted oracle finish
+            ratios[f"{mode}/oracle nav_m"] = sum(r["nav_m"] for r in both) / sum(oracle[r["task"]] for r in both)
     out["ratios"] = ratios
     return out
 

@@ -142,6 +142,7 @@ class Agent:
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
         self.full: dict[str, list[tuple[float, ...]]] = {}  # receptacles that had no free spot for a place
         self.searched: set[tuple[str, float, float, float]] = set()  # likely places gone to
+        self.found_closed: list[tuple[float, ...]] = []  # receptacles a place found closed
         self.hints: dict[str, str] = {}  # label -> the room the instruction says it was left in
         self.started = -math.inf  # when the task started (robot clock)
         self.outcome = Outcome(False)
@@ -275,8 +276,14 @@ class Agent:
         before = [r for r in self.tools.contents(receptacle, at=when)]
         if not before:
             raise Failed(f"no memory of what was on the {receptacle}")
+        unseen = self._look_at_holder(receptacle, before)
+        found = moved()
+        if found:
+            return found
+        if len(unseen) == 1:  # the one thing that was there and is not now
+            return unseen[0].label
         here = self.robot.position()
-        for rec in sorted(before, key=lambda r: r.distance_to(here)):
+        for rec in sorted(unseen or before, key=lambda r: (self.travel_m(r.center, here), r.center)):
             self._check_budget()
             self._run_step(Step("navigate_to", rec), record_failure=True)
             self.robot.observe()
@@ -284,6 +291,28 @@ class Agent:
             if found:
                 return found
         raise Failed(f"found nothing moved from the {receptacle}")
+
+    def _look_at_holder(self, receptacle: str, before: list[ObjectRecord]) -> list[ObjectRecord]:
+        """Go to the ``receptacle`` that held ``before`` and look at it once: the things memory has not seen
+        there since (each is noted as looked for there in vain)."""
+        center = tuple(sum(r.center[i] for r in before) / len(before) for i in range(3))
+        holder = self.tools.where_is(receptacle, near=center)
+        if holder is None:
+            return []
+        self._check_budget()
+        visit = self.robot.now()
+        if not self._run_step(Step("navigate_to", holder), record_failure=False).success:
+            return []
+        self.robot.observe()
+        unseen = []
+        for rec in before:
+            now = self.tools.where_is(rec.label, near=rec.center)
+            if now is None or now.last_seen is None or now.last_seen < visit or math.dist(
+                    now.center[:2], rec.center[:2]) > RULED_OUT_M:
+                unseen.append(rec)
+        if len(unseen) == 1:
+            self.failed.setdefault(unseen[0].label, []).append((unseen[0].center, self.robot.now()))
+        return unseen
 
     def _not_found_there(self, was: ObjectRecord) -> bool:
         """The robot went to where ``was`` is recorded and did not find it, and memory has not seen it
@@ -564,7 +593,8 @@ class Agent:
                 near = plan.steps[0].target.center
             rec = self._find(goal.rec, near)
             plan.add("navigate_to", rec)
-            opened = rec.label in RECEPTACLE_OPENABLE and is_open(rec) is not True
+            found_closed = any(math.dist(c, rec.center) <= RULED_OUT_M for c in self.found_closed)
+            opened = rec.label in RECEPTACLE_OPENABLE and (is_open(rec) is not True or found_closed)
             if opened:
                 plan.add("open", rec)
             plan.add("place", rec)
@@ -581,6 +611,8 @@ class Agent:
         if (record_failure and step.skill in ("navigate_to", "pick", "open")
                 and result.kind is FailureKind.NOT_FOUND):
             self.failed.setdefault(step.target.label, []).append((step.target.center, self.robot.now()))
+        if step.skill == "place" and result.kind is FailureKind.RECEPTACLE_CLOSED:
+            self.found_closed.append(step.target.center)  # whatever memory believes: open it next time
         if record_failure and step.skill == "place" and result.kind is FailureKind.NO_FREE_SPOT:
             self.full.setdefault(step.target.label, []).append(step.target.center)  # try another instance
         return result
