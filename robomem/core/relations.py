@@ -109,6 +109,11 @@ class Relations:
             for holder in holders
         )
 
+    def _rests_on_top(self, track: Track, surface: Track) -> bool:
+        """Whether the track's bottom is at the surface's top (within the support gap)."""
+        gap = (track.center[2] - track.size[2] / 2.0) - (surface.center[2] + surface.size[2] / 2.0)
+        return abs(float(gap)) <= self.config.support_gap_m
+
     def best_parent(self, track: Track) -> list | None:
         """What holds the track, as [id, relation]. In order of preference: the smallest *container*
         its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
@@ -130,6 +135,8 @@ class Relations:
             relation = support_relation(track.center, track.size, rec.center, rec.size,
                                         cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)
+            if relation == "in" and not cfg.is_container(rec.label) and self._rests_on_top(track, rec):
+                relation = "on"  # sunk into a surface's thin box by noise: it lies on the surface
             if relation == "in" and volume > own_volume and fits_in(track.size, rec.size):
                 (containers if cfg.is_container(rec.label) else others).append((volume, rec_id))
             elif relation == "on" and can_carry(track.size, rec.size):
