@@ -117,6 +117,7 @@ def _show_memory(db_path: Path) -> None:
 
 
 def cmd_ros(args: argparse.Namespace) -> int:
+    from robomem.core.storage import is_postgres_url
     from robomem.ros.bringup import default_params_file, normalized_namespace, run
 
     try:
@@ -127,7 +128,8 @@ def cmd_ros(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"use_sim_time": True} if args.use_sim_time else {}
     if args.no_activate:
         overrides["autostart"] = False
-    memory = {"db_path": args.db if args.db == ":memory:" else str(Path(args.db).resolve())} if args.db else {}
+    keep = args.db == ":memory:" or is_postgres_url(args.db or "")
+    memory = {"db_path": args.db if keep else str(Path(args.db).resolve())} if args.db else {}
     return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides, namespace,
                memory)
 

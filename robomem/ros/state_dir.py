@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from robomem.core.storage import is_postgres_url
+
 DEFAULT_DB_NAME = "memory.sqlite"
 STATE_DIR_ENV = "ROBOMEM_STATE_DIR"
 
@@ -27,8 +29,8 @@ def state_dir(namespace: str = "") -> Path:
 
 def resolve_db_path(db_path: str, namespace: str = "") -> str:
     """``""``: the default file in the state directory; a relative path: inside the state directory;
-    an absolute path or ``:memory:`` as given. The folder of a file path is created."""
-    if db_path == ":memory:":
+    an absolute path, ``:memory:`` or a ``postgresql://`` URL as given. The folder of a file path is created."""
+    if db_path == ":memory:" or is_postgres_url(db_path):
         return db_path
     path = Path(db_path).expanduser() if db_path else Path(DEFAULT_DB_NAME)
     if not path.is_absolute():
