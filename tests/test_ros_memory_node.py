@@ -224,6 +224,18 @@ def test_markers_draw_rooms_as_floor_areas_and_open_or_on_states():
     labels = {m.id: m.text for m in drawn if m.ns == "labels"}
     assert labels == {7: "Fridge#7 open", 8: "Television#8 off"}
     assert next(m for m in drawn if m.ns == "objects" and m.id == 7).color == OPEN_COLOR
+    from robomem.core.types import GraphEdge
+    from robomem.ros.markers import LINK_COLOR, RELATION_COLORS
+
+    nodes += [GraphNode("9", "receptacle", "TowelHolder", 9, np.array([2.0, 0.0, 1.4]), np.array([0.6, 0.05, 0.05])),
+              GraphNode("10", "object", "Towel", 10, np.array([2.0, 0.0, 1.1]), np.array([0.5, 0.05, 0.6])),
+              GraphNode("11", "object", "Boots", 11, np.array([0.5, 0.5, 0.1]), np.array([0.3, 0.2, 0.2]))]
+    edges = [GraphEdge("10", "9", "hanging"), GraphEdge("11", "room:kitchen", "on_floor"), GraphEdge("8", "7", "on")]
+    links = next(m for m in GraphMessages("map").markers(nodes, edges).markers if m.ns == "links")
+    assert len(links.points) == 6 and len(links.colors) == 6
+    assert links.colors[0] == RELATION_COLORS["hanging"] and links.colors[4] == LINK_COLOR
+    assert links.colors[2] == RELATION_COLORS["on_floor"]
+    assert (links.points[3].x, links.points[3].y, links.points[3].z) == (0.5, 0.5, 0.0)  # down to the floor
     import yaml  # the RViz config shows this topic, latched, with every namespace drawn
 
     rviz = yaml.safe_load((Path(__file__).parents[1] / "config/robomem.rviz").read_text())

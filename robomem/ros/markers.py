@@ -27,7 +27,13 @@ ON_COLOR = ColorRGBA(r=1.0, g=0.9, b=0.1, a=0.85)  # a device switched on (isTog
 ROOM_COLOR = ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.15)
 ROOM_HEIGHT_M = 0.02  # rooms are drawn as floor areas
 TEXT_COLOR = ColorRGBA(r=1.0, g=1.0, b=1.0, a=0.9)
-LINK_COLOR = ColorRGBA(r=0.2, g=0.9, b=0.3, a=0.9)
+LINK_COLOR = ColorRGBA(r=0.2, g=0.9, b=0.3, a=0.9)  # in / on
+#: Link colours of the other relations: hanging from a holder, part of a piece of furniture, on the floor
+RELATION_COLORS = {
+    "hanging": ColorRGBA(r=0.8, g=0.3, b=0.9, a=0.9),
+    "part_of": ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.6),
+    "on_floor": ColorRGBA(r=0.9, g=0.8, b=0.5, a=0.9),
+}
 MIN_SCALE_M = 0.01  # RViz does not draw zero-sized boxes
 
 
@@ -125,7 +131,8 @@ class GraphMessages:
 
     def markers(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge],
                 states: dict[int, dict] | None = None) -> MarkerArray:
-        """Markers in namespaces objects / labels / links for at most ``max_marker_objects`` objects (the
+        """Markers in namespaces objects / labels / links (coloured by relation: RELATION_COLORS; a thing on
+        the floor gets a line down to where it stands) for at most ``max_marker_objects`` objects (the
         receptacles first, then the lowest ids), rooms / room_names for the rooms with an area (floor
         boxes); ``states``: track id -> the shown states (open/closed and on/off recolour the box and
         end its label). The first marker clears the previous set."""
@@ -153,9 +160,16 @@ class GraphMessages:
         links.header.frame_id = self.frame_id
         links.pose.orientation.w = 1.0
         links.scale.x = 0.01
+        bottoms = {n.node_id: n.center - [0.0, 0.0, float(n.size[2]) / 2.0] for n in objects}
         for edge in edges:
-            if edge.child in centers and edge.parent in centers:
-                links.points += [point_to_msg(centers[edge.child]), point_to_msg(centers[edge.parent])]
+            if edge.relation == "on_floor" and edge.child in centers:  # down to where it stands
+                ends = (centers[edge.child], bottoms[edge.child])
+            elif edge.child in centers and edge.parent in centers:
+                ends = (centers[edge.child], centers[edge.parent])
+            else:
+                continue
+            links.points += [point_to_msg(end) for end in ends]
+            links.colors += [RELATION_COLORS.get(edge.relation, LINK_COLOR)] * 2
         if links.points:
             out.append(links)
         out[0].header.frame_id = self.frame_id
