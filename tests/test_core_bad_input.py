@@ -186,10 +186,15 @@ def test_stale_negative_and_replayed_frames_change_nothing(memory):
     assert memory.count("Mug") == 1
     assert np.allclose(memory.where_is("Mug").center[:2], [1.0, -1.5], atol=0.05)
     assert memory.last_seen("Mug") == 23
-    replay = frame(23, view, det("Mug", 1.0, -1.5), det("Apple", 1.2, -1.2))  # the same robot and stamp again
+    replay = frame(23, view, det("Mug", 1.0, -1.5))  # the same robot, stamp and frame again
+    hits = memory.where_is("Mug").track_id, memory.tracks[memory.where_is("Mug").track_id].hits
     assert memory.ingest(replay) == []
     assert memory.counters["duplicate_batches"] == 1
-    assert memory.count("Apple") == 0, "a repeated batch is not taken"
+    assert memory.tracks[hits[0]].hits == hits[1], "a repeated batch is not taken"
+    other_camera = frame(23, looking(0, 0, yaw=90), det("Apple", 0.0, 2.0))  # another frame at that stamp
+    memory.ingest(other_camera)
+    assert memory.counters["duplicate_batches"] == 1
+    assert len([t for t in memory.tracks.values() if t.label == "Apple"]) == 1, "a different frame is taken"
     numbered = frame(24, view, det("Mug", 1.0, -1.5))
     numbered.sequence = 7
     memory.ingest(numbered)

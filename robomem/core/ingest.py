@@ -99,7 +99,8 @@ class IngestPipeline:
                 raise RejectedInput("oversized", f"{len(batch.detections)} detections exceed the limit")
             t = checked_time(batch.t, "batch time")
             source = self._checked_source(batch)
-            if self.stamps.is_repeat(source, t, batch.sequence):
+            content = _fingerprint(batch) if batch.sequence is None else 0
+            if self.stamps.is_repeat(source, t, batch.sequence, content):
                 self.counters["duplicate_batches"] += 1
                 return []
             refusal = self.stamps.check(t, journal.now)
@@ -117,7 +118,7 @@ class IngestPipeline:
             self.counters["late_within_tolerance"] += 1  # taken as of memory's clock, logged at its own stamp
         now = max(t, journal.now) if math.isfinite(journal.now) else t
         journal.now = now
-        self.stamps.taken(source, t, batch.sequence)
+        self.stamps.taken(source, t, batch.sequence, content)
         self.quarantine.batch_taken(source, t, batch.sequence)
         events_before = journal.events_recorded + 1
         self.counters["batches"] += 1
@@ -388,3 +389,14 @@ class IngestPipeline:
                 wide = own + static_reach * (1.0 + cfg.articulation_reach) + cfg.gate_m + INDEX_SLACK_M
                 radii = np.where(furniture, np.maximum(radii, wide), radii)
         return radii
+
+
+def _fingerprint(batch: ObservationBatch) -> int:
+    """What a frame showed (its view and detections), to tell a replayed frame from another one at the
+    same stamp."""
+    try:
+        view = batch.view
+        seen = None if view is None else (tuple(float(v) for v in view.position), float(view.yaw_deg))
+        return hash((seen, tuple((d.label, tuple(float(v) for v in d.center)) for d in batch.detections)))
+    except (AttributeError, TypeError, ValueError):
+        return 0

@@ -107,8 +107,10 @@ class StampPolicy:
     - **late**: more than ``late_tolerance_s`` behind memory's clock: refused (``late``), history is not
       rewritten; within the tolerance it is taken as of memory's clock, counted (``late_within_tolerance``),
       its sightings logged at their own stamp;
-    - **repeated**: a batch whose source already sent this sequence number, or this stamp, is skipped
-      (idempotent, counted as ``duplicate_batches``).
+    - **repeated**: a batch whose source already sent this sequence number, or (without sequence numbers)
+      this stamp with the same content, is skipped (idempotent, counted as ``duplicate_batches``); two
+      different frames of one source at one stamp (two cameras without sensor names, a simulator whose
+      clock stood still) are both taken.
     """
 
     def __init__(self, config: Any, clock: Callable[[], float] = time.time) -> None:
@@ -122,9 +124,10 @@ class StampPolicy:
         if self.wall_clock is None and math.isfinite(t):
             self.wall_clock = abs(t - self.clock()) <= WALL_CLOCK_WINDOW_S
 
-    def is_repeat(self, source: str, t: float, sequence: int | None) -> bool:
+    def is_repeat(self, source: str, t: float, sequence: int | None, content: int = 0) -> bool:
+        """``content``: a fingerprint of the batch (used when it has no sequence number)."""
         recent = self._recent.get(source)
-        return recent is not None and (("s", sequence) in recent if sequence is not None else ("t", t) in recent)
+        return recent is not None and _repeat_key(t, sequence, content) in recent
 
     def check(self, t: float, now: float) -> tuple[str, str] | None:
         """(reason, detail) if a batch stamped ``t`` must be refused, given memory's clock ``now``."""
@@ -143,12 +146,16 @@ class StampPolicy:
                            f"{cfg.late_tolerance_s} s): history is not rewritten"
         return None
 
-    def taken(self, source: str, t: float, sequence: int | None) -> None:
+    def taken(self, source: str, t: float, sequence: int | None, content: int = 0) -> None:
         """Remember a batch memory took (for :meth:`is_repeat`)."""
         recent = self._recent.get(source)
         if recent is None:
             recent = self._recent[source] = collections.deque(maxlen=RECENT_KEYS)
-        recent.append(("s", sequence) if sequence is not None else ("t", t))
+        recent.append(_repeat_key(t, sequence, content))
 
     def forget_source(self, source: str) -> None:
         self._recent.pop(source, None)
+
+
+def _repeat_key(t: float, sequence: int | None, content: int) -> tuple:
+    return ("s", sequence) if sequence is not None else ("t", t, content)
