@@ -120,7 +120,8 @@ def test_view_cone_yaw_for_the_four_headings():
     for rot, yaw in expected.items():
         frame = metadata_frame([], (1.0, AGENT_Y, -0.75), rot)
         view = batch_from_metadata(frame, "r1", 0.0).view
-        assert view.yaw_deg == pytest.approx(yaw)
+        assert (view.yaw_deg - yaw + 180.0) % 360.0 - 180.0 == pytest.approx(0.0, abs=1e-6)  # the same heading
+        assert -180.0 <= view.yaw_deg < 180.0  # views keep their yaw in [-180, 180)
         # camera: AI2-THOR (1.0, AGENT_Y + 0.675, -0.75) -> core (-0.75, 1.0, AGENT_Y + 0.675)
         assert view.position == pytest.approx((-0.75, 1.0, AGENT_Y + CAMERA_OFFSET_Y))
         assert view.fov_deg == pytest.approx(90.0)
