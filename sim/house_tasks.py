@@ -493,8 +493,8 @@ class SuiteSpec:
 #: ``val``: every val room index, several histories each (report here, never trace); ``full``: both.
 SUITES = {
     "demo": SuiteSpec(SUITE_HOUSES, 1, 8),
-    "train": SuiteSpec(TRAIN_INDICES, 2, 4),
-    "val": SuiteSpec(VAL_INDICES, 3, 6),
+    "train": SuiteSpec(TRAIN_INDICES, 1, 6),
+    "val": SuiteSpec(VAL_INDICES, 2, 6),
 }
 
 

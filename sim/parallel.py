@@ -9,9 +9,9 @@ rclpy context and robot node, and each full-memory run its own memory and planne
 the job's suffix, so workers share one ROS graph). Progress comes back over a queue.
 
 The cache (``$ROBOMEM_CACHE_DIR``, default ``~/.cache/robomem/household``) keeps per job the drawn
-tasks and the morning walk's memory file, keyed by the job, the budget and a digest of robomem's and
-the simulator's sources (any code change starts afresh); at most :data:`CACHE_ENTRIES` entries, the
-least recently used go first.
+tasks and the morning walk's memory file, keyed by the job, the budget and a digest of the sources they
+depend on (:data:`DIGEST_PARTS`: a change there starts afresh); at most :data:`CACHE_ENTRIES` entries,
+the least recently used go first.
 """
 
 from __future__ import annotations
@@ -38,16 +38,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ROBOMEM_CACHE_DIR") or Path.home() / ".cache" / "robomem" / "household")
 
 
+#: What a house's tasks and morning walk depend on: robomem's memory, perception and AI2-THOR data code, the
+#: planner's skill vocabulary, and the simulator (not the planner's search, the reports or the ROS glue).
+DIGEST_PARTS = ("core", "perception", "thor", "planner/plan.py", "planner/results.py", "planner/language.py")
+NOT_DIGESTED = frozenset({"demo.py", "parallel.py", "report.py", "ros_backend.py", "robot_node.py",
+                          "priors.py"})  # likely places are asked during tasks, never in building or walking
+
+
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """SHA-1 of robomem's and the simulator's Python sources (what a cached house depends on)."""
+    """SHA-1 of the sources a cached house depends on (:data:`DIGEST_PARTS` and the simulator's)."""
     import robomem
 
+    package = Path(robomem.__file__).resolve().parent
+    paths = [p for part in DIGEST_PARTS for p in ([package / part] if part.endswith(".py")
+                                                  else sorted((package / part).rglob("*.py")))
+             if p.name not in NOT_DIGESTED]
+    paths += [p for p in sorted(ROOT.glob("*.py")) if p.name not in NOT_DIGESTED]
     digest = hashlib.sha1()
-    for folder in (Path(robomem.__file__).resolve().parent, ROOT):
-        for path in sorted(folder.rglob("*.py")):
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

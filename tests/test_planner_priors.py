@@ -117,18 +117,29 @@ def test_a_stay_that_ended_gone_counts_less_than_one_that_did_not(home) -> None:
 
 
 @pytest.mark.data("thor")
-def test_things_put_somewhere_since_the_thing_was_lost_point_there(home) -> None:
-    """After the mug was lost a book appeared on the sofa (seen empty before): someone has been putting
-    things there, so the sofa gains evidence of that kind (and none of the desk's or table's)."""
-    memory, feed = home
+def test_things_put_somewhere_since_the_thing_was_lost_point_there() -> None:
+    """After the mug was lost someone moved a book from the side table to the sofa (memory saw both): that
+    is where things have been put since, so the sofa gains evidence of that kind (the others none)."""
     from robomem.core.priors import likely_places
 
-    feed.see(NORTH, _sofa(), _on("Book", 0.0, 2.5, 0.85), times=3)
-    places = {p.label: p for p in memory.likely_places("Mug", 5)}
-    assert places["Sofa"].evidence["changes"] > 0.99
-    assert places["Desk"].evidence["changes"] == 0.0 and places["SideTable"].evidence["changes"] == 0.0
-    before = {p.label: p for p in likely_places(memory, "Mug", 5, since=memory.now)}  # nothing since now
-    assert "changes" not in before["Sofa"].evidence and before["Sofa"].score < places["Sofa"].score
+    memory = Memory(MemoryConfig(db_path=":memory:"))
+    try:
+        feed = _Feed(memory)
+        feed.see(WEST, _side_table(), _on("Book", -2.0, 0.1, 0.65))
+        feed.see(NORTH, _sofa())
+        feed.see(EAST, _desk(), _on("Mug", 2.0, 0.0, 0.85))
+        feed.see(EAST, _desk(), times=10)  # the mug is gone
+        lost_at = memory.now
+        feed.see(NORTH, _sofa(), _on("Book", 0.0, 2.5, 0.85), times=3)
+        feed.see(WEST, _side_table(), times=4)
+        assert [c.change for c in memory.what_changed(lost_at) if c.label == "Book"] == ["moved"]
+        places = {p.label: p for p in memory.likely_places("Mug", 5)}
+        assert places["Sofa"].evidence["changes"] > 0.99
+        assert places["Desk"].evidence["changes"] == 0.0 and places["SideTable"].evidence["changes"] == 0.0
+        before = {p.label: p for p in likely_places(memory, "Mug", 5, since=memory.now)}  # nothing since now
+        assert "changes" not in before["Sofa"].evidence and before["Sofa"].score < places["Sofa"].score
+    finally:
+        memory.close()
 
 
 @pytest.mark.data("thor")

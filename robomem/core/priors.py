@@ -10,8 +10,8 @@ with no evidence gives its weight to the others):
   evidence (someone took it from there), unless it was inside closed furniture (nothing can be seen gone
   through a closed door);
 - **changes** — for a thing memory has lost or not seen since a time: what memory saw change since then
-  (things that moved or appeared onto a holder, or were first seen since on a holder memory knew before:
-  someone has been putting things there, and whatever was carried away most likely went the same way);
+  (things that moved or appeared onto a holder: someone has been putting things there, and whatever was
+  carried away most likely went the same way);
 - **prior** — where things of the type are usually kept in AI2-THOR's homes: the receptacle statistics
   (``receptacles.json``: how often each object type was placed on each receptacle type) and the room
   annotations (``placement-annotations.json``: in kitchens / living rooms / bedrooms / bathrooms) that ship
@@ -59,6 +59,7 @@ class LikelyPlace:
     reason: str
     relation: str = "on"
     evidence: dict[str, float] = field(default_factory=dict, compare=False)
+    informed: bool = True  # False: only a default share (the statistics do not cover such receptacles)
 
     @property
     def source(self) -> str:
@@ -69,6 +70,7 @@ class LikelyPlace:
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "id": self.track_id, "center": [round(v, 3) for v in self.center],
                 "room": self.room, "score": round(self.score, 4), "relation": self.relation, "source": self.source,
+                "informed": self.informed,
                 "reason": self.reason, "evidence": {k: round(v, 4) for k, v in self.evidence.items()}}
 
 
@@ -235,14 +237,11 @@ def likely_places(memory: Any, label: str, k: int = 5, since: float | None = Non
         if since is None and own and not believed:
             since = max(t.last_seen for t in own)
         if since is not None:
-            put = {c.track_id for c in memory.what_changed(since) if c.change in ("appeared", "moved")}
-            for other in tracks.values():  # moved or appeared since, or first seen since on a holder known before
-                parent = other.history(PARENT).value_now() if other.is_live and other.ever_confirmed else None
-                if not parent or int(parent[0]) not in places:
-                    continue
-                holder = places[int(parent[0])]
-                if other.track_id in put or (other.first_seen > since and holder.first_seen < since):
-                    changes[holder.track_id] += 3.0 if normalize_label(other.label) == key else 1.0
+            for change in memory.what_changed(since):  # moved or appeared there since (memory's own verdict)
+                other = tracks.get(change.track_id) if change.change in ("appeared", "moved") else None
+                parent = other.history(PARENT).value_now() if other is not None else None
+                if parent and int(parent[0]) in places:
+                    changes[int(parent[0])] += 3.0 if normalize_label(other.label) == key else 1.0
         # prior: where things of this type are usually kept
         prior: dict[int, float] = {}
         if stats is not None and stats.known(label):
@@ -268,8 +267,10 @@ def likely_places(memory: Any, label: str, k: int = 5, since: float | None = Non
             relation = "in" if cfg.is_container(t.label) and cfg.is_openable(t.label) else "on"
             reason = _reason(label, t.label, relation, evidence, used, stays_on.get(pid, 0),
                              now - last_on.get(pid, now), stats)
+            covered = stats is not None and normalize_label(t.label) in stats.counts
+            informed = evidence.get("history", 0.0) > 0 or evidence.get("changes", 0.0) > 0 or covered
             scored.append(LikelyPlace(t.label, pid, tuple(float(v) for v in t.center), room_of(t.center),
-                                      score, reason, relation, evidence))
+                                      score, reason, relation, evidence, informed))
     scored.sort(key=lambda p: (-p.score, p.track_id))
     return scored[:k]
 

@@ -32,9 +32,12 @@ SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this
 UNDER_MARGIN_M = 0.1  # a thing stands on furniture whose footprint, this much larger, holds it
 UNDER_GAP_M = 0.35  # ... and whose top is at most this far below the thing's centre
 PLACES_K = 50  # likely places asked of memory per search step
+MIN_SHARE = 0.05  # a likely place scoring less than this share of the best unchecked one is not gone to
 SAME_STORAGE_M = 0.15  # records of closed storage this close are taken for one
-PLACE_SEEN_M = 1.0  # a surface this close to where the robot looked around or went to look is checked
+PLACE_SEEN_M = 1.0  # a surface this close to where the robot went to look at a likely place is checked
 PLACE_VISIT_M = 3.0  # a likely place is worth its score / (this + metres to drive there)
+LOOK_COVERS_M = 2.0  # a look-around checks the surfaces this close for small things
+LOOK_COST_M = 4.0  # a look-around is worth the score of the surfaces it checks / (this + metres to drive there)
 _FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 
 
@@ -375,18 +378,13 @@ class Agent:
         lost_room = self._region(lost[-1][0]) if lost else None
         hint = self.hints.get(label)
         if lost:  # not where memory had it: first the likely places of its room
-            place = self._next_likely_place(label, lost_room) if lost_room is not None else None
-        else:  # never seen (or lost by memory): where such a thing is likely kept (in the room it was left in)
-            place = self._next_likely_place(label, hint) if hint else None
-            if place is None and hint and self._open_next(label, hint):
-                return  # left in that room, on none of its surfaces: inside its storage
-            place = place or self._next_likely_place(label)
-        if place is not None:
-            self._search_place(place, label)
+            if lost_room is not None and self._likely_step(label, lost_room):
+                return
+        elif hint and (self._likely_step(label, hint) or self._open_next(label, hint)):
+            return  # left in a room: its likely places, then its storage
+        if not lost and self._likely_step(label):  # never seen, or lost by memory: where such things are kept
             return
-        plan_points = self._plan_points()
-        todo = [v for v in self.robot.viewpoints() if v not in self.visited and v not in plan_points
-                and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
+        todo = self._todo_viewpoints()
         if not todo:
             if not self._open_next(label):
                 raise Failed(f"{label} not found after visiting every viewpoint")
@@ -398,11 +396,8 @@ class Agent:
             room = _room_of(lost[-1][0], rooms)
             target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
                                              self._surfaces_not_looked_at(known, room, rooms))
-        if target is None and lost:
-            place = self._next_likely_place(label)  # then where such a thing is likely kept, home-wide
-            if place is not None:
-                self._search_place(place, label)
-                return
+        if target is None and lost and self._likely_step(label):  # then where such things are kept, home-wide
+            return
         if target is None:
             unchecked = self._unchecked_surfaces(known)
             current = [v for v in todo if rooms.get(v) == (hint or _room_of(here, rooms))] if rooms else []
@@ -410,12 +405,46 @@ class Agent:
             target = (self._surface_viewpoint(room_todo, here, unchecked)
                       or self._surface_viewpoint(todo, here, unchecked)
                       or min(room_todo, key=lambda v: (self.travel_m(v), v)))
+        self._look_from(target)
+
+    def _todo_viewpoints(self) -> list[tuple[float, float]]:
+        """The robot's viewpoints not gone to nor looked around near in this task."""
+        plan_points = self._plan_points()
+        return [v for v in self.robot.viewpoints() if v not in self.visited and v not in plan_points
+                and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
+
+    def _look_from(self, target: tuple[float, float]) -> None:
+        """Go to a viewpoint and look around there."""
         self.visited.add(target)
         self._trail(f"viewpoint ({target[0]:.2f},{target[1]:.2f})")
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
             self.robot.look_around()
+
+    def _likely_step(self, label: str, room: str | None = None) -> bool:
+        """One step of the search by memory's likely places (in ``room``, if given): go to the unchecked place
+        worth most (its score per metre), or look around from the viewpoint whose look checks the most
+        score of likely surfaces per metre, whichever is worth more; False when memory ranks none."""
+        places = self._likely_candidates(label, room)
+        if not places:
+            return False
+        place = max(places, key=lambda p: (p.score / (PLACE_VISIT_M + self.travel_m(p.place.center)),
+                                           -p.place.center[0], -p.place.center[1]))
+        place_value = place.score / (PLACE_VISIT_M + self.travel_m(place.place.center))
+        surfaces = [p for p in places if not self._closed_storage(p.place)]
+        views = [v for v in self._todo_viewpoints() if room is None or self._region(v) == room]
+        best_view, view_value = None, 0.0
+        for v in sorted(views):
+            mass = sum(p.score for p in surfaces if math.dist(p.place.center[:2], v) <= LOOK_COVERS_M)
+            value = mass / (LOOK_COST_M + self.travel_m(v))
+            if value > view_value:
+                best_view, view_value = v, value
+        if best_view is not None and view_value > place_value:
+            self._look_from(best_view)
+        else:
+            self._search_place(place, label)
+        return True
 
     # ------------------------------------------------------------------ travel and likely places
 
@@ -455,8 +484,8 @@ class Agent:
             return True
         if self._closed_storage(rec):
             return False  # a look does not show the inside
-        near = [p for p in self.looked] + [k[1:3] for k in self.searched]  # looked around there, or went next to it
-        return any(math.dist(rec.center[:2], p) <= PLACE_SEEN_M for p in near)
+        return (any(math.dist(rec.center[:2], p) <= LOOK_COVERS_M for p in self.looked)  # looked around near it
+                or any(math.dist(rec.center[:2], k[1:3]) <= PLACE_SEEN_M for k in self.searched))  # went next to it
 
     def _region(self, xy: tuple[float, ...]) -> str | None:
         """The room of a point: by the floor plan, else by the nearest viewpoint; None without rooms."""
@@ -465,24 +494,22 @@ class Agent:
             return plan.room_at(xy[:2])
         return _room_of(xy, self._rooms())
 
-    def _next_likely_place(self, label: str, room: str | None = None) -> PlaceRecord | None:
-        """Of the places memory ranks likely for ``label`` (memory without long-term knowledge ranks none;
-        with ``room``, those in that room), the unchecked one worth most: its score per metre of driving
-        there (plus a visit's cost)."""
+    def _likely_candidates(self, label: str, room: str | None = None) -> list[PlaceRecord]:
+        """The places memory ranks likely for ``label`` (memory without long-term knowledge ranks none) not
+        checked yet, in ``room`` if given; closed storage only where some evidence points (memory's, or
+        statistics that cover such storage: eggs are kept in fridges; none say what is in a drawer)."""
         get = getattr(self.tools, "likely_places", None)
         if get is None:
-            return None
+            return []
         try:
             places = list(get(label, PLACES_K))
         except (AttributeError, NotImplementedError):
-            return None
+            return []
         cands = [p for p in places if p.score > 0 and not self._place_checked(p)
                  and (room is None or self._region(p.place.center) == room)
-                 and not (self._closed_storage(p.place) and p.source == "prior")]  # opened only on evidence
-        if not cands:
-            return None
-        return max(cands, key=lambda p: (p.score / (PLACE_VISIT_M + self.travel_m(p.place.center)),
-                                         -p.place.center[0], -p.place.center[1]))
+                 and not (self._closed_storage(p.place) and not p.informed)]
+        best = max((p.score for p in cands), default=0.0)
+        return [p for p in cands if p.score >= MIN_SHARE * best]  # not the places memory all but rules out
 
     def _search_place(self, place: PlaceRecord, label: str) -> None:
         """Go to a likely place and look at it; open closed storage to look inside (and close it again if

@@ -60,6 +60,7 @@ class PlaceRecord:
     reason: str = ""
     relation: str = "on"
     source: str = "prior"  # the evidence that weighs most: history (these things were there) | changes | prior
+    informed: bool = True  # False: a default share only (no statistics cover such receptacles)
 
 
 class MemoryTools(Protocol):
@@ -140,7 +141,7 @@ class InProcessTools:
             info = self.memory.where_is(place.label, near=np.asarray(place.center, float))
             if info is not None:
                 out.append(PlaceRecord(_record(info), float(place.score), place.reason, place.relation,
-                                       place.source))
+                                       place.source, place.informed))
         return out
 
     def search(self, text: str, k: int = 5) -> list[str]:
