@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from robomem.core.config import normalize_label
+from robomem.core.holding import holding_robot
 from robomem.core.journal import Journal
 from robomem.core.relations import FLOOR_LABEL, on_floor
 from robomem.core.scene_graph import SceneGraph
@@ -149,7 +150,13 @@ class Belief:
         parent = self.parent_at(track, at)
         parent_track = self.tracks.get(parent[0]) if parent else None
         status = track.status if now else track.history(STATUS).value_at(at)
-        floor = parent_track is None and on_floor(self.tracks, center, size)
+        robot = holding_robot(parent)
+        floor = parent_track is None and robot is None and on_floor(self.tracks, center, size)
+        if robot is not None:  # held by a robot: "robot:r1", relation "held"
+            receptacle, relation = parent[0], parent[1]
+        else:
+            receptacle = parent_track.label if parent_track else (FLOOR_LABEL if floor else None)
+            relation = parent[1] if parent_track else ("on" if floor else None)
         return ObjectInfo(
             track_id=track.track_id,
             label=track.label,
@@ -157,9 +164,9 @@ class Belief:
             size=size,
             status=status or TENTATIVE,
             last_seen=track.last_seen if now else self.last_seen_at(track, at),
-            receptacle=parent_track.label if parent_track else (FLOOR_LABEL if floor else None),
+            receptacle=receptacle,
             receptacle_id=parent_track.track_id if parent_track else None,
-            relation=parent[1] if parent_track else ("on" if floor else None),
+            relation=relation,
             room=self.graph.room_for(center),
             state=self.states_at(track, at),
         )

@@ -17,6 +17,7 @@ from robomem.core.association import track_open
 from robomem.core.config import MemoryConfig
 from robomem.core.detector import DetectorModel
 from robomem.core.geometry import in_view
+from robomem.core.holding import held_by
 from robomem.core.lifecycle import Lifecycle
 from robomem.core.track_store import TrackStore
 from robomem.core.tracks import CONFIRMED, GONE, PARENT, REJECTED, TENTATIVE, Track, holders
@@ -43,7 +44,7 @@ class NegativeEvidence:
         if not len(ids):
             return []
         expected = [self.tracks[i] for i in ids[in_view(points, view)].tolist()]  # indexed positions: a few cm off
-        expected = [track for track in expected if track.is_live and not self.hidden(track)]
+        expected = [track for track in expected if track.is_live and held_by(track) is None and not self.hidden(track)]
         if not expected:
             return []
         centers = np.array([track.center for track in expected])

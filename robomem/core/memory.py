@@ -28,6 +28,7 @@ from robomem.core.detector import DetectorModel
 from robomem.core.embedding import TextEmbedder
 from robomem.core.evidence import NegativeEvidence
 from robomem.core.experience import ExperienceMemory
+from robomem.core.holding import Holding
 from robomem.core.ingest import IngestPipeline
 from robomem.core.journal import Journal
 from robomem.core.lifecycle import Lifecycle
@@ -90,6 +91,7 @@ class Memory:
             relations=self.relations_index, views=self.views, noise=self.noise, counters=self.counters,
             quarantine=self.quarantine, graph=self.graph, stamps=StampPolicy(cfg),
         )
+        self.holding = Holding(cfg, self.track_store, lifecycle, self.journal, self.pipeline.stamps, self.counters)
         self.belief = Belief(self.track_store, self.journal, self.store, self.graph)
         self.queries = Queries(cfg, self.track_store, self.belief, self.journal, self.graph)
         self.semantic = SemanticSearch(self.track_store, self.belief, lambda: self.embedder)
@@ -152,6 +154,24 @@ class Memory:
     def record_rejection(self, error: RejectedInput, t: float = 0.0) -> None:
         """Count and persist input refused before it reached :meth:`ingest` (adapters call this)."""
         self.journal.reject(t if isinstance(t, (int, float)) else 0.0, str(error.reason)[:64], str(error.detail))
+
+    @synchronized
+    def picked(self, label_or_track_id: str | int, robot: str, t: float, position: Any = None) -> ObjectInfo:
+        """A pick skill succeeded: ``robot`` holds the object (a track id, or a label: its believed instance
+        nearest ``position`` if given) from ``t``, at ``position`` (the gripper) if given. Until placed it is
+        "held by robot:<robot>" and not missed where it was. Bad input: RejectedInput, counted."""
+        track = self.holding.pick(label_or_track_id, robot, t, position)
+        self.flush()
+        return self.belief.info(track, None)
+
+    @synchronized
+    def placed(self, label_or_track_id: str | int, center: Any, receptacle: str | int | None, t: float) -> ObjectInfo:
+        """A place skill succeeded: the object is at ``center`` in/on ``receptacle`` (a track id or label,
+        the instance nearest ``center``; None: whatever geometry says) from ``t``. The camera's next frames
+        confirm it there or, not showing it, make it missing as usual. Bad input: RejectedInput, counted."""
+        track = self.holding.place(label_or_track_id, center, receptacle, t)
+        self.flush()
+        return self.belief.info(track, None)
 
     @synchronized
     def quarantined(self) -> list[QuarantinedReport]:

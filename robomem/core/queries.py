@@ -13,6 +13,7 @@ from robomem.core import states
 from robomem.core.belief import Belief
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import box_holds
+from robomem.core.holding import holding_robot
 from robomem.core.journal import Journal
 from robomem.core.relations import FLOOR_LABEL, on_floor
 from robomem.core.scene_graph import SceneGraph, room_node
@@ -180,6 +181,9 @@ class Queries:
         moved = self._moved(track, since, end, before_since=False)
         if moved is not None:
             found.append(moved)
+        picked = self._picked_up(track, since, end)
+        if picked is not None:
+            found.append(picked)
         cfg = self.config
         kinds: dict[str, str] = {}
         for key in track.state_keys():
@@ -191,6 +195,15 @@ class Queries:
                 found.append(Change(track.label, kind, track.track_id, {"key": key, "from": old, "to": new},
                                     _start(history, end), self._center(track, since), self._center(track, end)))
         return found
+
+    def _picked_up(self, track: Track, since: float, end: float) -> Change | None:
+        """A 'picked_up' change if a robot holds the track at ``end`` and did not at ``since``."""
+        history = track.history(PARENT)
+        robot = holding_robot(history.value_at(end))
+        if robot is None or holding_robot(history.value_at(since)) == robot:
+            return None
+        return Change(track.label, "picked_up", track.track_id, {"robot": robot}, _start(history, end),
+                      self._center(track, since), self._center(track, end))
 
     def _center(self, track: Track, at: float) -> np.ndarray:
         return self.belief.pose_at(track, at)[0].copy()

@@ -10,6 +10,7 @@ import numpy as np
 
 from robomem.core.config import MemoryConfig
 from robomem.core.geometry import box_volume, can_carry, fits_in, hangs_from, rests_on_floor, support_relation
+from robomem.core.holding import held_by
 from robomem.core.journal import Journal
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
@@ -54,6 +55,9 @@ class Relations:
                 self.graph.remove(track_id)
         for track_id in dirty:
             track = self.tracks[track_id]
+            if track.is_live and held_by(track) is not None:  # held by a robot: its report, not geometry
+                self.graph.set_parent(track_id, None)
+                continue
             parent = self.best_parent(track) if track.is_live else None
             if track.history(PARENT).value_now() != parent:
                 if parent is None:
