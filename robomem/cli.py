@@ -130,8 +130,16 @@ def cmd_ros(args: argparse.Namespace) -> int:
         overrides["autostart"] = False
     keep = args.db == ":memory:" or is_postgres_url(args.db or "")
     memory = {"db_path": args.db if keep else str(Path(args.db).resolve())} if args.db else {}
+    if args.secure:
+        from robomem.ros.security import SecurityUnavailable, require_security_support
+
+        try:
+            require_security_support()
+        except SecurityUnavailable as error:
+            print(f"robomem ros: {error}", file=sys.stderr)
+            return 2
     return run((args.params or default_params_file()).resolve(), args.nodes.split(","), overrides, namespace,
-               memory)
+               memory, args.secure)
 
 
 def cmd_instruct(args: argparse.Namespace) -> int:
@@ -186,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     ros.add_argument("--use-sim-time", action="store_true", help="the nodes follow /clock (use_sim_time)")
     ros.add_argument("--no-activate", action="store_true",
                      help="leave the lifecycle nodes unconfigured, for a lifecycle manager (default: active)")
+    ros.add_argument("--secure", type=Path, metavar="KEYSTORE",
+                     help="enforce DDS security, each node in its enclave of KEYSTORE (python -m "
+                     "robomem.ros.security KEYSTORE makes one; needs a Fast DDS with the security plugins)")
     ros.set_defaults(func=cmd_ros)
     instruct = sub.add_parser("instruct", help="send an instruction to the planner node, print its progress")
     instruct.add_argument("instruction")

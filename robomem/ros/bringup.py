@@ -144,10 +144,15 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 
 def run(params_file: Path, nodes: list[str], overrides: dict[str, Any] | None = None, namespace: str = "",
-        memory_overrides: dict[str, Any] | None = None) -> int:
+        memory_overrides: dict[str, Any] | None = None, keystore: Path | None = None) -> int:
     """Run ``nodes`` until SIGINT/SIGTERM or until one of them exits; returns the first non-zero exit
     code (0 after a signal, when every node stopped cleanly). ``memory_overrides``: parameters only the
-    memory node gets (db_path)."""
+    memory node gets (db_path). ``keystore``: DDS security enforced, each node in its enclave
+    (robomem.ros.security; raises SecurityUnavailable when Fast DDS lacks the plugins)."""
+    if keystore is not None:
+        from robomem.ros.security import node_environment, require_security_support
+
+        require_security_support()
     import tempfile
 
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -158,7 +163,8 @@ def run(params_file: Path, nodes: list[str], overrides: dict[str, Any] | None = 
         for name in nodes:
             params = {**(overrides or {}), **((memory_overrides or {}) if name == "memory" else {})}
             command = node_command(name, params_file, params, namespace, Path(folder.name))
-            processes[name] = subprocess.Popen(command, preexec_fn=die_with_parent)
+            env = {**os.environ, **node_environment(keystore, name)} if keystore is not None else None
+            processes[name] = subprocess.Popen(command, preexec_fn=die_with_parent, env=env)
         where = f" in {normalized_namespace(namespace)}" if normalized_namespace(namespace) else ""
         print(f"robomem: started {', '.join(nodes)}{where} (pid {os.getpid()}; Ctrl-C or SIGTERM stops)",
               flush=True)
