@@ -36,8 +36,9 @@ ENCLAVES = {"memory": "/robomem/memory_node", "perception": "/robomem/perception
 MEMORY_SERVICES = ("where_is", "where_was", "last_seen", "contents", "get_object_state", "count", "what_changed",
                    "within_radius", "within_box", "relations", "semantic_search", "planner_context",
                    "get_scene_graph", "record_episode", "similar_episodes", "get_stats", "likely_places")
-#: Every node's own infrastructure topics (rcl's logging and parameter events).
-COMMON_PUBLISH = ("rt/rosout", "rt/*/rosout", "rt/parameter_events", "rt/*/parameter_events")
+#: Every node's own infrastructure topics (rcl's logging and parameter events; /clock under use_sim_time).
+COMMON_PUBLISH = ("rt/rosout", "rt/parameter_events")
+COMMON_SUBSCRIBE = ("rt/clock",)
 #: ROS 2 over DDS: topic ``x`` is ``rt/x``; service ``s`` is ``rq/sRequest`` and ``rr/sReply``. A ``*``
 #: before each name allows any namespace (robomem ros --namespace).
 POLICY: dict[str, dict[str, tuple[str, ...]]] = {
@@ -52,10 +53,8 @@ POLICY: dict[str, dict[str, tuple[str, ...]]] = {
         "publish": ("rt/*observations", "rt/diagnostics"),
     },
     "planner": {
-        "subscribe": ("rt/*memory/events", *(f"rr/*memory/{s}Reply" for s in MEMORY_SERVICES),
-                      "rq/*planner/*Request"),
-        "publish": ("rt/diagnostics", *(f"rq/*memory/{s}Request" for s in MEMORY_SERVICES),
-                    "rr/*planner/*Reply"),
+        "subscribe": ("rt/*memory/events", *(f"rr/*memory/{s}Reply" for s in MEMORY_SERVICES)),
+        "publish": ("rt/diagnostics", *(f"rq/*memory/{s}Request" for s in MEMORY_SERVICES)),
     },
 }
 
@@ -160,6 +159,9 @@ def permissions_xml(node: str, subject: str, valid_days: int, domain: int | None
         return "".join(f"<topic>{escape(name)}</topic>" for name in names)
 
     rules = POLICY[node]
+    # the node serves its own services (rcl's parameter services among them): no other grant may call
+    # those unless it lists them in its publish rules, so nobody sets parameters over DDS
+    own_requests, own_replies = (f"rq/*{node}/*Request",), (f"rr/*{node}/*Reply",)
     not_before, not_after = _stamp(now), _stamp(now + timedelta(days=valid_days))
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <dds xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -170,8 +172,8 @@ def permissions_xml(node: str, subject: str, valid_days: int, domain: int | None
       <validity><not_before>{not_before}</not_before><not_after>{not_after}</not_after></validity>
       <allow_rule>
         <domains>{domains}</domains>
-        <publish><topics>{topics((*rules["publish"], *COMMON_PUBLISH))}</topics></publish>
-        <subscribe><topics>{topics(rules["subscribe"])}</topics></subscribe>
+        <publish><topics>{topics((*rules["publish"], *COMMON_PUBLISH, *own_replies))}</topics></publish>
+        <subscribe><topics>{topics((*rules["subscribe"], *COMMON_SUBSCRIBE, *own_requests))}</topics></subscribe>
       </allow_rule>
       <default>DENY</default>
     </grant>
