@@ -78,8 +78,11 @@ def test_grants_allow_each_nodes_topics_and_services_and_nothing_else(keystore: 
             for name, own in (("memory", memory), ("perception", perception), ("planner", planner)):
                 assert allowed(own["subscribe"], f"rq/{namespace}{name}/{service}Request")
                 assert allowed(own["publish"], f"rr/{namespace}{name}/{service}Reply")
-        assert allowed(planner["subscribe"], f"rt/{namespace}memory/events")
-        assert not allowed(planner["publish"], f"rt/{namespace}memory/events")
+        assert allowed(planner["subscribe"], f"rt/{namespace}events")
+        assert allowed(memory["publish"], f"rt/{namespace}events")
+        assert not allowed(planner["publish"], f"rt/{namespace}events")
+        assert not allowed(memory["subscribe"], f"rt/{namespace}events")
+        assert allowed(memory["subscribe"], f"rt/{namespace}skill_events")
 
 
 def test_plugin_check_reads_the_library(tmp_path: Path) -> None:

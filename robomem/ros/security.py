@@ -39,22 +39,36 @@ MEMORY_SERVICES = ("where_is", "where_was", "last_seen", "contents", "get_object
 #: Every node's own infrastructure topics (rcl's logging and parameter events; /clock under use_sim_time).
 COMMON_PUBLISH = ("rt/rosout", "rt/parameter_events")
 COMMON_SUBSCRIBE = ("rt/clock",)
-#: ROS 2 over DDS: topic ``x`` is ``rt/x``; service ``s`` is ``rq/sRequest`` and ``rr/sReply``. A ``*``
-#: before each name allows any namespace (robomem ros --namespace).
+#: ROS 2 over DDS: topic ``x`` is ``rt/x``; service ``s`` is ``rq/sRequest`` and ``rr/sReply``.
+
+
+def _anywhere(kind: str, name: str, suffix: str = "") -> tuple[str, str]:
+    """The DDS topic of a relative ROS name in the root namespace and in any other (robomem ros --namespace)."""
+    return f"{kind}/{name}{suffix}", f"{kind}/*/{name}{suffix}"
+
+
+def _topics(*names: str) -> tuple[str, ...]:
+    return tuple(t for name in names for t in _anywhere("rt", name))
+
+
+def _memory_services(kind: str, suffix: str) -> tuple[str, ...]:
+    return tuple(t for service in MEMORY_SERVICES for t in _anywhere(kind, f"memory/{service}", suffix))
+
+
 POLICY: dict[str, dict[str, tuple[str, ...]]] = {
     "memory": {
-        "subscribe": ("rt/*observations", *(f"rq/*memory/{s}Request" for s in MEMORY_SERVICES)),
-        "publish": ("rt/*memory/events", "rt/*memory/scene_graph", "rt/*memory/scene_graph_markers",
-                    "rt/diagnostics", *(f"rr/*memory/{s}Reply" for s in MEMORY_SERVICES)),
+        "subscribe": (*_topics("observations", "skill_events"), *_memory_services("rq", "Request")),
+        "publish": (*_topics("events", "scene_graph", "scene_graph_markers"), "rt/diagnostics",
+                    *_memory_services("rr", "Reply")),
     },
     "perception": {
-        "subscribe": ("rt/*depth/image", "rt/*depth/camera_info", "rt/*camera_pose", "rt/*instance_mask",
-                      "rt/*detections", "rt/tf", "rt/tf_static"),
-        "publish": ("rt/*observations", "rt/diagnostics"),
+        "subscribe": (*_topics("depth/image", "depth/camera_info", "camera_pose", "instance_mask", "detections"),
+                      "rt/tf", "rt/tf_static"),
+        "publish": (*_topics("observations"), "rt/diagnostics"),
     },
     "planner": {
-        "subscribe": ("rt/*memory/events", *(f"rr/*memory/{s}Reply" for s in MEMORY_SERVICES)),
-        "publish": ("rt/diagnostics", *(f"rq/*memory/{s}Request" for s in MEMORY_SERVICES)),
+        "subscribe": (*_topics("events", "scene_graph"), *_memory_services("rr", "Reply")),
+        "publish": ("rt/diagnostics", *_memory_services("rq", "Request")),
     },
 }
 
@@ -161,7 +175,7 @@ def permissions_xml(node: str, subject: str, valid_days: int, domain: int | None
     rules = POLICY[node]
     # the node serves its own services (rcl's parameter services among them): no other grant may call
     # those unless it lists them in its publish rules, so nobody sets parameters over DDS
-    own_requests, own_replies = (f"rq/*{node}/*Request",), (f"rr/*{node}/*Reply",)
+    own_requests, own_replies = _anywhere("rq", f"{node}/*", "Request"), _anywhere("rr", f"{node}/*", "Reply")
     not_before, not_after = _stamp(now), _stamp(now + timedelta(days=valid_days))
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <dds xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
