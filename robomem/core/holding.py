@@ -82,9 +82,10 @@ class Holding:
         self.counters["picked"] += 1
         return track
 
-    def place(self, track_ref: Any, center: Any, receptacle: Any, t: Any) -> Track:
+    def place(self, track_ref: Any, center: Any, receptacle: Any, t: Any, bottom: bool = False) -> Track:
         """The object was put at ``center`` in/on ``receptacle`` (a track id or a label: the instance
-        nearest ``center``; None: on whatever geometry says) at ``t``: a new placement there."""
+        nearest ``center``; None: on whatever geometry says) at ``t``: a new placement there.
+        ``bottom``: ``center`` is where the object's bottom rests (a skill that knows only the surface)."""
         try:
             t = self._time(t)
             point = self._point(center, "placed center")
@@ -100,6 +101,8 @@ class Holding:
             self.counters["placed_not_held"] += 1
         if track.status != CONFIRMED:
             life.set_status(track, CONFIRMED, t)
+        if bottom:
+            point = point + np.array([0.0, 0.0, float(track.size[2]) / 2.0])
         life.place(track, point, track.size, t)
         if holder is None:
             self.journal.close_fact(track, PARENT, t)  # the next frame's relations say what holds it

@@ -165,11 +165,13 @@ class Memory:
         return self.belief.info(track, None)
 
     @synchronized
-    def placed(self, label_or_track_id: str | int, center: Any, receptacle: str | int | None, t: float) -> ObjectInfo:
+    def placed(self, label_or_track_id: str | int, center: Any, receptacle: str | int | None, t: float,
+               bottom: bool = False) -> ObjectInfo:
         """A place skill succeeded: the object is at ``center`` in/on ``receptacle`` (a track id or label,
         the instance nearest ``center``; None: whatever geometry says) from ``t``. The camera's next frames
-        confirm it there or, not showing it, make it missing as usual. Bad input: RejectedInput, counted."""
-        track = self.holding.place(label_or_track_id, center, receptacle, t)
+        confirm it there or, not showing it, make it missing as usual; ``bottom``: ``center`` is where the
+        object's bottom rests. Bad input: RejectedInput, counted."""
+        track = self.holding.place(label_or_track_id, center, receptacle, t, bottom)
         self.flush()
         return self.belief.info(track, None)
 

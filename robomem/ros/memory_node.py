@@ -15,6 +15,8 @@ Topics:
   Observations are evidence that an object is, or is no longer, somewhere: reliable delivery with a
   queue of a few seconds at camera rates so bursts are not silently dropped.
 - ``events`` (pub, robomem/MemoryEvent): RELIABLE, KEEP_LAST(1000), VOLATILE — every change memory notices.
+- ``skill_events`` (sub, robomem/MemoryEvent from the skill server): a pick (``picked_up``) or place
+  (``placed``) that succeeded, mapped to Memory.picked / Memory.placed (robomem.ros.skill_server.skill_event).
 - ``scene_graph`` (pub, robomem/SceneGraph) and ``scene_graph_markers`` (pub, visualization_msgs/MarkerArray):
   RELIABLE, KEEP_LAST(1), TRANSIENT_LOCAL (latched: RViz or a planner that starts late gets the latest
   graph at once; set the RViz topic's durability to Transient Local). Built and published only while
@@ -229,6 +231,8 @@ class MemoryNode(LifecycleNode):
         qos = observation_qos(int(self.params["observation_queue"]))
         self._ingest_subscriptions = [self.create_subscription(rmsg.ObservationBatch, topic, self.on_observations, qos)
                                for topic in self.params["observation_topics"]]
+        self._ingest_subscriptions.append(self.create_subscription(rmsg.MemoryEvent, "skill_events",
+                                                                   self.on_skill_event, EVENTS_QOS))
         self.active = True
         self.get_logger().info(f"memory active: ingesting {[s.topic_name for s in self._ingest_subscriptions]}")
         return super().on_activate(state)
@@ -277,6 +281,42 @@ class MemoryNode(LifecycleNode):
         self.memory = None
 
     # ------------------------------------------------------------------ observations
+    def on_skill_event(self, message: rmsg.MemoryEvent) -> None:
+        """A pick or place the robot did: the object held by the robot, or at the reported spot. Never raises."""
+        memory = self.memory
+        if not self.active or memory is None:
+            self.counters["skill_events_while_inactive"] += 1
+            return
+        self.counters["skill_events_received"] += 1
+        detail = convert.state_from_msgs(message.detail)
+        stamp = convert.time_from_msg(message.stamp)
+        obj: str | int = int(message.track_id) if message.track_id >= 0 else message.label
+        if message.change not in ("picked_up", "placed") or (message.change == "placed" and not message.has_position):
+            self.counters["skill_events_rejected"] += 1
+            self._rejected(RejectedInput("bad_skill_event", f"{message.change!r} is not picked_up, or placed with "
+                                         "a position"[:300]), stamp)
+            return
+        try:
+            if message.change == "picked_up":
+                position = convert.xyz(message.position) if message.has_position else None
+                memory.picked(obj, str(detail.get("robot", "")), stamp, position)
+            else:
+                receptacle_id = detail.get("receptacle_id", -1)
+                by_id = isinstance(receptacle_id, float) and receptacle_id >= 0 and receptacle_id.is_integer()
+                receptacle = int(receptacle_id) if by_id else (detail.get("receptacle") or None)
+                memory.placed(obj, convert.xyz(message.position), receptacle, stamp, bool(detail.get("bottom")))
+        except RejectedInput as error:  # the core has counted and stored it
+            self.diagnostics.rejected(error.reason)
+            self._log(error.reason, f"rejected skill event ({error.reason}): {error.detail}")
+            self.counters["skill_events_rejected"] += 1
+            return
+        except Exception as error:  # a bug must not take the robot's memory down
+            self.counters["internal_errors"] += 1
+            self.get_logger().error(f"skill event failed: {error!r}")
+            return
+        for event in memory.stm.events()[-1:]:
+            self.events_pub.publish(convert.event_to_msg(event))
+
     def on_observations(self, message: rmsg.ObservationBatch) -> None:
         """Validate, ingest, publish the change events. Never raises."""
         memory = self.memory

@@ -11,6 +11,10 @@ request repeated with the same ``request_id`` (its answer was lost on the way) g
 again: a skill never runs twice. A cancel request reaches the robot's ``cancel()`` (if it has one) while
 the skill runs when the node is spun by a multi-threaded executor; otherwise the goal ends CANCELED
 after the skill returns, with what it did in ``state``.
+
+Every pick and place that succeeded is told to memory on ``skill_events`` (robomem/MemoryEvent, change
+``picked_up`` or ``placed``; see :func:`skill_event`): the memory node keeps the object "held by" this
+robot until it is placed, then at the reported spot until the camera confirms or contradicts it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,38 @@ from robomem.ros import convert
 from robomem.ros.calls import AnsweredRequests
 
 MOTION_SKILLS = ("go_to", "look_around", "observe")
+SKILL_EVENTS_TOPIC = "skill_events"  # relative: a namespaced robot's memory hears its own robot
+PICKED, PLACED = "picked_up", "placed"
+
+
+def skill_event(robot_id: str, stamp: float, request: Any, held: str, robot_xy: tuple[float, float],
+                placed_at: Any = None) -> rmsg.MemoryEvent | None:
+    """What memory is told after a pick or place succeeded (None for other skills).
+
+    picked_up: ``label``/``track_id`` the object as the request named it, ``position`` the robot's base
+    (x, y) at the object's height. placed: ``label`` the object that was held (``track_id`` -1), detail
+    ``receptacle``/``receptacle_id`` as the request named it, ``position`` where the robot put it (the
+    executor's ``placed_at()`` if it has one), else the top of the receptacle's believed box (detail
+    ``bottom`` true: the object's bottom rests there). detail ``robot`` is always this robot."""
+    if request.skill not in ("pick", "place"):
+        return None
+    out = rmsg.MemoryEvent(stamp=convert.time_to_msg(stamp), event_id=-1, has_position=True)
+    detail: dict[str, Any] = {"robot": robot_id}
+    if request.skill == "pick":
+        out.change, out.label, out.track_id = PICKED, request.label, int(request.track_id)
+        out.position = convert.point_to_msg([robot_xy[0], robot_xy[1], request.position.z])
+    else:
+        out.change, out.label, out.track_id = PLACED, held, -1
+        detail.update(receptacle=request.label, receptacle_id=int(request.track_id))
+        if placed_at is not None:
+            out.position = convert.point_to_msg(placed_at)
+            detail["bottom"] = False
+        else:
+            top = request.position.z + request.size.z / 2.0
+            out.position = convert.point_to_msg([request.position.x, request.position.y, top])
+            detail["bottom"] = True
+    out.detail = convert.state_to_msgs(detail)
+    return out
 
 
 def request_error(request: Any) -> str:
@@ -65,6 +101,7 @@ class SkillServerNode(Node):
         self.answered = AnsweredRequests()  # a repeated request id gets its first answer (robomem.ros.calls)
         self.create_service(srv.ExecuteSkill, "~/execute_skill", self.answered.serve(self._execute_skill, self._repeat))
         self.create_service(srv.GetRobotState, "~/get_state", self._get_state)
+        self.skill_events_pub = self.create_publisher(rmsg.MemoryEvent, SKILL_EVENTS_TOPIC, 50)
         self._action = ActionServer(self, ExecuteSkill, "~/run_skill", execute_callback=self._run_goal,
                                     cancel_callback=self._on_cancel, callback_group=ReentrantCallbackGroup())
 
@@ -145,12 +182,24 @@ class SkillServerNode(Node):
         else:
             self.counters[f"skills.{request.skill}"] += 1
             try:
+                held = (self.robot.holding() or "") if request.skill == "place" else ""
                 result = self._run(request)
+                if result.success:
+                    self._tell_memory(request, held)
             except Exception as exc:  # a robot failure answers the call; the node keeps serving
                 self.counters["skill_errors"] += 1
                 self.get_logger().error(f"{request.skill} failed: {exc}\n{traceback.format_exc(limit=4)}")
                 result = StepResult.failed(FailureKind.ERROR, request.label, detail=str(exc))
         return result
+
+    def _tell_memory(self, request: Any, held: str) -> None:
+        robot = self.robot
+        placed_at = getattr(robot, "placed_at", None)
+        event = skill_event(self.robot_id, float(robot.now()), request, held, tuple(robot.position()),
+                            placed_at() if request.skill == "place" and placed_at is not None else None)
+        if event is not None:
+            self.skill_events_pub.publish(event)
+            self.counters[f"skill_events.{event.change}"] += 1
 
     def _run(self, request: Any) -> StepResult:
         robot = self.robot
