@@ -62,7 +62,7 @@ from robomem.core.update import Updater
 from robomem.core.views import ViewLog
 
 TELEPORT_MIN_SIZE_M = 0.5  # furniture this big is hard to miss: one seen elsewhere while it is in view "teleports"
-SINGLE_RECHECK_S = 5.0  # how long a single sighting waits for a holder to be detected
+SINGLE_RECHECK_S = 60.0  # how long a single sighting waits for a holder to be detected
 MAX_UNSUPPORTED = 1024
 
 
