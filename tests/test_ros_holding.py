@@ -106,6 +106,21 @@ def test_a_reported_pick_and_place_reach_memory(ros, tmp_path) -> None:
         assert (there.center.x, there.center.y, there.center.z) == pytest.approx(
             (counter_b.center.x, counter_b.center.y, top + 0.05), abs=1e-3)  # the mug's bottom on the top
         assert server.counters["skill_events.picked_up"] == server.counters["skill_events.placed"] == 1
+
+        # reports memory cannot use are refused and counted; the node keeps serving, the mug stays put
+        bad = ros.create_publisher(rmsg.MemoryEvent, "skill_events", 10)
+        handshake(ros, srv.GetStats, f"/{NODE}/get_stats")
+        bad.publish(rmsg.MemoryEvent(stamp=convert.time_to_msg(20.0), track_id=999, label="Mug", change="picked_up",
+                                     detail=convert.state_to_msgs({"robot": "r1"})))
+        bad.publish(rmsg.MemoryEvent(stamp=convert.time_to_msg(20.0), track_id=-1, label="Mug", change="dropped"))
+
+        def counted() -> dict[str, int]:
+            response = call(ros, srv.GetStats, f"/{NODE}/get_stats", srv.GetStats.Request())
+            return {c.name: c.value for c in response.counters}
+
+        assert wait_for(lambda: counted().get("skill_events_rejected") == 2, ros, 10.0), node.log()
+        assert counted()["rejected.unknown_track"] == 1 and counted()["rejected.bad_skill_event"] == 1
+        assert _where(ros, "Mug").object.receptacle_id == counter_b.track_id and node.alive()
     finally:
         robot.close()
         client_node.destroy_node()
