@@ -103,7 +103,20 @@ def box_holds(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_
     receptacle box, or its bottom resting on the receptacle's top with a footprint at least a quarter of
     the object's. Boxes overlap in homes (a sink's box takes in the counter around its basin), so one
     object may be held by several."""
-    relation = support_relation(center, size, rec_center, rec_size, margin, gap_tolerance)
-    if relation == "in":
-        return box_volume(rec_size) > box_volume(size) and fits_in(size, rec_size)
-    return relation == "on" and can_carry(size, rec_size)
+    return bool(boxes_held(np.asarray(center, float)[None, :], np.asarray(size, float)[None, :], rec_center, rec_size,
+                           margin, gap_tolerance)[0])
+
+
+def boxes_held(centers: np.ndarray, sizes: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray,
+               margin: float, gap_tolerance: float) -> np.ndarray:
+    """:func:`box_holds` for many boxes (rows) at once."""
+    offset = centers - rec_center
+    over = np.all(np.abs(offset[:, :2]) <= rec_size[:2] / 2.0 + margin, axis=1)
+    inside = np.abs(offset[:, 2]) <= rec_size[2] / 2.0
+    gap = (centers[:, 2] - sizes[:, 2] / 2.0) - (rec_center[2] + rec_size[2] / 2.0)
+    longest, rec_longest = np.max(sizes[:, :2], axis=1), float(np.max(rec_size[:2]))
+    volumes = np.prod(np.maximum(sizes, 0.01), axis=1)
+    held_in = inside & (box_volume(rec_size) > volumes) & (longest <= rec_longest + 0.1)
+    big_enough = rec_size[0] * rec_size[1] >= 0.25 * sizes[:, 0] * sizes[:, 1]
+    carried = ~inside & (np.abs(gap) <= gap_tolerance) & big_enough & (longest <= 2.0 * rec_longest + 0.1)
+    return over & (held_in | carried)

@@ -12,7 +12,7 @@ import numpy as np
 from robomem.core import states
 from robomem.core.belief import Belief
 from robomem.core.config import MemoryConfig, normalize_label
-from robomem.core.geometry import box_holds
+from robomem.core.geometry import boxes_held
 from robomem.core.holding import holding_robot
 from robomem.core.journal import Journal
 from robomem.core.relations import FLOOR_LABEL, on_floor
@@ -119,13 +119,15 @@ class Queries:
             rec_center, rec_size = belief.pose_at(holder, at)
             above = set(belief.holder_ids_at(holder, at)) | {holder_id}
             radius = self.tracks.reach(holder) + INDEX_SLACK_M + 1.0
-            for track_id in self.tracks.points.query_radius(rec_center, radius):
-                track = self.tracks[track_id]
-                if track_id in above or self.config.is_static(track.label) or not belief.believed(track, at):
-                    continue
-                center, size = belief.pose_at(track, at)
-                if box_holds(center, size, rec_center, rec_size, cfg.support_margin_m, cfg.support_gap_m):
-                    found.add(track_id)
+            near = [self.tracks[i] for i in self.tracks.points.query_radius(rec_center, radius)
+                    if i not in above and not cfg.is_static(self.tracks[i].label)]
+            if not near:
+                continue
+            poses = [belief.pose_at(track, at) for track in near]
+            held = boxes_held(np.array([c for c, _ in poses]), np.array([s for _, s in poses]), rec_center, rec_size,
+                              cfg.support_margin_m, cfg.support_gap_m)
+            found.update(track.track_id for track, ok in zip(near, held, strict=True)
+                         if ok and belief.believed(track, at))
         return found
 
     def _on_the_floor(self, at: float | None, include_fixtures: bool) -> list[ObjectInfo]:
