@@ -88,6 +88,11 @@ class RosMemoryBackend:
             self.robot_node.destroy_node()
             self.robot_node = None
 
+    def _bag_name(self) -> str:
+        """run-NN for the first (or only) backend's runs, run_jK-NN for another worker's job K."""
+        prefix = "run" if self.suffix in ("", "_j0") else f"run{self.suffix}"
+        return f"{prefix}-{self.runs:02d}"
+
     def _start(self, module: str, name: str, params: dict[str, Any]) -> subprocess.Popen:
         from robomem.ros.bringup import ros_command
 
@@ -116,7 +121,7 @@ class RosMemoryBackend:
 
             recorder = f"demo_recorder{self.suffix}_{self.runs}"
             processes.append(self._start("robomem.record.recorder", recorder,
-                                         {"bag_path": str(self.record_dir / f"run{self.suffix}-{self.runs:02d}")}))
+                                         {"bag_path": str(self.record_dir / self._bag_name())}))
             try:
                 wait_until_recording(self.node, recorder)
             except Exception:

@@ -18,7 +18,7 @@ from robomem import msg as rmsg
 from robomem import srv
 from robomem.core.experience import TaskEpisode, render_examples
 from robomem.core.types import ObservationBatch
-from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord
+from robomem.planner.tools import NEAR_Z_M, ChangeRecord, ObjectRecord, PlaceRecord
 from robomem.ros import convert
 from robomem.ros.calls import ServiceCaller, ServiceError
 from robomem.ros.qos import observation_qos
@@ -56,7 +56,7 @@ class MemoryClient:
         "within_radius": srv.WithinRadius, "within_box": srv.WithinBox, "relations": srv.Relations,
         "semantic_search": srv.SemanticSearch, "planner_context": srv.PlannerContext,
         "get_scene_graph": srv.GetSceneGraph, "record_episode": srv.RecordEpisode,
-        "similar_episodes": srv.SimilarEpisodes, "get_stats": srv.GetStats,
+        "similar_episodes": srv.SimilarEpisodes, "get_stats": srv.GetStats, "likely_places": srv.LikelyPlaces,
     }
 
     def __init__(self, node: Node, memory_node: str = "memory", frame_id: str = "map", timeout_s: float = 10.0,
@@ -200,6 +200,14 @@ class RosTools:
         self._synced()
         request = srv.PlannerContext.Request(query=query, token_budget=max(1, int(budget)))
         return self.client.call("planner_context", request).context
+
+    def likely_places(self, label: str, k: int = 5) -> list[PlaceRecord]:
+        self._synced()
+        found = self.client.call("likely_places", srv.LikelyPlaces.Request(label=label, max_results=max(1, int(k))))
+        return [PlaceRecord(_record(info), float(score), reason, relation, "prior" if source == "default" else source,
+                            source != "default")
+                for info, score, reason, source, relation in zip(found.places, found.scores, found.reasons,
+                                                                 found.sources, found.relations, strict=False)]
 
     def search(self, text: str, k: int = 5) -> list[str]:
         self._synced()

@@ -29,7 +29,7 @@ Batches carry a per-robot ``sequence``; gaps are counted as ``batches_lost`` (a 
 
 Services (private, ``~/<name>``, robomem/srv): where_is, where_was, last_seen, contents,
 get_object_state, count, what_changed, within_radius, within_box, relations, semantic_search,
-planner_context, get_scene_graph, record_episode, similar_episodes, get_stats. Every answer carries
+planner_context, get_scene_graph, record_episode, similar_episodes, get_stats, likely_places. Every answer carries
 ``status`` (STATUS_* constants of its .srv), ``reason`` (a short key, counted as
 ``rejected_requests.<reason>``) and ``message``; an answer with positions carries a ``header`` (the map
 frame; the time answered about). Not found: ``found`` false, STATUS_NOT_FOUND, the object's track_id -1.
@@ -178,6 +178,7 @@ class MemoryNode(LifecycleNode):
             "record_episode": (srv.RecordEpisode, self._record_episode),
             "similar_episodes": (srv.SimilarEpisodes, self._similar_episodes),
             "get_stats": (srv.GetStats, self._get_stats),
+            "likely_places": (srv.LikelyPlaces, self._likely_places),
         }
         self.episodes_answered = AnsweredRequests()  # record_episode: a repeated request id gets its first answer
         for name, (service_type, handler) in handlers.items():
@@ -604,6 +605,23 @@ class MemoryNode(LifecycleNode):
         response.header = self._header()
         infos = self.memory.within_radius(center, _radius(request.radius), label)
         self._fill_objects(response, infos, self._cap(request.max_results))
+
+    def _likely_places(self, request: srv.LikelyPlaces.Request, response: srv.LikelyPlaces.Response) -> None:
+        assert self.memory is not None
+        label, limit = checked_label(request.label), self._cap(request.max_results or 5)
+        response.header = self._header()
+        places = self.memory.likely_places(label, limit + 1)
+        kept = []
+        for place in places[:limit]:
+            info = self.memory.where_is(place.label, near=place.center)
+            if info is not None:
+                kept.append((place, info))
+        response.places = [self._info(info) for _, info in kept]
+        response.scores = [float(place.score) for place, _ in kept]
+        response.reasons = [place.reason for place, _ in kept]
+        response.sources = [place.source if place.informed else "default" for place, _ in kept]
+        response.relations = [place.relation for place, _ in kept]
+        response.truncated = len(places) > limit
 
     def _within_box(self, request: srv.WithinBox.Request, response: srv.WithinBox.Response) -> None:
         assert self.memory is not None
