@@ -282,7 +282,7 @@ class LLMPlanner:
             return tools.planner_context(_text_arg(args, "query"), budget=self.context_budget)
         if name == "likely_places":
             get = getattr(tools, "likely_places", None)
-            if get is None:
+            if not callable(get):
                 return json.dumps({"places": [], "note": "no long-term memory to rank places from"})
             places = get(_label(_text_arg(args, "label")), 5)
             return json.dumps({"places": [{**record_json(p.place), "score": round(p.score, 3), "reason": p.reason}

@@ -102,6 +102,8 @@ class InProcessTools:
     def __init__(self, memory: Any, long_term: bool = True) -> None:
         self.memory = memory
         self.long_term = long_term
+        if not long_term:
+            self.likely_places = None  # not offered: a planner sees no such tool (and no call is counted)
 
     def where_is(self, label: str, near: Iterable[float] | None = None, at: float | None = None
                  ) -> ObjectRecord | None:
@@ -133,9 +135,7 @@ class InProcessTools:
 
         return render_context(self.memory, query, token_budget=budget)
 
-    def likely_places(self, label: str, k: int = 5) -> list[PlaceRecord]:
-        if not self.long_term:
-            return []
+    def likely_places(self, label: str, k: int = 5) -> list[PlaceRecord]:  # type: ignore[no-redef]
         out = []
         for place in self.memory.likely_places(label, k):
             info = self.memory.where_is(place.label, near=np.asarray(place.center, float))
@@ -222,6 +222,8 @@ class CountingTools:
         if name not in self.METHODS:
             raise AttributeError(name)
         method = getattr(self.inner, name)
+        if method is None:  # a tool these tools do not offer
+            raise AttributeError(name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
