@@ -39,6 +39,7 @@ from vector_baseline import (
     PLACE_M,
     STATE_FLIPS,
     Record,
+    answer_question,
     cluster_places,
 )
 
@@ -93,29 +94,6 @@ def state_changes(label: str, before: dict[str, Any], after: dict[str, Any]) -> 
 def nearest(points: Sequence[np.ndarray], near: np.ndarray) -> int:
     """Index of the point closest to ``near``."""
     return int(np.argmin([float(np.linalg.norm(p - near)) for p in points]))
-
-
-def answer_question(memory: Any, question: dict[str, Any], t: float, frame: qa.Frame) -> Any:
-    """The spec's answer object for one question, dispatched to a baseline memory's methods (the
-    interface of ``vector_baseline.FlatVectorMemory``)."""
-    kind = question.get("type")
-    near = question.get("near")
-    near_core = frame.to_core(near) if near is not None else None
-    if kind == "where_is":
-        return memory.where_is(question["label"], t, near_core, frame)
-    if kind == "where_was":
-        return memory.where_was(question["label"], float(question["at"]), t, near_core, frame)
-    if kind == "last_seen":
-        return memory.last_seen(question["label"], t, near_core)
-    if kind == "state":
-        return memory.state(question["label"], question["key"], t, near_core)
-    if kind == "count":
-        return memory.count(question["label"], t)
-    if kind == "contents":
-        return memory.contents(question["receptacle"], t)
-    if kind == "what_changed":
-        return memory.what_changed(float(question["since"]), float(question.get("until", t)))
-    return None
 
 
 class NaiveLastDetectionMemory:

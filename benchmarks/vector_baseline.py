@@ -292,24 +292,7 @@ class FlatVectorMemory:
 
     def answer(self, question: dict[str, Any], t: float, frame: qa.Frame) -> Any:
         """The spec's answer object for one question, from records with t <= the question's time."""
-        kind = question.get("type")
-        near = question.get("near")
-        near_core = frame.to_core(near) if near is not None else None
-        if kind == "where_is":
-            return self.where_is(question["label"], t, near_core, frame)
-        if kind == "where_was":
-            return self.where_was(question["label"], float(question["at"]), t, near_core, frame)
-        if kind == "last_seen":
-            return self.last_seen(question["label"], t, near_core)
-        if kind == "state":
-            return self.state(question["label"], question["key"], t, near_core)
-        if kind == "count":
-            return self.count(question["label"], t)
-        if kind == "contents":
-            return self.contents(question["receptacle"], t)
-        if kind == "what_changed":
-            return self.what_changed(float(question["since"]), float(question.get("until", t)))
-        return None
+        return answer_question(self, question, t, frame)
 
     def close(self) -> None:
         """Drop the collection (and the temporary database folder if this memory made it)."""
@@ -546,3 +529,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def answer_question(memory: Any, question: dict[str, Any], t: float, frame: qa.Frame) -> Any:
+    """The spec's answer object for one question, dispatched to a baseline memory's methods (the
+    interface of :class:`FlatVectorMemory`)."""
+    kind = question.get("type")
+    near = question.get("near")
+    near_core = frame.to_core(near) if near is not None else None
+    if kind == "where_is":
+        return memory.where_is(question["label"], t, near_core, frame)
+    if kind == "where_was":
+        return memory.where_was(question["label"], float(question["at"]), t, near_core, frame)
+    if kind == "last_seen":
+        return memory.last_seen(question["label"], t, near_core)
+    if kind == "state":
+        return memory.state(question["label"], question["key"], t, near_core)
+    if kind == "count":
+        return memory.count(question["label"], t)
+    if kind == "contents":
+        return memory.contents(question["receptacle"], t)
+    if kind == "what_changed":
+        return memory.what_changed(float(question["since"]), float(question.get("until", t)))
+    return None
