@@ -108,6 +108,10 @@ def live(ros, tmp_path_factory):
         assert wait_for(lambda: counters(ros, RECORDER).get("publishers./events", 0) >= 1
                         and counters(ros, RECORDER).get("publishers./depth/image", 0) >= 1, ros, timeout=20), \
             recorder.log()
+        # and the memory node's events writer has matched both readers (this test's and the recorder's):
+        # a volatile writer does not send what it wrote before it met a reader
+        assert wait_for(lambda: counters(ros, MEMORY).get("subscribers.events", 0) >= 2, ros, timeout=20), \
+            memory_node.log()
         for sequence, ((t, r, _), batch) in enumerate(zip(frames, batches, strict=True), start=1):
             depth.publish(depth_image(r, t))
             observations.publish(convert.batch_to_msg(batch, "map", sequence))

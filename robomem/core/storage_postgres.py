@@ -50,6 +50,7 @@ from robomem.core.tracks import TRACK_COLUMNS
 from robomem.core.types import ChangeEvent
 
 FLEET_SCHEMA = "robomem_fleet"
+LOCK_WAIT_S = 5.0  # how long a node waits for the lock of one that just died (its session ends)
 FLEET_CHANNEL = "robomem_fleet"  # NOTIFY'd when new batches are in the fleet log
 NODE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 _FLEET_ORDER_LOCK = 0x726F626F6D656D  # held while appending to the log: sequence order is commit order
@@ -256,9 +257,13 @@ class PostgresStore(MemoryStore):
         if self._wconn is not None and not self._wconn.closed and not self._wconn.broken:
             return self._wconn
         conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
-        if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"robomem.node.{self.node}",)).fetchone()[0]:
-            conn.close()
-            raise RuntimeError(f"memory node {self.node!r} is already open in another process")
+        deadline = time.monotonic() + LOCK_WAIT_S  # a node killed a moment ago: the server frees its lock soon
+        lock = f"robomem.node.{self.node}"
+        while not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (lock,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                conn.close()
+                raise RuntimeError(f"memory node {self.node!r} is already open in another process")
+            time.sleep(0.1)
         self._wconn = conn
         return conn
 

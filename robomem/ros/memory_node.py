@@ -703,6 +703,7 @@ class MemoryNode(LifecycleNode):
     def _get_stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> None:
         assert self.memory is not None
         counters = Counter(self.memory.counters) + self.counters + (self.tf.counters if self.tf else Counter())
+        counters["subscribers.events"] = self.events_pub.get_subscription_count()  # matched readers of /events
         response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items())]
         response.objects_believed = self.memory.count_believed()
         response.robot_ids = sorted(self._sequences)
