@@ -4,9 +4,9 @@ to prepare.
 A suite is a list of :class:`~robomem_sim.house_tasks.HouseJob` (a house and a history with the seeds
 that draw them), so one job gives the same tasks alone as in the whole suite. Each job runs in a worker
 process (``spawn``: PyBullet and rclpy are not fork-safe): it builds its house once, draws its tasks,
-walks it in the morning and runs every task in every mode; with the ROS transport the worker has its own
-rclpy context and robot node, and each full-memory run its own memory and planner nodes (names carry
-the job's suffix, so workers share one ROS graph). Progress comes back over a queue.
+walks it in the morning and runs every task in every mode; with the ROS transport each job has its own
+ROS domain (derived from the demo's), rclpy context and robot node, and each full-memory run its own
+memory and planner nodes (names carry the job's suffix). Progress comes back over a queue.
 
 The cache (``$ROBOMEM_CACHE_DIR``, default ``~/.cache/robomem/household``) keeps per job the drawn
 tasks and the morning walk's memory file, keyed by the job, the budget and a digest of the sources they
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENTRIES = 64
+DOMAIN_LO, DOMAIN_SPAN = 120, 100  # ROS domains the jobs of one demo take (from its own, ROS_DOMAIN_ID)
 ROOT = Path(__file__).resolve().parent
 
 
@@ -116,6 +117,8 @@ def run_job(job: Any, modes: Sequence[str], budget: Any, transport: str, workdir
     if transport == "ros" and "full" in modes:
         import rclpy
 
+        _own_domain(suffix)
+
         from robomem_sim.ros_backend import RosMemoryBackend
 
         rclpy.init()
@@ -148,6 +151,16 @@ def run_job(job: Any, modes: Sequence[str], budget: Any, transport: str, workdir
     return {"runs": runs, "tasks": [t.task_id for t in tasks[:limit]], "startup_s": startup, "picture": picture_path,
             "house": {"key": setup.key, "split": setup.split, "walk_frames": history.frames, "tasks": len(tasks),
                       "prepare_s": round(prepared_s, 1), "wall_s": round(time.perf_counter() - started, 1)}}
+
+
+def _own_domain(suffix: str) -> None:
+    """A ROS domain of this job's own (its nodes inherit it): jobs running at once in other workers have
+    robot and memory nodes on the same topic names (``observations``), which must not meet."""
+    digits = "".join(c for c in suffix if c.isdigit())
+    if not digits:
+        return
+    base = int(os.environ.get("ROS_DOMAIN_ID", "120"))
+    os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_LO + (base - DOMAIN_LO + 1 + int(digits)) % DOMAIN_SPAN)
 
 
 def run_jobs(jobs: Sequence[Any], modes: Sequence[str], budget: Any, transport: str, workdir: Path,
