@@ -55,6 +55,7 @@ Bad input never reaches memory and never stops the node: a rejected batch or obs
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -83,6 +84,8 @@ from robomem.ros.qos import EVENTS_QOS, LATCHED_QOS, observation_qos
 from robomem.ros.runtime import run_node
 from robomem.ros.state_dir import resolve_db_path
 from robomem.ros.tf import TOO_OLD, TfListener, TransformBuffer, frame_name, in_map
+
+_FAILED = object()  # what MemoryNode._into_core gives for an input the core refused or failed on
 
 MAX_TEXT_CHARS = 2000
 MAX_SPATIAL_RADIUS_M = 100.0
@@ -297,23 +300,16 @@ class MemoryNode(LifecycleNode):
             self._rejected(RejectedInput("bad_skill_event", f"{message.change!r} is not picked_up, or placed with "
                                          "a position"[:300]), stamp)
             return
-        try:
-            if message.change == "picked_up":
-                position = convert.xyz(message.position) if message.has_position else None
-                memory.picked(obj, str(detail.get("robot", "")), stamp, position)
-            else:
-                receptacle_id = detail.get("receptacle_id", -1)
-                by_id = isinstance(receptacle_id, float) and receptacle_id >= 0 and receptacle_id.is_integer()
-                receptacle = int(receptacle_id) if by_id else (detail.get("receptacle") or None)
-                memory.placed(obj, convert.xyz(message.position), receptacle, stamp, bool(detail.get("bottom")))
-        except RejectedInput as error:  # the core has counted and stored it
-            self.diagnostics.rejected(error.reason)
-            self._log(error.reason, f"rejected skill event ({error.reason}): {error.detail}")
-            self.counters["skill_events_rejected"] += 1
-            return
-        except Exception as error:  # a bug must not take the robot's memory down
-            self.counters["internal_errors"] += 1
-            self.get_logger().error(f"skill event failed: {error!r}")
+        if message.change == "picked_up":
+            position = convert.xyz(message.position) if message.has_position else None
+            report = functools.partial(memory.picked, obj, str(detail.get("robot", "")), stamp, position)
+        else:
+            receptacle_id = detail.get("receptacle_id", -1)
+            by_id = isinstance(receptacle_id, float) and receptacle_id >= 0 and receptacle_id.is_integer()
+            receptacle = int(receptacle_id) if by_id else (detail.get("receptacle") or None)
+            report = functools.partial(memory.placed, obj, convert.xyz(message.position), receptacle, stamp,
+                                       bool(detail.get("bottom")))
+        if self._into_core("skill event", "skill_events_rejected", report) is _FAILED:
             return
         for event in memory.stm.events()[-1:]:
             self.events_pub.publish(convert.event_to_msg(event))
@@ -389,16 +385,8 @@ class MemoryNode(LifecycleNode):
             self._rejected(error, stamp)
         late_before = memory.counters["late_within_tolerance"]
         started = time.monotonic()
-        try:
-            events = memory.ingest(batch)
-        except RejectedInput as error:  # the core has counted and stored it
-            self.diagnostics.rejected(error.reason)
-            self._log(error.reason, f"rejected observation batch ({error.reason}): {error.detail}")
-            self.counters["batches_rejected"] += 1
-            return
-        except Exception as error:  # a bug must not take the robot's memory down
-            self.counters["internal_errors"] += 1
-            self.get_logger().error(f"ingest failed: {error!r}")
+        events = self._into_core("observation batch", "batches_rejected", functools.partial(memory.ingest, batch))
+        if events is _FAILED:
             return
         self.diagnostics.ingested(batch.t, time.monotonic() - started)
         if memory.counters["late_within_tolerance"] > late_before:
@@ -407,6 +395,21 @@ class MemoryNode(LifecycleNode):
                       "of memory's clock, its sightings kept at their own stamp (late_within_tolerance)")
         for event in events:
             self.events_pub.publish(convert.event_to_msg(event))
+
+    def _into_core(self, what: str, rejected_counter: str, call: Callable[[], Any]) -> Any:
+        """Hand one input to the core: a refusal (the core has counted and stored it) is logged, throttled,
+        and counted under ``rejected_counter``; a bug is counted and logged, never taking the node down.
+        Both give _FAILED."""
+        try:
+            return call()
+        except RejectedInput as error:
+            self.diagnostics.rejected(error.reason)
+            self._log(error.reason, f"rejected {what} ({error.reason}): {error.detail}")
+            self.counters[rejected_counter] += 1
+        except Exception as error:  # a bug must not take the robot's memory down
+            self.counters["internal_errors"] += 1
+            self.get_logger().error(f"{what} failed: {error!r}")
+        return _FAILED
 
     def _count_gaps(self, robot: str, sequence: int) -> None:
         """Batches a robot numbered but that never arrived (a full queue, a lossy link) are counted."""
