@@ -7,7 +7,7 @@ import numpy as np
 from frames import frame, looking
 
 from robomem.core import Memory, MemoryConfig
-from robomem.core.geometry import box_holds, hangs_from, rests_on_floor
+from robomem.core.geometry import boxes_held, hangs_from, rests_on_floor
 from robomem.core.types import make_detection
 
 # Three pieces of furniture standing on a floor at z = 0: memory learns the floor from them.
@@ -34,8 +34,9 @@ def test_geometry_of_hanging_floor_and_shared_holding() -> None:
     assert not rests_on_floor(np.array([0, 0, 0.2]), np.array([0.3, 0.3, 0.4]), None, 0.15)  # floor unknown
     sink_c, sink_s = np.array([0.0, 0.0, 0.85]), np.array([0.9, 0.6, 0.14])  # a sink's box around its basin
     sponge_c, sponge_s = np.array([0.35, 0.2, 0.935]), np.array([0.1, 0.15, 0.03])  # on the counter at the rim
-    assert box_holds(sponge_c, sponge_s, sink_c, sink_s, 0.02, 0.12)
-    assert not box_holds(sponge_c + [0.6, 0.0, 0.0], sponge_s, sink_c, sink_s, 0.02, 0.12)
+    held = boxes_held(np.array([sponge_c, sponge_c + [0.6, 0.0, 0.0]]), np.array([sponge_s, sponge_s]), sink_c, sink_s,
+                      0.02, 0.12)
+    assert held.tolist() == [True, False]  # on the rim, held; 60 cm beside it, not
 
 
 def test_a_towel_hangs_from_its_holder_and_is_its_content() -> None:

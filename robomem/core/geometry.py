@@ -40,7 +40,17 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def box_volume(size: np.ndarray) -> float:
     """Volume of an axis-aligned box, floored so flat things still compare."""
-    return float(np.prod(np.maximum(size, 0.01)))
+    return float(box_volumes(size))
+
+
+def box_volumes(sizes: np.ndarray) -> np.ndarray:
+    """:func:`box_volume` of each box (sizes along the last axis)."""
+    return np.prod(np.maximum(sizes, 0.01), axis=-1)
+
+
+def bottom_gap(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray) -> np.ndarray:
+    """How far a box's bottom lies above a receptacle's top (negative: below it); boxes along the last axis."""
+    return (center[..., 2] - size[..., 2] / 2.0) - (rec_center[..., 2] + rec_size[..., 2] / 2.0)
 
 
 def support_relation(
@@ -58,8 +68,7 @@ def support_relation(
         return None
     if abs(offset[2]) <= rec_size[2] / 2.0:
         return "in"
-    gap = (center[2] - size[2] / 2.0) - (rec_center[2] + rec_size[2] / 2.0)
-    if -gap_tolerance <= gap <= gap_tolerance:
+    if abs(float(bottom_gap(center, size, rec_center, rec_size))) <= gap_tolerance:
         return "on"
     return None
 
@@ -83,40 +92,29 @@ def hangs_from(center: np.ndarray, size: np.ndarray, holder_center: np.ndarray, 
     return holder_bottom - margin <= top <= holder_top + margin and center[2] < holder_center[2]
 
 
-def fits_in(size: np.ndarray, holder_size: np.ndarray, slack: float = 0.1) -> bool:
+def fits_in(size: np.ndarray, holder_size: np.ndarray, slack: float = 0.1) -> np.ndarray:
     """Whether a box's longest horizontal side is no longer than the holder's (with ``slack``): a long
-    counter top whose middle lies in a sink's box is not in the sink."""
-    return float(np.max(size[:2])) <= float(np.max(holder_size[:2])) + slack
+    counter top whose middle lies in a sink's box is not in the sink. Boxes along the last axis."""
+    return np.max(size[..., :2], axis=-1) <= float(np.max(holder_size[:2])) + slack
 
 
-def can_carry(size: np.ndarray, support_size: np.ndarray) -> bool:
+def can_carry(size: np.ndarray, support_size: np.ndarray) -> np.ndarray:
     """Whether a surface is big enough to carry a box resting on it: a footprint at least a quarter of
     the box's, and no side of the box more than twice the surface's longest (a long counter top resting
-    on a sink's rim is not carried by the sink)."""
-    area_ok = support_size[0] * support_size[1] >= 0.25 * size[0] * size[1]
-    return bool(area_ok and float(np.max(size[:2])) <= 2.0 * float(np.max(support_size[:2])) + 0.1)
-
-
-def box_holds(center: np.ndarray, size: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray,
-              margin: float, gap_tolerance: float) -> bool:
-    """Whether a receptacle's box holds a box by geometry alone: the object's center inside the bigger
-    receptacle box, or its bottom resting on the receptacle's top with a footprint at least a quarter of
-    the object's. Boxes overlap in homes (a sink's box takes in the counter around its basin), so one
-    object may be held by several."""
-    return bool(boxes_held(np.asarray(center, float)[None, :], np.asarray(size, float)[None, :], rec_center, rec_size,
-                           margin, gap_tolerance)[0])
+    on a sink's rim is not carried by the sink). Boxes along the last axis."""
+    area_ok = support_size[0] * support_size[1] >= 0.25 * size[..., 0] * size[..., 1]
+    return area_ok & (np.max(size[..., :2], axis=-1) <= 2.0 * float(np.max(support_size[:2])) + 0.1)
 
 
 def boxes_held(centers: np.ndarray, sizes: np.ndarray, rec_center: np.ndarray, rec_size: np.ndarray,
                margin: float, gap_tolerance: float) -> np.ndarray:
-    """:func:`box_holds` for many boxes (rows) at once."""
+    """For boxes (rows), whether a receptacle's box holds each by geometry alone: its center inside the
+    bigger receptacle box (and it fits), or its bottom resting on the receptacle's top (and the surface
+    can carry it). Boxes overlap in homes (a sink's box takes in the counter around its basin), so one
+    object may be held by several."""
     offset = centers - rec_center
     over = np.all(np.abs(offset[:, :2]) <= rec_size[:2] / 2.0 + margin, axis=1)
     inside = np.abs(offset[:, 2]) <= rec_size[2] / 2.0
-    gap = (centers[:, 2] - sizes[:, 2] / 2.0) - (rec_center[2] + rec_size[2] / 2.0)
-    longest, rec_longest = np.max(sizes[:, :2], axis=1), float(np.max(rec_size[:2]))
-    volumes = np.prod(np.maximum(sizes, 0.01), axis=1)
-    held_in = inside & (box_volume(rec_size) > volumes) & (longest <= rec_longest + 0.1)
-    big_enough = rec_size[0] * rec_size[1] >= 0.25 * sizes[:, 0] * sizes[:, 1]
-    carried = ~inside & (np.abs(gap) <= gap_tolerance) & big_enough & (longest <= 2.0 * rec_longest + 0.1)
-    return over & (held_in | carried)
+    held_in = inside & (box_volume(rec_size) > box_volumes(sizes)) & fits_in(sizes, rec_size)
+    resting = np.abs(bottom_gap(centers, sizes, rec_center, rec_size)) <= gap_tolerance
+    return over & (held_in | (~inside & resting & can_carry(sizes, rec_size)))

@@ -109,7 +109,7 @@ class Queries:
         return [belief.info(t, at) for t in sorted(found, key=lambda t: t.track_id)]
 
     def _held_by_box(self, holder_ids: set[int], at: float | None) -> set[int]:
-        """Ids of the tracks that the holders' boxes hold by geometry (:func:`geometry.box_holds`) at a
+        """Ids of the tracks that the holders' boxes hold by geometry (:func:`geometry.boxes_held`) at a
         time, beside the one holder each track's parent fact names: a thing on the counter at the sink's
         rim is on both. Never a holder's own holder."""
         cfg, belief = self.config, self.belief

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from robomem.core.config import MemoryConfig
-from robomem.core.geometry import box_volume, can_carry, fits_in, hangs_from, rests_on_floor, support_relation
+from robomem.core.geometry import (
+    bottom_gap,
+    box_volume,
+    can_carry,
+    fits_in,
+    hangs_from,
+    rests_on_floor,
+    support_relation,
+)
 from robomem.core.holding import held_by
 from robomem.core.journal import Journal
 from robomem.core.scene_graph import SceneGraph
@@ -115,7 +123,7 @@ class Relations:
 
     def _rests_on_top(self, track: Track, surface: Track) -> bool:
         """Whether the track's bottom is at the surface's top (within the support gap)."""
-        gap = (track.center[2] - track.size[2] / 2.0) - (surface.center[2] + surface.size[2] / 2.0)
+        gap = bottom_gap(track.center, track.size, surface.center, surface.size)
         return abs(float(gap)) <= self.config.support_gap_m
 
     def best_parent(self, track: Track) -> list | None:
