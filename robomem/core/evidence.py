@@ -36,15 +36,18 @@ class NegativeEvidence:
     detector: DetectorModel
     counters: Counter[str]
 
-    def apply(self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray]) -> list[Track]:
+    def apply(self, t: float, view: ViewCone, seen: set[int], around: tuple[np.ndarray, np.ndarray],
+              exempt: set[int] | frozenset[int] = frozenset()) -> list[Track]:
         """Count a miss for every track memory expected in this view (``around``: indexed ids and
-        positions near the camera) that was not ``seen``; returns the missed tracks."""
+        positions near the camera) that was not ``seen``; returns the missed tracks. ``exempt``: tracks
+        this view says nothing about (memory has newer evidence of them than this late view)."""
         camera = np.asarray(view.position)
         ids, points = around
         if not len(ids):
             return []
         expected = [self.tracks[i] for i in ids[in_view(points, view)].tolist()]  # indexed positions: a few cm off
-        expected = [track for track in expected if track.is_live and held_by(track) is None and not self.hidden(track)]
+        expected = [track for track in expected if track.is_live and held_by(track) is None and not self.hidden(track)
+                    and track.track_id not in exempt]
         if not expected:
             return []
         centers = np.array([track.center for track in expected])

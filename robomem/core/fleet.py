@@ -8,6 +8,15 @@ that looks at the place of another's mug and does not see it makes it gone on ev
 position it has taken in (the cursor) is committed with the memory state, so after a crash or a late
 start a node resumes exactly where its memory is: no batch applied twice, none skipped. New entries
 wake it through LISTEN/NOTIFY; it also polls every ``poll_s`` (a lost notification delays, never loses).
+
+Late remote batches (one queued through an outage, or one that arrives after this node's clock moved
+past it) are never refused: they are taken as history (``Memory.ingest(..., as_history=True)``). Per
+object the newest evidence wins: a sighting of an object this memory saw (or made gone) at or after the
+batch's stamp is logged at its own stamp and changes nothing else; anything else (an object memory last
+saw earlier, one it did not know, a miss in the batch's view of an object last seen before it) is applied
+as any batch is, its facts starting at memory's clock (when memory learnt them) and its sightings, views
+and the objects' ``last_seen`` at the batch's own stamp. Counted: ``late_as_history``, ``late_superseded``
+(memory stats) and ``remote_late_as_history`` (:attr:`FleetMember.counters`).
 """
 
 from __future__ import annotations
@@ -114,8 +123,11 @@ class FleetMember:
                 with self.memory.lock:
                     self.log.note_applied(seq)  # before ingest: a flush inside it commits the cursor with it
                     try:
-                        self.memory.ingest(decode_batch(payload))
+                        before = self.memory.counters["late_as_history"]
+                        self.memory.ingest(decode_batch(payload), as_history=True)
                         self.counters["remote_applied"] += 1
+                        if self.memory.counters["late_as_history"] > before:
+                            self.counters["remote_late_as_history"] += 1
                     except RejectedInput as error:
                         self.counters[f"remote_rejected.{error.reason}"] += 1
                         self.memory.record_rejection(error)

@@ -38,7 +38,7 @@ from robomem.core.relations import Relations
 from robomem.core.scene_graph import SceneGraph
 from robomem.core.temporal import StampPolicy
 from robomem.core.track_store import INDEX_SLACK_M, TrackStore
-from robomem.core.tracks import CONFIRMED, GONE, TENTATIVE, Track
+from robomem.core.tracks import CONFIRMED, GONE, STATUS, TENTATIVE, Track
 from robomem.core.trust import (
     BURST_NEW_OBJECTS,
     BURST_SAME_LABEL,
@@ -87,10 +87,11 @@ class IngestPipeline:
     _unsupported: list[Track] = field(default_factory=list, init=False, repr=False)  # single sightings
     _since_sweep: int = field(default=0, init=False, repr=False)
 
-    def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
+    def ingest(self, batch: ObservationBatch, as_history: bool = False) -> list[ChangeEvent]:
         """Take one frame of observations; returns the change events it caused. A batch that cannot
         be used at all raises RejectedInput (counted and recorded first); a repeated batch changes
-        nothing (counted as ``duplicate_batches``)."""
+        nothing (counted as ``duplicate_batches``). ``as_history`` (another fleet node's batch): one
+        behind memory's clock, by any amount, is taken as history (see :meth:`_process`), never refused."""
         journal = self.journal
         try:
             if not isinstance(batch, ObservationBatch) or not isinstance(batch.detections, list):
@@ -104,7 +105,7 @@ class IngestPipeline:
                 self.counters["duplicate_batches"] += 1
                 return []
             refusal = self.stamps.check(t, journal.now)
-            if refusal is not None:
+            if refusal is not None and not (as_history and refusal[0] == "late"):
                 raise RejectedInput(*refusal)
         except RejectedInput as error:
             stamp = batch.t if isinstance(batch, ObservationBatch) else 0.0
@@ -114,7 +115,10 @@ class IngestPipeline:
         view = self._checked_view(batch.view, t)
         # a frame that lost a detection gives no negative evidence: the dropped object was not 'unseen'
         evidence_view = view if len(detections) == len(batch.detections) else None
-        if math.isfinite(journal.now) and t < journal.now:
+        history = as_history and math.isfinite(journal.now) and t < journal.now
+        if history:
+            self.counters["late_as_history"] += 1  # newest evidence wins per object; sightings at their stamp
+        elif math.isfinite(journal.now) and t < journal.now:
             self.counters["late_within_tolerance"] += 1  # taken as of memory's clock, logged at its own stamp
         now = max(t, journal.now) if math.isfinite(journal.now) else t
         journal.now = now
@@ -132,7 +136,7 @@ class IngestPipeline:
         detections, held = self._larger_than_room(now, source, detections)
         if held:
             evidence_view = None
-        matched_ids = self._process(now, batch.robot, detections, evidence_view, view, source)
+        matched_ids = self._process(now, batch.robot, detections, evidence_view, view, source, t if history else None)
         self.relations.update(now)
         self._confirm_supported(now)
         for track in self.lifecycle.take_confirmed():
@@ -140,7 +144,7 @@ class IngestPipeline:
             if track.appeared:
                 self.lifecycle.emit(now, track, "appeared", {})
         if view is not None:
-            self.views.add(now, view)
+            self.views.add(t if history else now, view)
             journal.view(t, batch.robot, view)
         taken = []
         for det, track_id in zip(detections, matched_ids, strict=True):
@@ -271,7 +275,13 @@ class IngestPipeline:
         return good
 
     def _process(self, t: float, robot: str, detections: list[Detection], view: ViewCone | None,
-                 camera_view: ViewCone | None = None, source: str | None = None) -> list[int]:
+                 camera_view: ViewCone | None = None, source: str | None = None,
+                 stamp: float | None = None) -> list[int]:
+        """The steps on one batch at memory's time ``t``. ``stamp`` (a history batch's own, older stamp):
+        a track memory has newer evidence of (seen at or after ``stamp``; made gone since, for a sighting
+        in place) is neither updated nor missed by it (the sighting is still logged); a new or moved
+        object where later views would have seen it is not taken; the tracks it does update or create
+        keep ``stamp`` as their last sighting."""
         tracks = self.tracks
         assigned: list[int] = [-1] * len(detections)
         candidates: list[list[Track]] = []
@@ -295,6 +305,17 @@ class IngestPipeline:
             associate(detections, candidates, self.config, self.noise.margin(), kinds) if detections else ([], [])
         )
         seen: set[int] = set()
+        superseded: set[int] = set()  # history: tracks what memory saw later stands for
+        if stamp is not None:
+            kept = []
+            for row, track in pairs:
+                if _newer_evidence(track, stamp):
+                    assigned[row] = track.track_id
+                    seen.add(track.track_id)
+                    superseded.add(track.track_id)
+                else:
+                    kept.append((row, track))
+            pairs = kept
         for row, track in [p for p in pairs if p[0] in kinds]:  # furniture seen in part, or opened/closed
             self.updater.furniture(track, detections[row], t, robot, kinds[row])
             assigned[row] = track.track_id
@@ -304,7 +325,9 @@ class IngestPipeline:
         for row, track in ordinary:
             assigned[row] = track.track_id
             seen.add(track.track_id)
-        missed = self.evidence.apply(t, view, seen, around) if view is not None else []
+        exempt = set() if stamp is None or around is None else {
+            i for i in around[0].tolist() if _newer_evidence(tracks[i], stamp)}
+        missed = self.evidence.apply(t, view, seen, around, exempt) if view is not None else []
         source = robot if source is None else source
         held = self._implausible(t, detections, unmatched, seen, camera_view)
         for row in unmatched:
@@ -312,7 +335,15 @@ class IngestPipeline:
             if row in held:
                 self.quarantine.hold(t, source, det, held[row])
                 continue
+            if stamp is not None and self._looked_since(det, stamp):
+                self.counters["late_superseded"] += 1  # memory looked there since and saw nothing
+                continue
             track = self.moves.moved_track(det, seen)
+            if track is not None and stamp is not None and track.last_seen >= stamp:
+                assigned[row] = track.track_id  # seen since: this sighting elsewhere is history
+                seen.add(track.track_id)
+                superseded.add(track.track_id)
+                continue
             if track is not None and self.quarantine.outvoted(track.track_id, source, t):
                 self.quarantine.hold(t, source, det, OUTVOTED)  # others saw it in place just now
                 continue
@@ -326,6 +357,13 @@ class IngestPipeline:
         for track in missed:
             if track.status in (CONFIRMED, GONE) and track.track_id not in seen:
                 self.moves.merge_newcomer(track, t)
+        if stamp is not None:  # updated or created by this batch: last seen at its own stamp
+            self.counters["late_superseded"] += len(superseded)
+            for track_id in {i for i in assigned if i >= 0} - superseded:
+                track = tracks[track_id]
+                track.last_seen = stamp
+                track.first_seen = min(track.first_seen, stamp)
+                tracks.forget_latest(track)  # "most recently seen" is ranked again from the stamps
         return assigned
 
     def _implausible(self, t: float, detections: list[Detection], unmatched: list[int], seen: set[int],
@@ -374,6 +412,15 @@ class IngestPipeline:
                     held[row] = TELEPORT  # the one we know should be in view, undetected; "it" is elsewhere
         return held
 
+    def _looked_since(self, det: Detection, stamp: float) -> bool:
+        """Whether views after ``stamp`` would almost surely have shown ``det`` (newer evidence against it)."""
+        def chances(fractions: np.ndarray) -> np.ndarray:
+            return self.evidence.detector.probabilities(fractions, det.size)
+
+        since = self.views.miss_evidence_before(det.center, math.inf, chances) - \
+            self.views.miss_evidence_before(det.center, math.nextafter(stamp, math.inf), chances)
+        return since >= self.config.appeared_min_evidence
+
     def association_radii(self, detections: list[Detection]) -> np.ndarray:
         """How far from each detection a track it could match may be indexed: its gate (see
         :func:`robomem.core.association.gate_half_widths`) around a box up to size_gate_ratio times its own."""
@@ -389,6 +436,15 @@ class IngestPipeline:
                 wide = own + static_reach * (1.0 + cfg.articulation_reach) + cfg.gate_m + INDEX_SLACK_M
                 radii = np.where(furniture, np.maximum(radii, wide), radii)
         return radii
+
+
+def _newer_evidence(track: Track, stamp: float) -> bool:
+    """Whether memory saw the track at or after ``stamp``, or made it gone since (looked at its place
+    and did not see it: newer than a sighting there; a sighting elsewhere is a move, see :meth:`_process`)."""
+    if track.last_seen >= stamp:
+        return True
+    status = track.history(STATUS).current
+    return track.status == GONE and status is not None and status.valid_from >= stamp
 
 
 def _fingerprint(batch: ObservationBatch) -> int:

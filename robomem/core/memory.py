@@ -143,9 +143,10 @@ class Memory:
 
     # ------------------------------------------------------------------ ingest
     @synchronized
-    def ingest(self, batch: ObservationBatch) -> list[ChangeEvent]:
-        """Take one frame of observations; returns the change events it caused."""
-        events = self.pipeline.ingest(batch)
+    def ingest(self, batch: ObservationBatch, as_history: bool = False) -> list[ChangeEvent]:
+        """Take one frame of observations; returns the change events it caused. ``as_history``: the
+        batch is another fleet node's, taken even if late (README "Fleet memory"; counted ``late_as_history``)."""
+        events = self.pipeline.ingest(batch, as_history)
         if self.journal.batch_taken():
             self.flush()
         return events

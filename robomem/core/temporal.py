@@ -106,7 +106,9 @@ class StampPolicy:
       refused (``future_stamp`` / ``clock_jump``), so one batch can never move memory's clock to 2038;
     - **late**: more than ``late_tolerance_s`` behind memory's clock: refused (``late``), history is not
       rewritten; within the tolerance it is taken as of memory's clock, counted (``late_within_tolerance``),
-      its sightings logged at their own stamp;
+      its sightings logged at their own stamp. Another fleet node's batch is never refused as late: it is
+      taken as history (``late_as_history``, README "Fleet memory"): its sightings keep their stamp, and
+      an object memory has newer evidence of is not changed by it (``late_superseded``);
     - **repeated**: a batch whose source already sent this sequence number, or (without sequence numbers)
       this stamp with the same content, is skipped (idempotent, counted as ``duplicate_batches``); two
       different frames of one source at one stamp (two cameras without sensor names, a simulator whose
