@@ -128,6 +128,7 @@ def robot_process(args: argparse.Namespace) -> None:
 def fleet(url: str, server, robots: int, duration: float, rate: float, objects: int, outage: float,
           workdir: Path) -> dict:
     start_at = time.time() + 8.0  # every process up and caught up first
+    load_before = os.getloadavg()
     processes, results = [], []
     for i in range(robots):
         node = f"robot{i + 1}"
@@ -156,6 +157,8 @@ def fleet(url: str, server, robots: int, duration: float, rate: float, objects: 
     in_log_ok = all(sorted(s for n, s in log if n == node) == list(range(1, count + 1))
                     for node, count in published.items())
     lags = [(sent, lag, answered) for d in data for sent, lag, answered in d["lags"]]
+    if os.environ.get("BENCH_POSTGRES_LAGS"):  # raw (sent, lag, answered) for a closer look
+        Path(os.environ["BENCH_POSTGRES_LAGS"]).write_text(json.dumps({"outage": outage_window, "lags": lags}))
     outside = [lag for sent, lag, _ in lags
                if outage_window is None or not (outage_window[0] - 2.0 <= sent <= outage_window[1] + 1.0)]
     per_node = []
@@ -173,9 +176,20 @@ def fleet(url: str, server, robots: int, duration: float, rate: float, objects: 
         "every_node_took_in_every_other_batch_once": all(
             p["took_in"] == p["others_published"] and p["duplicate_batches"] == 0 for p in per_node),
         "markers_answered": f"{sum(a for _, _, a in lags)}/{len(lags)} batches (markers checked with where_is)",
-        "visibility_lag_s": {"all": _lag_summary([lag for _, lag, _ in lags]), "outside_outage": _lag_summary(outside)},
+        "visibility_lag_s": {"all": _lag_summary([lag for _, lag, _ in lags]), "outside_outage": _lag_summary(outside),
+                             "outage_excluded": "sent from 2 s before the server stopped to 1 s after it was back"},
+        "after_restart": None if outage_window is None else _after_restart(lags, outage_window[1]),
+        "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()],
+                         "note": "1/5/15-minute load on this machine, shared with other jobs"},
         "nodes": per_node,
     }
+
+
+def _after_restart(lags: list[tuple[float, float, bool]], up: float) -> dict:
+    """How soon after the server is back every new batch is seen within 1 s again (the queues drained)."""
+    late = [sent - up for sent, lag, _ in lags if sent >= up and lag > 1.0]
+    return {"lag_under_1s_for_every_batch_sent_after_s": round(max(late, default=0.0), 2),
+            "first_5s": _lag_summary([lag for sent, lag, _ in lags if up <= sent < up + 5.0])}
 
 
 def _lag_summary(lags: list[float]) -> dict:
@@ -241,6 +255,10 @@ def main() -> None:
         if server is not None:
             server.destroy()
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.mode == "fleet" and args.out.exists():  # a fleet run keeps the file's single-node figures
+        kept = json.loads(args.out.read_text())
+        report = {**kept, **report, "single_node_from": "an earlier run (fleet-only run since)"} \
+            if "single_node" in kept else report
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != "fleet"}, indent=2))
 

@@ -92,10 +92,12 @@ def test_a_retried_write_is_applied_once(fresh_db):
 
     store = PostgresStore(fresh_db("r1"))
     batch = WriteBatch(observations=[(1.0, "r1", "Mug", 1, 2, 3, 0.1, 0.1, 0.1, 0.9, None, 7)])
-    assert store._commit(41, batch) and store._commit(41, batch), "the retry (acknowledgement lost) is accepted"
-    assert store._commit(40, batch), "an older write sequence is known to be in"
+    assert store._commit([(41, batch)]) and store._commit([(41, batch)]), "the retry (lost acknowledgement) is accepted"
+    assert store._commit([(40, batch)]), "an older write sequence is known to be in"
     assert _rows(fresh_db("r1"), "SELECT COUNT(*) FROM observations") == [(1,)]
     assert store.counters["postgres.duplicate_writes_skipped"] == 2
+    assert store._commit([(40, batch), (41, batch), (42, batch)]), "a drained queue: one transaction"
+    assert _rows(fresh_db("r1"), "SELECT COUNT(*) FROM observations") == [(2,)], "only the new one applied"
     store.close()
 
 

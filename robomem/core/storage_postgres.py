@@ -55,6 +55,7 @@ FLEET_CHANNEL = "robomem_fleet"  # NOTIFY'd when new batches are in the fleet lo
 NODE_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 _FLEET_ORDER_LOCK = 0x726F626F6D656D  # held while appending to the log: sequence order is commit order
 _UNREACHABLE = (psycopg.OperationalError, PoolTimeout)
+DRAIN_BATCHES = 32  # queued write batches committed together after an outage
 
 # The fleet's shared tables, by version; each step runs once, in order, under an advisory lock.
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -172,21 +173,22 @@ class OutageQueue:
         self.bytes += len(text)
         self.length += 1
 
-    def oldest(self) -> tuple[int, WriteBatch] | None:
-        row = self._db.execute("SELECT write_seq, batch FROM queued ORDER BY write_seq LIMIT 1").fetchone()
-        return None if row is None else (row[0], _decode(row[1]))
+    def oldest(self, limit: int = 1) -> list[tuple[int, WriteBatch]]:
+        rows = self._db.execute("SELECT write_seq, batch FROM queued ORDER BY write_seq LIMIT ?", (limit,)).fetchall()
+        return [(seq, _decode(text)) for seq, text in rows]
 
     def newest(self) -> tuple[int, WriteBatch] | None:
         row = self._db.execute("SELECT write_seq, batch FROM queued ORDER BY write_seq DESC LIMIT 1").fetchone()
         return None if row is None else (row[0], _decode(row[1]))
 
-    def pop(self, write_seq: int) -> None:
-        row = self._db.execute("SELECT LENGTH(batch) FROM queued WHERE write_seq=?", (write_seq,)).fetchone()
+    def pop_through(self, write_seq: int) -> None:
+        """Remove the batches up to and including ``write_seq`` (committed)."""
+        size, count = self._db.execute("SELECT COALESCE(SUM(LENGTH(batch)), 0), COUNT(*) FROM queued "
+                                       "WHERE write_seq <= ?", (write_seq,)).fetchone()
         with self._db:
-            self._db.execute("DELETE FROM queued WHERE write_seq=?", (write_seq,))
-        if row is not None:
-            self.bytes -= row[0]
-            self.length -= 1
+            self._db.execute("DELETE FROM queued WHERE write_seq <= ?", (write_seq,))
+        self.bytes -= size
+        self.length -= count
 
     def max_seq(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(write_seq), 0) FROM queued").fetchone()[0]
@@ -228,6 +230,7 @@ class PostgresStore(MemoryStore):
         self._wconn_configured: psycopg.Connection | None = None
         self._writer_connection()
         self._listen_conn: psycopg.Connection | None = None
+        self._fleet_conn: psycopg.Connection | None = None  # the fleet reader's own: back at once after an outage
         self._migrate()
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=pool_size, timeout=connect_timeout_s, open=True, name=f"robomem-{self.node}",
@@ -333,7 +336,7 @@ class PostgresStore(MemoryStore):
                 if self._error is None:
                     if len(self._spool):
                         self._drain_outage_queue()
-                    if len(self._spool) or not self._commit(write_seq, batch):
+                    if len(self._spool) or not self._commit([(write_seq, batch)]):
                         self._spool.push(write_seq, batch)
                         self.counters["postgres.queued_writes"] += 1
             except BaseException as error:  # surfaced on the next write, read or close
@@ -346,16 +349,17 @@ class PostgresStore(MemoryStore):
                 self._queue.task_done()
 
     def _drain_outage_queue(self) -> None:
-        """Commit the queued batches, oldest first, while the server answers."""
-        while (entry := self._spool.oldest()) is not None:
-            if not self._commit(*entry):
+        """Commit the queued batches, oldest first, while the server answers: up to DRAIN_BATCHES in one
+        transaction (one fsync, not one per batch: the other nodes see the backlog in a moment)."""
+        while entries := self._spool.oldest(DRAIN_BATCHES):
+            if not self._commit(entries):
                 return
-            self._spool.pop(entry[0])
-            self.counters["postgres.replayed_from_queue"] += 1
+            self._spool.pop_through(entries[-1][0])
+            self.counters["postgres.replayed_from_queue"] += len(entries)
 
-    def _commit(self, write_seq: int, batch: WriteBatch) -> bool:
-        """Commit one batch (skipped if this write_seq is in already); False if the server is unreachable
-        (then it is tried again no sooner than ``retry_s`` later)."""
+    def _commit(self, entries: list[tuple[int, WriteBatch]]) -> bool:
+        """Commit (write_seq, batch) entries, in order, in one transaction (each skipped if its write_seq
+        is in already); False if the server is unreachable (tried again no sooner than ``retry_s`` later)."""
         if not self._online and time.monotonic() < self._next_retry:
             return False
         try:
@@ -364,10 +368,12 @@ class PostgresStore(MemoryStore):
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT value FROM meta WHERE key='write_seq' FOR UPDATE")
-                if int(cur.fetchone()[0]) >= write_seq:
-                    self.counters["postgres.duplicate_writes_skipped"] += 1
-                else:
-                    self._apply(cur, write_seq, batch)
+                committed = int(cur.fetchone()[0])
+                for write_seq, batch in entries:
+                    if committed >= write_seq:
+                        self.counters["postgres.duplicate_writes_skipped"] += 1
+                    else:
+                        self._apply(cur, write_seq, batch)
         except _UNREACHABLE:
             if self._wconn is not None:
                 self._wconn.close()
@@ -503,15 +509,22 @@ class PostgresStore(MemoryStore):
 
     def fetch_fleet(self, after: int, limit: int = 500) -> list[tuple[int, str, int, str, float, str]]:
         """Other nodes' log entries after ``after``: (seq, node, node_seq, robot, t, payload), in order."""
-        with self._pool.connection(timeout=self.retry_s) as conn:
-            return conn.execute(f"SELECT seq, node, node_seq, robot, t, payload FROM {FLEET_SCHEMA}.batches "
-                                "WHERE seq > %s AND node <> %s ORDER BY seq LIMIT %s", (after, self.node, limit)
-                                ).fetchall()
+        try:  # its own connection, reconnected on the next call (the pool backs off after an outage)
+            if self._fleet_conn is None or self._fleet_conn.closed or self._fleet_conn.broken:
+                self._fleet_conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
+            return self._fleet_conn.execute(
+                f"SELECT seq, node, node_seq, robot, t, payload FROM {FLEET_SCHEMA}.batches "
+                "WHERE seq > %s AND node <> %s ORDER BY seq LIMIT %s", (after, self.node, limit)).fetchall()
+        except _UNREACHABLE:
+            if self._fleet_conn is not None:
+                self._fleet_conn.close()
+            self._fleet_conn = None
+            raise
 
     def wait_for_fleet(self, timeout_s: float) -> bool:
         """Block until another node NOTIFYs new log entries or ``timeout_s`` passes; True if notified."""
         try:
-            if self._listen_conn is None or self._listen_conn.closed:
+            if self._listen_conn is None or self._listen_conn.closed or self._listen_conn.broken:
                 self._listen_conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2)
                 self._listen_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(FLEET_CHANNEL)))
             return any(True for _ in self._listen_conn.notifies(timeout=timeout_s, stop_after=1))
@@ -546,6 +559,6 @@ class PostgresStore(MemoryStore):
             self._writer.join()
             self._spool.close()
             self._pool.close()
-            for conn in (self._listen_conn, self._wconn):
+            for conn in (self._listen_conn, self._fleet_conn, self._wconn):
                 if conn is not None:
                     conn.close()
