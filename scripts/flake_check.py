@@ -9,7 +9,8 @@ The ROS test files are the ones with a test marked ``ros`` (``pytest --collect-o
 runs ``--hogs`` busy loops (default: one) beside the tests: ``python -c`` spinning until a time limit
 (bounded: never past the check's own worst case), stopped when the mode ends. Each run has a time limit
 (``--run-timeout``); a run over it counts as a failure. The figures (per file and mode: runs, failures,
-the failing tests, seconds per run) go to ``--out`` as JSON; the log of every failing run is kept in
+the failing tests, seconds per run, the load average while it ran) go to ``--out`` as JSON, rewritten
+after every file; the log of every failing run is kept in
 ``--logs``. Exit status 1 if any run failed.
 """
 
@@ -74,14 +75,23 @@ def run_once(test_file: str, timeout_s: float) -> dict:
         log.seek(0)
         output = log.read() + note
     seconds = time.monotonic() - started
+    load_1min = os.getloadavg()[0]
     summary = SUMMARY.findall(output)
     failing = sorted({name for _, name in FAILED.findall(output)})
     if code == 0 and summary and "passed" not in summary[-1]:
         outcome = "skipped"  # everything skipped (a missing optional part): not a pass, not a failure
     else:
         outcome = "passed" if code == 0 else "failed"
-    return {"outcome": outcome, "seconds": round(seconds, 1), "failing": failing or ([] if code == 0 else
-            [f"{test_file} (exit {code})"]), "summary": summary[-1] if summary else "", "output": output}
+    return {"outcome": outcome, "seconds": round(seconds, 1), "load_1min": round(load_1min, 2),
+            "failing": failing or ([] if code == 0 else [f"{test_file} (exit {code})"]),
+            "summary": summary[-1] if summary else "", "output": output}
+
+
+def write_report(out: Path, report: dict, wall0: float, finished: bool) -> None:
+    report["wall_s"] = round(time.monotonic() - wall0, 1)
+    report["finished"] = finished
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def main() -> int:
@@ -131,12 +141,12 @@ def main() -> int:
                     "skipped_runs": sum(r["outcome"] == "skipped" for r in runs),
                     "failing_tests": sorted({t for r in failed for t in r["failing"]}),
                     "logs": [r["log"] for r in failed], "seconds_mean": round(sum(seconds) / len(seconds), 1),
-                    "seconds_max": max(seconds)})
+                    "seconds_max": max(seconds),
+                    "load_1min_mean": round(sum(r["load_1min"] for r in runs) / len(runs), 2)})
+                write_report(args.out, report, wall0, finished=False)  # a check cut short keeps what it ran
         finally:
             stop_hogs(hogs)
-    report["wall_s"] = round(time.monotonic() - wall0, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report, wall0, finished=True)
     print(f"\n{'mode':<7} {'file':<40} {'runs':>4} {'failed':>6} {'s/run':>7}  failing tests")
     for r in report["results"]:
         skipped = f" ({r['skipped_runs']} skipped)" if r["skipped_runs"] else ""

@@ -19,6 +19,8 @@ from robomem_sim.tasks import Task, run_oracle  # noqa: E402
 SCENE, YEAR, EPISODE = "FloorPlan321", 2022, 43
 LAPTOP = "Laptop|+03.45|+00.79|-01.67"
 
+pytestmark = pytest.mark.slow  # a room is built and walked (6 s)
+
 
 @pytest.fixture(scope="module")
 def world(needs_data, text_model):

@@ -16,7 +16,7 @@ from robomem_sim.house_runner import WALK_CAMERA  # noqa: E402
 from robomem_sim.house_tasks import start_robot  # noqa: E402
 from robomem_sim.perceive import VIEW_SECTORS, Eyes, MemoryFeed, vertical_reach  # noqa: E402
 
-pytestmark = pytest.mark.data("thor")
+pytestmark = [pytest.mark.data("thor"), pytest.mark.slow]  # a house is built (8 s)
 
 
 @pytest.fixture(scope="module")
