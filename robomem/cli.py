@@ -129,7 +129,9 @@ def cmd_ros(args: argparse.Namespace) -> int:
     if args.no_activate:
         overrides["autostart"] = False
     keep = args.db == ":memory:" or is_postgres_url(args.db or "")
-    memory = {"db_path": args.db if keep else str(Path(args.db).resolve())} if args.db else {}
+    memory: dict[str, object] = {"db_path": args.db if keep else str(Path(args.db).resolve())} if args.db else {}
+    if args.fleet:
+        memory["fleet"] = True
     if args.secure:
         from robomem.ros.security import SecurityUnavailable, require_security_support
 
@@ -189,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"comma-separated: {','.join(NODES)}")
     ros.add_argument("--db", help="SQLite file (overrides the parameters file; default: memory.sqlite in "
                      "$ROS_HOME/robomem/<namespace>/, ROS_HOME defaulting to ~/.ros)")
+    ros.add_argument("--fleet", action="store_true", help="the memory joins the fleet of memories sharing --db (a "
+                     "postgresql:// URL; named by the URL's node=, else the namespace): answers include other robots'")
     ros.add_argument("--namespace", default="", help="ROS namespace of every node and topic (e.g. r2: /r2/memory, "
                      "/r2/observations)")
     ros.add_argument("--use-sim-time", action="store_true", help="the nodes follow /clock (use_sim_time)")

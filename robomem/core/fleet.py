@@ -23,15 +23,31 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from typing import Any, Protocol
 
 from robomem.core.memory import Memory
+from robomem.core.storage import is_postgres_url
 from robomem.core.types import ChangeEvent, ObservationBatch, RejectedInput, make_detection, make_view
 
 log = logging.getLogger(__name__)
+
+
+def fleet_url(url: str, node: str = "", fallback: str = "default") -> str:
+    """``url`` naming this memory in the fleet: ``node`` if given, else the URL's own ``node=``, else
+    ``fallback`` (made a valid name: a-z, 0-9, _). ValueError unless it is a ``postgresql://`` URL."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not is_postgres_url(url):
+        raise ValueError(f"fleet memory needs a postgresql:// database, not {url!r}")
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    name = node or params.get("node") or re.sub(r"[^a-z0-9_]", "_", fallback.lower().strip("/"))[:40] or "default"
+    params["node"] = name
+    return urlunsplit(parts._replace(query=urlencode(params)))
 
 
 class FleetLog(Protocol):
@@ -84,7 +100,7 @@ class FleetMember:
     :meth:`catch_up` (or the thread of :meth:`start`) takes in what the other nodes wrote."""
 
     def __init__(self, memory: Memory, poll_s: float = 0.5, publish_within_s: float = 0.2,
-                 on_remote: Any = None) -> None:
+                 on_remote: Any = None, on_events: Any = None) -> None:
         store = memory.store
         if not all(hasattr(store, name) for name in ("stage_publish", "fetch_fleet", "note_applied")):
             raise TypeError(f"fleet memory needs a store with a fleet log (PostgreSQL), not {type(store).__name__}")
@@ -94,6 +110,7 @@ class FleetMember:
         self.publish_within_s = publish_within_s  # a staged batch is committed at most this late
         self.counters: Counter[str] = Counter()
         self.on_remote = on_remote  # called (seq, node, robot, payload) after each remote batch is taken in
+        self.on_events = on_events  # called (change events) that a remote batch caused, if any
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -124,8 +141,10 @@ class FleetMember:
                     self.log.note_applied(seq)  # before ingest: a flush inside it commits the cursor with it
                     try:
                         before = self.memory.counters["late_as_history"]
-                        self.memory.ingest(decode_batch(payload), as_history=True)
+                        events = self.memory.ingest(decode_batch(payload), as_history=True)
                         self.counters["remote_applied"] += 1
+                        if events and self.on_events is not None:
+                            self.on_events(events)
                         if self.memory.counters["late_as_history"] > before:
                             self.counters["remote_late_as_history"] += 1
                     except RejectedInput as error:

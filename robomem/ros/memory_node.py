@@ -49,6 +49,12 @@ an unstamped one included: its stamp 0 is late) or a clock jump, takes one late 
 of memory's clock (``late_within_tolerance``) and skips a repeated stamp (``duplicate_batches``); the
 node logs each (throttled, once a second per reason) and counts it.
 
+Fleet (README "Fleet memory"): with ``fleet`` true and ``db_path`` a ``postgresql://`` URL the node joins
+the fleet of memories sharing that database (robomem.core.fleet.FleetMember): its batches are published
+to the fleet log, the other nodes' are taken in (LISTEN/NOTIFY, in log order, late ones as history), so
+its answers include what the other robots saw; their change events go out on ``events`` too. Its name in
+the fleet: ``fleet_node``, else the URL's ``node=``, else the namespace. get_stats adds ``fleet.*``.
+
 Bad input never reaches memory and never stops the node: a rejected batch or observation is logged
 (throttled) with its reason, counted (``rejected.<reason>``, see get_stats) and persisted by the core.
 """
@@ -71,6 +77,7 @@ from visualization_msgs.msg import MarkerArray
 from robomem import msg as rmsg
 from robomem import srv
 from robomem.core.config import MemoryConfig
+from robomem.core.fleet import FleetMember, fleet_url
 from robomem.core.memory import Memory
 from robomem.core.render import estimate_tokens, render_context
 from robomem.core.states import canonical_key
@@ -114,6 +121,10 @@ SPECS = (
     Spec("tf_cache_s", 10.0, "transforms kept this long (s); older stamps are rejected at once", 1.0, 3600.0,
          read_only=True),
     Spec("tf_max_pending", 200, "batches waiting for /tf at most (the oldest are rejected)", 1, 100_000),
+    Spec("fleet", False, "join the fleet: db_path is a postgresql:// URL shared by the robots' memories; this "
+         "node's batches are shared, the others' taken in", read_only=True),
+    Spec("fleet_node", "", "this memory's name in the fleet (a-z, 0-9, _); '' = the URL's node=, else the namespace",
+         read_only=True),
     Spec("autostart", True, "go to active (configure + activate) at start; false: a lifecycle manager does",
          read_only=True),
     *DIAGNOSTIC_SPECS,
@@ -145,6 +156,7 @@ class MemoryNode(LifecycleNode):
         self.params.on_change(["map_frame", "max_marker_objects"], self._new_graph_messages)
         self._given_memory = memory
         self.memory: Memory | None = None
+        self.fleet: FleetMember | None = None
         self.active = False
         self.counters: Counter[str] = Counter()
         self._graph_messages: GraphMessages | None = None
@@ -218,9 +230,17 @@ class MemoryNode(LifecycleNode):
                 config_file = self.params["config_file"]
                 config = MemoryConfig.from_yaml(config_file) if config_file else MemoryConfig()
                 config.db_path = resolve_db_path(self.params["db_path"], self.get_namespace())
+                if self.params["fleet"]:
+                    config.db_path = fleet_url(config.db_path, self.params["fleet_node"],
+                                               self.get_namespace().strip("/").replace("/", "_") or self.get_name())
                 self.memory = Memory(config)
+            if self.params["fleet"]:
+                self.fleet = FleetMember(self.memory, on_events=self._publish_events)
         except Exception as error:  # a bad file or config: stay unconfigured, say why
             self.get_logger().error(f"configure failed: {error}")
+            if self.memory is not None and self.memory is not self._given_memory:
+                self.memory.close()  # opened, but it cannot join the fleet
+            self.memory = None
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
             f"memory configured: {self.memory.count_believed()} objects believed, db {self.memory.config.db_path!r}")
@@ -238,7 +258,10 @@ class MemoryNode(LifecycleNode):
         self._ingest_subscriptions.append(self.create_subscription(rmsg.MemoryEvent, "skill_events",
                                                                    self.on_skill_event, EVENTS_QOS))
         self.active = True
-        self.get_logger().info(f"memory active: ingesting {[s.topic_name for s in self._ingest_subscriptions]}")
+        if self.fleet is not None:
+            self.fleet.start()
+        self.get_logger().info(f"memory active: ingesting {[s.topic_name for s in self._ingest_subscriptions]}"
+                               + (f", fleet node {self.fleet.node!r}" if self.fleet else ""))
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -261,6 +284,8 @@ class MemoryNode(LifecycleNode):
 
     def _stop_ingest(self) -> None:
         self.active = False
+        if self.fleet is not None:
+            self.fleet.stop()
         for subscription in self._ingest_subscriptions:
             self.destroy_subscription(subscription)
         self._ingest_subscriptions = []
@@ -280,6 +305,7 @@ class MemoryNode(LifecycleNode):
         if self.memory is None:
             return
         self._stop_ingest()
+        self.fleet = None
         self.memory.close()
         self.get_logger().info(f"memory closed: {self.memory.config.db_path!r}")
         self.memory = None
@@ -385,7 +411,8 @@ class MemoryNode(LifecycleNode):
             self._rejected(error, stamp)
         late_before = memory.counters["late_within_tolerance"]
         started = time.monotonic()
-        events = self._into_core("observation batch", "batches_rejected", functools.partial(memory.ingest, batch))
+        ingest = memory.ingest if self.fleet is None else self.fleet.ingest
+        events = self._into_core("observation batch", "batches_rejected", functools.partial(ingest, batch))
         if events is _FAILED:
             return
         self.diagnostics.ingested(batch.t, time.monotonic() - started)
@@ -393,6 +420,10 @@ class MemoryNode(LifecycleNode):
             self._log("late", f"late batch {message.sequence} of {message.robot_id!r}: stamp {batch.t:.3f} is "
                       f"{memory.now - batch.t:.3f} s before memory's clock, within the core's tolerance: taken as "
                       "of memory's clock, its sightings kept at their own stamp (late_within_tolerance)")
+        self._publish_events(events)
+
+    def _publish_events(self, events: list) -> None:
+        """Change events out on ``events`` (also from the fleet's thread: another robot's batch)."""
         for event in events:
             self.events_pub.publish(convert.event_to_msg(event))
 
@@ -706,6 +737,8 @@ class MemoryNode(LifecycleNode):
     def _get_stats(self, request: srv.GetStats.Request, response: srv.GetStats.Response) -> None:
         assert self.memory is not None
         counters = Counter(self.memory.counters) + self.counters + (self.tf.counters if self.tf else Counter())
+        if self.fleet is not None:
+            counters.update({f"fleet.{k}": v for k, v in self.fleet.counters.items()})
         counters["subscribers.events"] = self.events_pub.get_subscription_count()  # matched readers of /events
         response.counters = [rmsg.MemoryCounter(name=k, value=int(v)) for k, v in sorted(counters.items())]
         response.objects_believed = self.memory.count_believed()
