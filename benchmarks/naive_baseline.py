@@ -41,6 +41,7 @@ from vector_baseline import (
     Record,
     answer_question,
     cluster_places,
+    location_answer,
 )
 
 import robomem.qa as qa
@@ -148,10 +149,7 @@ class NaiveLastDetectionMemory:
 
     # ------------------------------------------------------------------ answers
     def _location(self, rec: Record | None, until: float, frame: qa.Frame) -> dict[str, Any] | None:
-        if rec is None:
-            return None
-        return {"center": [round(v, 4) for v in frame.from_core(rec.center)],
-                "receptacle": self.receptacle_of(rec, until)}
+        return location_answer(rec, frame, lambda found: self.receptacle_of(found, until))
 
     def where_is(self, label: str, t: float, near: np.ndarray | None, frame: qa.Frame) -> dict[str, Any] | None:
         return self._location(self.last(label, t, near), t, frame)

@@ -224,10 +224,7 @@ class FlatVectorMemory:
 
     # ------------------------------------------------------------------ answers
     def _location(self, rec: Record | None, until: float, frame: qa.Frame) -> dict[str, Any] | None:
-        if rec is None:
-            return None
-        return {"center": [round(v, 4) for v in frame.from_core(rec.center)],
-                "receptacle": self.receptacle_of(rec, until)}
+        return location_answer(rec, frame, lambda found: self.receptacle_of(found, until))
 
     def where_is(self, label: str, t: float, near: np.ndarray | None, frame: qa.Frame) -> dict[str, Any] | None:
         return self._location(self._pick(self.label_records(label, t), near), t, frame)
@@ -529,6 +526,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def location_answer(rec: Record | None, frame: qa.Frame,
+                    receptacle_of: Callable[[Record], str | None]) -> dict[str, Any] | None:
+    """The spec's location answer for a baseline's record (its centre in the episode's frame and the
+    receptacle the baseline names for it), or None when it has no record."""
+    if rec is None:
+        return None
+    return {"center": [round(v, 4) for v in frame.from_core(rec.center)], "receptacle": receptacle_of(rec)}
 
 
 def answer_question(memory: Any, question: dict[str, Any], t: float, frame: qa.Frame) -> Any:

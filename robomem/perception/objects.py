@@ -360,6 +360,24 @@ def _mask_pixels(
     return rows, cols, inner
 
 
+def pixel_box(raw: BoxDetection | Sequence[Any], width: int, height: int,
+              counters: dict[str, int] | None) -> tuple[Any, Any, Any, tuple[int, int, int, int]] | None:
+    """``(label, score, state, (u0, v0, u1, v1))`` of a detector box ``(label, score, x0, y0, x1, y1[,
+    state])`` clipped to the image, or None (counted as ``skipped.bad_box``) if it is malformed or empty."""
+    try:
+        label, score, x0, y0, x1, y1 = raw[:6]
+        state = raw[6] if len(raw) > 6 else None
+        u0, v0 = max(0, math.floor(float(x0))), max(0, math.floor(float(y0)))
+        u1, v1 = min(width, math.ceil(float(x1))), min(height, math.ceil(float(y1)))
+    except (TypeError, ValueError, OverflowError):
+        _bump(counters, "skipped.bad_box")
+        return None
+    if u1 <= u0 or v1 <= v0:
+        _bump(counters, "skipped.bad_box")
+        return None
+    return label, score, state, (u0, v0, u1, v1)
+
+
 def observations_from_boxes(
     depth: Any,
     intrinsics: CameraIntrinsics,
@@ -376,17 +394,10 @@ def observations_from_boxes(
     height, width = frame.depth.shape
     out: list[Detection] = []
     for raw in boxes:
-        try:
-            label, score, x0, y0, x1, y1 = raw[:6]
-            state = raw[6] if len(raw) > 6 else None
-            u0, v0 = max(0, math.floor(float(x0))), max(0, math.floor(float(y0)))
-            u1, v1 = min(width, math.ceil(float(x1))), min(height, math.ceil(float(y1)))
-        except (TypeError, ValueError, OverflowError):
-            _bump(counters, "skipped.bad_box")
+        parsed = pixel_box(raw, width, height, counters)
+        if parsed is None:
             continue
-        if u1 <= u0 or v1 <= v0:
-            _bump(counters, "skipped.bad_box")
-            continue
+        label, score, state, (u0, v0, u1, v1) = parsed
         try:
             sub = frame.usable[v0:v1, u0:u1]
             rows, cols = np.nonzero(sub)

@@ -36,7 +36,15 @@ from scipy.spatial import cKDTree
 
 from robomem.core.types import Detection, RejectedInput
 from robomem.perception.camera import CameraIntrinsics, CameraPose
-from robomem.perception.objects import DEFAULT_PARAMS, PerceptionParams, _bump, _detection, _FramePrep, _mask_pixels
+from robomem.perception.objects import (
+    DEFAULT_PARAMS,
+    PerceptionParams,
+    _bump,
+    _detection,
+    _FramePrep,
+    _mask_pixels,
+    pixel_box,
+)
 
 o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
 o3d.utility.random.seed(0)  # RANSAC and friends: the same frame gives the same boxes
@@ -229,17 +237,10 @@ def observations_from_boxes(
     height, width = frame.prep.depth.shape
     out: list[Detection] = []
     for raw in boxes:
-        try:
-            label, score, x0, y0, x1, y1 = raw[:6]
-            state = raw[6] if len(raw) > 6 else None
-            u0, v0 = max(0, math.floor(float(x0))), max(0, math.floor(float(y0)))
-            u1, v1 = min(width, math.ceil(float(x1))), min(height, math.ceil(float(y1)))
-        except (TypeError, ValueError, OverflowError):
-            _bump(counters, "skipped.bad_box")
+        parsed = pixel_box(raw, width, height, counters)
+        if parsed is None:
             continue
-        if u1 <= u0 or v1 <= v0:
-            _bump(counters, "skipped.bad_box")
-            continue
+        label, score, state, (u0, v0, u1, v1) = parsed
         rows, cols = np.nonzero(frame.prep.usable[v0:v1, u0:u1])
         box = frame.box(rows + v0, cols + u0, "nearest", counters)
         det = _detection(label, score, None if box is None else (box.center, box.size), counters, state)
