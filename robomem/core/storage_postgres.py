@@ -209,7 +209,7 @@ class PostgresStore(MemoryStore):
 
     def __init__(self, url: str, durability: str = "interval", node: str | None = None,
                  spool_path: str | Path | None = None, spool_max_bytes: int = 256 * 2**20,
-                 connect_timeout_s: float = 10.0, retry_s: float = 0.5, pool_size: int = 4) -> None:
+                 connect_timeout_s: float = 10.0, retry_s: float = 0.25, pool_size: int = 4) -> None:
         self.durability = check_durability(durability)
         conninfo, url_node, url_spool = parse_url(url)
         self.node = (node or url_node).lower()
