@@ -117,3 +117,16 @@ def test_after_an_outage_every_node_holds_every_batch_once_and_answers_agree(fre
         assert member.memory.count("Mug") == 1
         assert member.memory.where_is("CounterTop", near=(2, 0, 0.45)).last_seen == 39.0
         member.memory.close()
+
+
+def test_a_memory_is_named_in_the_fleet_by_parameter_then_url_then_namespace():
+    from robomem.core.fleet import fleet_url
+    from robomem.core.storage_postgres import parse_url
+
+    base = "postgresql://robomem@127.0.0.1:54329/postgres"
+    assert parse_url(fleet_url(f"{base}?node=vacuum", "arm", "r2"))[1] == "arm"
+    kept = parse_url(fleet_url(f"{base}?node=vacuum&spool=/tmp/s.sqlite", "", "r2"))
+    assert kept[1:] == ("vacuum", Path("/tmp/s.sqlite")), "the URL's own name and spool stay"
+    assert parse_url(fleet_url(base, "", "/house/R2"))[1] == "house_r2"
+    with pytest.raises(ValueError, match="postgresql://"):
+        fleet_url("/var/lib/robomem/memory.sqlite", "arm")
