@@ -51,6 +51,67 @@ def test_a_dismissed_false_detection_leaves_every_index(tmp_path):
     reopened.close()
 
 
+def _rows_of(path, track_id: int) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return {table: db.execute(f"SELECT COUNT(*) FROM {table} WHERE track_id=?", (track_id,)).fetchone()[0]
+                for table in ("tracks", "facts", "observations")}
+
+
+def _dismissed_ghost(memory: Memory) -> int:
+    """A false detection at t=0, looked at and not there until dismissed (by t=5)."""
+    view = looking(0, 0)
+    memory.ingest(frame(0, view, det("Mug", 2, 0), det("Ghost", 2.5, 0.5, confidence=0.3)))
+    ghost = next(t.track_id for t in memory.tracks.values() if t.label == "Ghost")
+    for t in range(1, 6):
+        memory.ingest(frame(t, view, det("Mug", 2, 0)))
+    assert memory.tracks[ghost].status == "rejected"
+    return ghost
+
+
+def test_a_forgotten_track_leaves_the_file(tmp_path):
+    memory = _memory(tmp_path, rejected_forget_s=5.0, retention_sweep_batches=1)
+    ghost = _dismissed_ghost(memory)
+    memory.flush(sync=True)
+    assert _rows_of(tmp_path / "m.sqlite", ghost)["tracks"] == 1
+    for t in range(6, 14):
+        memory.ingest(frame(t, looking(0, 0), det("Mug", 2, 0)))
+    assert ghost not in memory.tracks
+    memory.flush(sync=True)
+    assert _rows_of(tmp_path / "m.sqlite", ghost) == {"tracks": 0, "facts": 0, "observations": 0}
+    mug = memory.where_is("Mug")
+    memory.close()
+    reopened = _memory(tmp_path)
+    assert reopened.where_is("Mug").to_dict() == mug.to_dict() and len(reopened.tracks) == 1
+    reopened.close()
+
+
+def test_a_dismissed_track_is_forgotten_after_a_restart_too(tmp_path):
+    memory = _memory(tmp_path, rejected_forget_s=5.0, retention_sweep_batches=1)
+    ghost = _dismissed_ghost(memory)
+    memory.close()  # dismissed, not yet forgotten
+    reopened = _memory(tmp_path, rejected_forget_s=5.0, retention_sweep_batches=1)
+    assert reopened.tracks[ghost].status == "rejected"
+    for t in range(6, 14):
+        reopened.ingest(frame(t, looking(0, 0), det("Mug", 2, 0)))
+    assert ghost not in reopened.tracks and reopened.count("Mug") == 1
+    reopened.close()
+    assert _rows_of(tmp_path / "m.sqlite", ghost)["tracks"] == 0
+
+
+def test_rows_of_a_track_retention_would_have_forgotten_are_not_loaded(tmp_path):
+    """A store that still holds them (a crash before the delete, a store that keeps every row)."""
+    memory = _memory(tmp_path, rejected_forget_s=60.0, retention_sweep_batches=1)
+    ghost = _dismissed_ghost(memory)
+    for t in range(6, 10):
+        memory.ingest(frame(t, looking(0, 0), det("Mug", 2, 0)))
+    memory.close()
+    reopened = _memory(tmp_path, rejected_forget_s=1.0)  # dismissed at t <= 5, memory's clock at 9
+    assert ghost not in reopened.tracks and reopened.counters["loaded.forgotten_tracks"] == 1
+    assert reopened.count("Mug") == 1 and reopened.count("Ghost") == 0
+    assert reopened.what_changed(since=-1.0) == [c for c in reopened.what_changed(since=-1.0) if c.label == "Mug"]
+    reopened.close()
+
+
 def test_a_tentative_track_never_seen_again_expires(tmp_path):
     memory = _memory(tmp_path, tentative_expiry_s=30.0, rejected_forget_s=30.0, retention_sweep_batches=1)
     memory.ingest(frame(0, None, det("Phantom", -5, -5, confidence=0.4)))  # nowhere any camera looks again

@@ -103,3 +103,39 @@ def test_appeared_only_where_memory_had_looked_before(memory):
     changes = {(c.label, c.change) for c in memory.what_changed(since=5)}
     # the egg was inside the fridge (hidden before); the fridge is furniture, found late, not new
     assert changes == {("Apple", "appeared")}
+
+
+def _kitchen_with_apple(memory):
+    scene = (det("CounterTop", 2.0, 0.0, 0.45), det("Fridge", 2.5, 1.5, 0.9, isOpen=False))
+    _see(memory, 0, looking(0, 0), *scene, det("Apple", 2.0, 0.1, 0.95))
+    return scene
+
+
+def test_a_weak_sighting_does_not_move_a_believed_object_into_a_closed_fridge(memory):
+    """A low-confidence Apple inside the closed fridge while the real one is missed once: no move (a
+    belief carried there could never be refuted: nothing sees into a closed fridge)."""
+    scene = _kitchen_with_apple(memory)
+    memory.ingest(frame(10, looking(0, 0), *scene, det("Apple", 2.5, 1.5, 1.0, confidence=0.45)))
+    assert memory.counters["relocations"] == 0
+    assert memory.count("Apple") == 1 and abs(memory.where_is("Apple").center[1] - 0.1) < 0.05
+    for t in range(11, 20):  # the apple is on the counter all along
+        memory.ingest(frame(t, looking(0, 0), *scene, det("Apple", 2.0, 0.1, 0.95)))
+    assert memory.count("Apple") == 1 and abs(memory.where_is("Apple").center[1] - 0.1) < 0.05
+
+
+def test_a_weak_newcomer_is_not_merged_into_a_missed_object(memory):
+    counter, fridge = _kitchen_with_apple(memory)
+    memory.ingest(frame(10, looking(0, 0, yaw=31, fov=20), fridge,  # the fridge alone in view ...
+                        det("Apple", 2.5, 1.5, 1.0, confidence=0.45)))  # ... and a weak Apple in it
+    memory.ingest(frame(11, looking(0, 0, yaw=0, fov=20), counter))  # the real one missed once
+    assert memory.counters["merges"] == 0
+    assert memory.count("Apple") == 1 and abs(memory.where_is("Apple").center[1] - 0.1) < 0.05
+
+
+def test_a_confident_sighting_elsewhere_still_moves_a_missed_object(memory):
+    scene = _kitchen_with_apple(memory)
+    _see(memory, 10, looking(0, 0), *scene)  # the counter seen without the apple
+    memory.ingest(frame(20, looking(0, 0, yaw=180), det("DiningTable", -2.0, 0.0, 0.4),
+                        det("Apple", -2.0, 0.0, 0.85, confidence=0.9)))
+    assert memory.count("Apple") == 1 and abs(memory.where_is("Apple").center[0] + 2.0) < 0.05
+    assert [(c.label, c.change) for c in memory.what_changed(since=5) if c.label == "Apple"] == [("Apple", "moved")]

@@ -154,7 +154,7 @@ class IngestPipeline:
                 taken.append(det)
         self.quarantine.confirm(taken)
         self._maybe_sweep(now)
-        return [e for e in journal.stm.events() if e.event_id >= events_before]
+        return journal.stm.events_since(events_before) if journal.events_recorded >= events_before else []
 
     # ------------------------------------------------------------------ checks before the steps
     def _checked_source(self, batch: ObservationBatch) -> str:
@@ -212,10 +212,9 @@ class IngestPipeline:
         quarantine."""
         self._since_sweep = 0
         cfg = self.config
-        for track in [tr for tr in self.tracks.tracks.values() if tr.status == TENTATIVE]:
-            if now - track.last_seen > cfg.tentative_expiry_s:
-                self.evidence.dismiss(track, now, "expired_tracks")
-        forgotten = set()
+        for track in self.tracks.tentative_unseen_since(now - cfg.tentative_expiry_s):
+            self.evidence.dismiss(track, now, "expired_tracks")
+        forgotten: dict[int, int] = {}
         for track in self.tracks.forgettable(now - cfg.rejected_forget_s):
             if track.track_id in self.graph.graph and self.graph.graph.out_degree(track.track_id):
                 self.tracks.dismissed(track, now)  # something still hangs under it: later
@@ -223,7 +222,7 @@ class IngestPipeline:
             self.graph.remove(track.track_id)
             self.tracks.forget(track)
             self.quarantine.forget_track(track.track_id)
-            forgotten.add(track.track_id)
+            forgotten[track.track_id] = sum(len(history) for history in track.histories.values())
         self.counters["forgotten_tracks"] += len(forgotten)
         self.journal.sweep(now, forgotten)
         self.views.consolidate(now)

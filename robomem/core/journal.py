@@ -46,6 +46,8 @@ class Journal:
         self._fact_ids = FactIds()
         self._fact_times: list[float] = []  # start time of every fact, in order (time never goes back)
         self._fact_subjects: list[int] = []
+        self._forgotten: set[int] = set()  # tracks memory forgot whose entries are still in the two lists
+        self._forgotten_entries = 0  # how many (compacted away once they are half of the lists)
         self._next_event_id = 1
         self._pending = WriteBatch()
         self._dirty_tracks: set[int] = set()  # whose rows are to be written
@@ -95,7 +97,7 @@ class Journal:
         """Tracks with a fact starting in (since, end], in id order: the only ones that can differ."""
         first = bisect.bisect_right(self._fact_times, since)
         last = bisect.bisect_right(self._fact_times, end)
-        return sorted(set(self._fact_subjects[first:last]))
+        return sorted(set(self._fact_subjects[first:last]) - self._forgotten)
 
     # ------------------------------------------------------------------ what is still to be written
     def touch(self, track_id: int) -> None:
@@ -141,19 +143,28 @@ class Journal:
             self.counters["rejects_not_stored"] += 1
         self._reject_minute = (start, rows)
 
-    def sweep(self, now: float, forgotten: set[int]) -> None:
+    def sweep(self, now: float, forgotten: dict[int, int]) -> None:
         """Retention: sightings older than the raw window leave RAM (held ones go to the store first);
-        the timeline forgets the tracks memory forgot."""
+        the timeline forgets the tracks memory forgot (``forgotten``: track id -> how many facts it had),
+        their rows leave the store. The timeline is compacted once forgotten entries are half of it, so a
+        sweep costs the same after a week as after an hour."""
         self._pending.observations.extend(self.sightings.sweep(now))
         for track_id in forgotten:
             self.sightings.forget(track_id)
             self._dirty_tracks.discard(track_id)
             self._dirty_poses.discard(track_id)
             self._dirty_relations.discard(track_id)
-        if forgotten:
-            keep = [k for k, subject in enumerate(self._fact_subjects) if subject not in forgotten]
+        if not forgotten:
+            return
+        self._pending.forgotten.extend(forgotten)
+        self._forgotten.update(forgotten)
+        self._forgotten_entries += sum(forgotten.values())
+        if 2 * self._forgotten_entries >= len(self._fact_subjects):
+            dead = self._forgotten
+            keep = [k for k, subject in enumerate(self._fact_subjects) if subject not in dead]
             self._fact_times = [self._fact_times[k] for k in keep]
             self._fact_subjects = [self._fact_subjects[k] for k in keep]
+            self._forgotten, self._forgotten_entries = set(), 0
 
     def episode(self, row: tuple) -> None:
         self._pending.episodes.append(row)

@@ -76,6 +76,7 @@ class Lifecycle:
             return
         track.status = status
         track.ever_confirmed = track.ever_confirmed or status == CONFIRMED
+        self.tracks.note_status(track)
         if status == CONFIRMED:
             self.tracks.note_latest(track)
         else:

@@ -12,10 +12,13 @@ It composes the collaborators and holds the one lock; each does one job behind a
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -43,7 +46,7 @@ from robomem.core.short_term import ShortTermMemory
 from robomem.core.storage import MemoryStore, open_store
 from robomem.core.temporal import StampPolicy
 from robomem.core.track_store import TrackStore, unsound_track_row
-from robomem.core.tracks import PARENT, Track
+from robomem.core.tracks import PARENT, REJECTED, STATUS, Track
 from robomem.core.trust import Quarantine, QuarantinedReport
 from robomem.core.types import (
     Change,
@@ -95,7 +98,8 @@ class Memory:
         self.belief = Belief(self.track_store, self.journal, self.store, self.graph)
         self.queries = Queries(cfg, self.track_store, self.belief, self.journal, self.graph)
         self.semantic = SemanticSearch(self.track_store, self.belief, lambda: self.embedder)
-        self._load()
+        with _no_gc():  # loading builds many objects and no garbage: collections would only re-scan them
+            self._load()
         self.experience = ExperienceMemory(  # past task runs, for few-shot planner prompts
             self.store.load_episodes(), self._lock, self.journal, lambda: self.embedder, self.flush)
 
@@ -355,6 +359,7 @@ class Memory:
                 continue
             facts.append(fact)
         now = _stored_float(state.meta.get("now"))
+        loaded, facts = self._without_forgettable(loaded, facts, now)
         self.journal.restore(facts, state.events, now, state.meta)
         if math.isfinite(now):
             self.pipeline.stamps.decide_base(now)
@@ -374,15 +379,35 @@ class Memory:
                 self.counters["rejected.stored_view"] += 1
         if math.isfinite(now):
             self.views.consolidate(now)
+        tracks.restore_many(loaded)
         for track in loaded:
-            tracks.add(track)
-            tracks.restore(track)
             if track.is_live:
                 self.relations_index.add_node(track)
         for track in loaded:  # edges once every node is there
             if track.is_live:
                 self.graph.set_parent(track.track_id, track.history(PARENT).value_now())
         self._restore_reject_counts(state)
+
+    def _without_forgettable(self, loaded: list[Track], facts: list[Any], now: float) -> tuple[list[Track], list]:
+        """Dismissed tracks never believed (false detections) that retention would have forgotten by now
+        are left out (a store that keeps their rows, or a crash before they were deleted); the others are
+        forgotten ``rejected_forget_s`` after their dismissal, as if memory had never stopped."""
+        horizon = now - self.config.rejected_forget_s
+        left_out = set()
+        for track in loaded:
+            if track.status != REJECTED or track.ever_confirmed:
+                continue
+            status = track.history(STATUS).current
+            since = status.valid_from if status is not None else -math.inf
+            if since < horizon:
+                left_out.add(track.track_id)
+            else:
+                self.track_store.dismissed(track, since)
+        if not left_out:
+            return loaded, facts
+        self.counters["loaded.forgotten_tracks"] += len(left_out)
+        return ([track for track in loaded if track.track_id not in left_out],
+                [fact for fact in facts if fact.subject not in left_out])
 
     def _restore_reject_counts(self, state: Any) -> None:
         """Refusal counts: the store's rows, or the counts flushed with the meta (rows are capped)."""
@@ -398,6 +423,17 @@ class Memory:
         self.counters.update({f"rejected.{k}": v for k, v in counts.items()})
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _stored_float(text: Any) -> float:
     try:
         value = float(text)
@@ -408,14 +444,17 @@ def _stored_float(text: Any) -> float:
 
 def _sound_fact(fact: Any, extent_m: float) -> bool:
     """A stored fact with finite times and, for a placement, a finite box within the map."""
-    times = (fact.valid_from,) if fact.valid_to is None else (fact.valid_from, fact.valid_to)
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in times):
+    start, end = fact.valid_from, fact.valid_to
+    if type(start) not in _NUMBER or not math.isfinite(start) or (
+            end is not None and (type(end) not in _NUMBER or not math.isfinite(end))):
         return False
     if fact.predicate == "pose":
         value = fact.value
-        if not isinstance(value, list) or len(value) != 6 or not all(
-                isinstance(v, (int, float)) and math.isfinite(v) for v in value):
+        if type(value) is not list or len(value) != 6 or not _NUMBER.issuperset(map(type, value)) \
+                or not all(map(math.isfinite, value)):
             return False
-        return max(abs(v) for v in value[:3]) <= extent_m
+        return max(map(abs, value[:3])) <= extent_m
     return True
 
+
+_NUMBER = frozenset((int, float))

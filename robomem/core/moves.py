@@ -9,12 +9,15 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
+from robomem.core.association import track_open
 from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import distance
 from robomem.core.lifecycle import Lifecycle
 from robomem.core.relations import Relations
 from robomem.core.track_store import TrackStore
-from robomem.core.tracks import CONFIRMED, GONE, MERGED, Track
+from robomem.core.tracks import CONFIRMED, GONE, MERGED, Track, holders
 from robomem.core.types import Detection
 
 
@@ -30,7 +33,10 @@ class Moves:
 
     def moved_track(self, det: Detection, seen: set[int]) -> Track | None:
         """The track an unmatched detection is, moved: a same-label object missing from its place
-        (gone first, then the most missed, then the closest); None if it is new."""
+        (gone first, then the most missed, then the closest); None if it is new. A sighting too weak to
+        be believed on its own (below ``confirm_single_confidence``) moves nothing into a closed (or
+        never seen open) container: a false detection there would carry the belief to a place that no
+        later look can refute. It starts a tentative newcomer instead."""
         cfg = self.config
         if cfg.is_static(det.label) or det.confidence < cfg.relocate_min_confidence:
             return None
@@ -41,6 +47,9 @@ class Moves:
         ]
         if not options or (cfg.single_needs_support and not self.relations.box_supported(det.center, det.size)):
             return None  # nothing missing, or a box floating in the air: more likely a false detection
+        if det.confidence < cfg.confirm_single_confidence and not self._checkable(
+                self.relations.best_parent(_probe(det.center, det.size))):
+            return None  # a weak sighting where no later look can refute it (in a closed fridge)
         return max(
             options,
             key=lambda tr: (tr.status == GONE, tr.misses_since_hit, -distance(tr.center, det.center)),
@@ -53,13 +62,16 @@ class Moves:
             return  # nothing of this label was first seen after this object's last sighting
         if self.config.is_static(track.label) or not self._missing(track):
             return
-        newcomers = [
+        cfg = self.config
+        newcomers = [  # a weak newcomer only where a later look can refute it
             other for other in self.tracks.of_label(track.label)
             if other.track_id != track.track_id
             and other.is_live
             and other.first_seen > track.last_seen
-            and other.max_confidence >= self.config.relocate_min_confidence
-            and (other.status == CONFIRMED or not self.config.single_needs_support or self.relations.supported(other))
+            and other.max_confidence >= cfg.relocate_min_confidence
+            and (other.status == CONFIRMED or not cfg.single_needs_support or self.relations.supported(other))
+            and (other.status == CONFIRMED or other.max_confidence >= cfg.confirm_single_confidence
+                 or self._checkable(self.relations.best_parent(other)))  # (its holder may not be derived yet)
         ]
         if not newcomers:
             return
@@ -87,6 +99,16 @@ class Moves:
         life.reindex(track)
         self.counters["merges"] += 1
 
+    def _checkable(self, parent: list | None) -> bool:
+        """Whether something held by ``parent`` ([id, relation]) is in view when its place is: not in an
+        openable container that is closed or whose state is unknown, at any depth."""
+        if not parent or parent[0] not in self.tracks:
+            return True
+        holder = self.tracks[parent[0]]
+        chain = [(holder, parent[1]), *holders(holder, self.tracks.tracks)]
+        return not any(relation == "in" and self.config.is_openable(h.label) and track_open(h) is not True
+                       for h, relation in chain)
+
     def _missing(self, track: Track) -> bool:
         """Looked for where memory had it and not found (strongly enough to accept a move)."""
         if track.status == GONE:
@@ -104,3 +126,8 @@ class Moves:
             and other.status != GONE
             for other in self.tracks.of_label(track.label)
         )
+
+
+def _probe(center: np.ndarray, size: np.ndarray) -> Track:
+    """A track-shaped box for asking what would hold a detection."""
+    return Track(track_id=-1, label="", first_seen=0.0, last_seen=0.0, center=center, size=size)

@@ -145,6 +145,11 @@ class ShortTermMemory:
         """Buffered events, oldest first."""
         return sorted((e.event for e in self._entries.values()), key=lambda ev: (ev.t, ev.event_id))
 
+    def events_since(self, event_id: int) -> list[ChangeEvent]:
+        """Buffered events with an id of at least ``event_id``, oldest first (no sort of the whole buffer)."""
+        found = [e.event for e in self._entries.values() if e.event.event_id >= event_id]
+        return sorted(found, key=lambda ev: (ev.t, ev.event_id)) if len(found) > 1 else found
+
     def pending(self) -> list[ChangeEvent]:
         return [e.event for e in self._entries.values() if not e.consolidated]
 

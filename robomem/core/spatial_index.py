@@ -28,6 +28,7 @@ class DynamicPointIndex:
         self._rebuild_fraction = rebuild_fraction
         self._min_rebuild = min_rebuild
         self._max_buffer = max_buffer
+        self.deferred = False  # while loading many points: no rebuild until settle()
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -52,7 +53,13 @@ class DynamicPointIndex:
         self._buf_points[row] = point
         self._buf_alive[row] = True
         limit = max(self._min_rebuild, min(self._rebuild_fraction * len(self._positions), self._max_buffer))
-        if len(self._buf_row) > limit:
+        if len(self._buf_row) > limit and not self.deferred:
+            self.rebuild()
+
+    def settle(self) -> None:
+        """End a deferral: one rebuild puts every point set since into the KD-tree."""
+        self.deferred = False
+        if self._buf_row:
             self.rebuild()
 
     def remove(self, key: int) -> None:

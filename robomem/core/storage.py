@@ -1,8 +1,9 @@
 """Storage behind a small interface; SQLite (WAL) is the embedded default, PostgreSQL
 (:mod:`robomem.core.storage_postgres`) the shared one for a fleet. :func:`open_store` picks one by URL.
 
-History is append-only: rows are never deleted. A fact row may be refined while it is open
-(``valid_to`` NULL); once closed it is final.
+History is append-only: rows are never deleted, except those of tracks memory forgot altogether
+(dismissed false detections never believed, ``WriteBatch.forgotten``). A fact row may be refined while
+it is open (``valid_to`` NULL); once closed it is final.
 
 Durability (``MemoryConfig.durability``): ``interval`` hands writes to a background thread (at most the
 flush interval is lost to a crash); ``batch`` commits every write before :meth:`MemoryStore.write`
@@ -37,6 +38,19 @@ def check_durability(mode: str) -> str:
     if mode not in DURABILITY_MODES:
         raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}, got {mode!r}")
     return mode
+
+
+def json_values(texts: list[str]) -> list:
+    """Decode many JSON texts at once (one parse of their concatenation: opening a large memory decodes
+    tens of thousands of fact values); one by one when the whole does not parse (a bad row raises there)."""
+    if all(type(text) is str for text in texts):
+        try:
+            values = json.loads("[" + ",".join(texts) + "]")
+            if len(values) == len(texts):
+                return values
+        except ValueError:
+            pass
+    return [json.loads(text) for text in texts]
 
 
 def is_postgres_url(db: str) -> bool:
@@ -94,11 +108,13 @@ class WriteBatch:
     episodes: list[tuple] = field(default_factory=list)
     # fleet log rows committed with this batch (PostgreSQL): (node_seq, robot, t, payload JSON)
     fleet: list[tuple] = field(default_factory=list)
+    # tracks memory forgot (dismissed false detections, never believed): their rows leave the store
+    forgotten: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
             (self.tracks, self.facts, self.observations, self.views, self.events, self.rejects, self.meta,
-             self.episodes, self.fleet)
+             self.episodes, self.fleet, self.forgotten)
         )
 
 
@@ -209,12 +225,12 @@ class SQLiteStore(MemoryStore):
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta"))
         tracks = list(db.execute("SELECT * FROM tracks ORDER BY track_id"))
-        facts = [
-            Fact(fid, tid, pred, json.loads(value), vfrom, vto)
-            for fid, tid, pred, value, vfrom, vto in db.execute(
-                "SELECT fact_id, track_id, predicate, value, valid_from, valid_to FROM facts ORDER BY fact_id"
-            )
-        ]
+        rows = db.execute(
+            "SELECT fact_id, track_id, predicate, value, valid_from, valid_to FROM facts ORDER BY fact_id"
+        ).fetchall()
+        values = json_values([row[3] for row in rows])
+        facts = [Fact(fid, tid, pred, value, vfrom, vto)
+                 for (fid, tid, pred, _, vfrom, vto), value in zip(rows, values, strict=True)]
         views = list(db.execute("SELECT t, robot, x, y, z, yaw_deg, fov_deg, range_m FROM views ORDER BY view_id"))
         events = [
             ChangeEvent(t, tid, label, change, json.loads(detail), eid)
@@ -286,6 +302,10 @@ class SQLiteStore(MemoryStore):
                     for eid, robot, instruction, plan, success, reason, objects, t0, t1 in batch.episodes
                 ],
             )
+            if batch.forgotten:  # last: rows of these tracks written by this very batch go too
+                ids = [(track_id,) for track_id in batch.forgotten]
+                for table in ("tracks", "facts", "observations"):
+                    self._db.executemany(f"DELETE FROM {table} WHERE track_id=?", ids)
 
     def last_seen(self, track_ids: list[int], until: float) -> float | None:
         if not track_ids:

@@ -33,11 +33,14 @@ def unsound_track_row(row: tuple, extent_m: float, max_size_m: float) -> str | N
     if not isinstance(label, str) or not label.strip() or len(label) > 128 or status not in _KNOWN_STATUSES:
         return "bad_label"
     numbers = (first_seen, last_seen, *row[12:18], row[7], row[10])
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
+    if not _NUMBER.issuperset(map(type, numbers)) or not all(map(math.isfinite, numbers)):
         return "non_finite"
-    if any(abs(v) > extent_m for v in row[12:15]) or any(not 0.0 <= v <= max_size_m for v in row[15:18]):
+    if max(map(abs, row[12:15])) > extent_m or min(row[15:18]) < 0.0 or max(row[15:18]) > max_size_m:
         return "out_of_bounds"
     return None
+
+
+_NUMBER = frozenset((int, float))  # not bool: a flag is no coordinate
 
 
 class TrackStore:
@@ -53,7 +56,8 @@ class TrackStore:
         self.aliases: dict[int, list[int]] = defaultdict(list)  # track -> tracks merged into it
         self.points = DynamicPointIndex()  # every indexed track
         self.receptacle_points = DynamicPointIndex(min_rebuild=32)  # live receptacles
-        self.label_points: dict[str, DynamicPointIndex] = defaultdict(lambda: DynamicPointIndex(min_rebuild=32))
+        self._loading = False  # restore_many: indexes rebuilt once at the end
+        self.label_points: dict[str, DynamicPointIndex] = defaultdict(self._label_index)
         self.receptacle_reach = 0.0  # the largest reach() of any receptacle
         self.static_reach = 0.0  # half the largest 3D diagonal of any furniture track (partial-view gates)
         self.object_vectors: VectorIndex | None = None  # detection embeddings of present tracks
@@ -63,6 +67,12 @@ class TrackStore:
         self._floor: float | None = None
         self._next_id = 1
         self._dismissed: list[tuple[float, int]] = []  # (when, track id) of dismissed tracks, to forget later
+        self._tentative: set[int] = set()  # ids of tentative tracks (the retention sweep looks at these only)
+
+    def _label_index(self) -> DynamicPointIndex:
+        index = DynamicPointIndex(min_rebuild=32)
+        index.deferred = self._loading
+        return index
 
     def __getitem__(self, track_id: int) -> Track:
         return self.tracks[track_id]
@@ -190,6 +200,20 @@ class TrackStore:
         self._dismissed = keep
         return found
 
+    def tentative_unseen_since(self, before: float) -> list[Track]:
+        """Tentative tracks last seen before ``before`` (only the tentative ones are looked at)."""
+        tentative = self._tentative
+        for track_id in [i for i in tentative if i not in self.tracks or self.tracks[i].status != TENTATIVE]:
+            tentative.discard(track_id)
+        return [self.tracks[i] for i in sorted(tentative) if self.tracks[i].last_seen < before]
+
+    def note_status(self, track: Track) -> None:
+        """The track's status changed (the set of tentative tracks follows it)."""
+        if track.status == TENTATIVE:
+            self._tentative.add(track.track_id)
+        else:
+            self._tentative.discard(track.track_id)
+
     def forget(self, track: Track) -> None:
         """Take a track out of memory altogether: every index, the label lists, the caches."""
         track_id, key = track.track_id, normalize_label(track.label)
@@ -228,9 +252,26 @@ class TrackStore:
         else:
             self.missing_by_label[key].discard(track.track_id)
 
+    def restore_many(self, tracks: list[Track]) -> None:
+        """Add and index tracks loaded from storage, each KD-tree built once at the end (not every few
+        hundred points as ingest does)."""
+        indexes = (self.points, self.receptacle_points, *self.label_points.values())
+        self._loading = True
+        for index in indexes:
+            index.deferred = True
+        try:
+            for track in tracks:
+                self.add(track)
+                self.restore(track)
+        finally:
+            self._loading = False
+            for index in (self.points, self.receptacle_points, *self.label_points.values()):
+                index.settle()
+
     def restore(self, track: Track) -> None:
         """Index a track loaded from storage (after :meth:`add`)."""
         key = normalize_label(track.label)
+        self.note_status(track)
         if track.ever_confirmed and (track.status == GONE or track.misses_since_hit > 0):
             self.missing_by_label[key].add(track.track_id)
         if track.status in (TENTATIVE, CONFIRMED, GONE):
