@@ -22,6 +22,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def not_there(memory: Memory, house: House, tolerance_m: float = 0.5) -> int:
                       default=np.inf) > tolerance_m)
 
 
-def run(hours: float, seed: int, db: Path) -> dict:
+def run(hours: float, seed: int, db: Path, progress: Callable[[list[dict]], None] = lambda rows: None) -> dict:
     memory = Memory(MemoryConfig(db_path=str(db)))
     house = House(seed)
     per_hour = []
@@ -155,6 +156,7 @@ def run(hours: float, seed: int, db: Path) -> dict:
         }
         per_hour.append(row)
         print(json.dumps(row), flush=True)
+        progress(per_hour)
     answers = {label: memory.where_is(label) for label in OBJECTS}
     memory.close()
     restarts = []
@@ -193,11 +195,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_lifelong.json"))
     args = parser.parse_args()
     load_before = uptime()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def progress(rows: list[dict]) -> None:  # a long run leaves its hours so far (complete: false)
+        partial = {"simulated_hours": args.hours, "complete": False, "hours_done": len(rows), "per_hour": rows,
+                   "uptime_before": load_before, "uptime_now": uptime()}
+        args.out.write_text(json.dumps(partial, indent=2))
+
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.hours, args.seed, Path(tmp) / "lifelong.sqlite")
+        result = run(args.hours, args.seed, Path(tmp) / "lifelong.sqlite", progress)
+    result["complete"] = True
     result["machine"] = f"{os.cpu_count()} CPU cores (shared)"
     result["uptime_before"], result["uptime_after"] = load_before, uptime()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "per_hour"}, indent=2))
     print(f"wrote {args.out}")

@@ -380,12 +380,8 @@ class Memory:
         if math.isfinite(now):
             self.views.consolidate(now)
         tracks.restore_many(loaded)
-        for track in loaded:
-            if track.is_live:
-                self.relations_index.add_node(track)
-        for track in loaded:  # edges once every node is there
-            if track.is_live:
-                self.graph.set_parent(track.track_id, track.history(PARENT).value_now())
+        self.graph.load([(track.track_id, track.label, track.center, track.size, cfg.is_receptacle(track.label),
+                          track.history(PARENT).value_now()) for track in loaded if track.is_live])
         self._restore_reject_counts(state)
 
     def _without_forgettable(self, loaded: list[Track], facts: list[Any], now: float) -> tuple[list[Track], list]:

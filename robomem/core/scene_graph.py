@@ -53,6 +53,17 @@ class SceneGraph:
         if self.graph.in_degree(track_id) == 0:
             self.graph.add_edge(room_node(self.room_for(center)), track_id, relation="in")
 
+    def load(self, nodes: Sequence[tuple[int, str, np.ndarray, np.ndarray, bool, Sequence | None]]) -> None:
+        """Add many nodes at once, (track id, label, center, size, receptacle, parent): as :meth:`upsert`
+        for each, then :meth:`set_parent` for each, in one pass (opening a large memory)."""
+        self.graph.add_nodes_from(
+            (track_id, {"kind": "object", "label": label, "center": center, "size": size, "receptacle": receptacle})
+            for track_id, label, center, size, receptacle, _ in nodes)
+        self.graph.add_edges_from(
+            (parent[0], track_id, {"relation": parent[1] or "on"}) if parent and parent[0] in self.graph else
+            (room_node(self.room_for(center)), track_id, {"relation": "in"})
+            for track_id, _, center, _, _, parent in nodes)
+
     def remove(self, track_id: int) -> None:
         if track_id in self.graph:
             children = list(self.graph.successors(track_id))

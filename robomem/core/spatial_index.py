@@ -28,7 +28,8 @@ class DynamicPointIndex:
         self._rebuild_fraction = rebuild_fraction
         self._min_rebuild = min_rebuild
         self._max_buffer = max_buffer
-        self.deferred = False  # while loading many points: no rebuild until settle()
+        self.deferred = False  # while loading many points: new ones are put in the tree by settle()
+        self._unsettled = False
 
     def __len__(self) -> int:
         return len(self._positions)
@@ -40,6 +41,10 @@ class DynamicPointIndex:
         return self._positions[key]
 
     def set(self, key: int, point: np.ndarray) -> None:
+        if self.deferred and key not in self._tree_row and key not in self._buf_row:
+            self._positions[key] = np.array(point, dtype=float)  # into the tree at settle()
+            self._unsettled = True
+            return
         point = np.asarray(point, dtype=float)
         self._positions[key] = point.copy()
         self._retire_tree_row(key)
@@ -59,7 +64,7 @@ class DynamicPointIndex:
     def settle(self) -> None:
         """End a deferral: one rebuild puts every point set since into the KD-tree."""
         self.deferred = False
-        if self._buf_row:
+        if self._buf_row or self._unsettled:
             self.rebuild()
 
     def remove(self, key: int) -> None:
@@ -95,6 +100,7 @@ class DynamicPointIndex:
         self._buf_row.clear()
         self._buf_alive[:] = False
         self._buf_n = 0
+        self._unsettled = False
 
     def query_radius(self, point: np.ndarray, radius: float) -> list[int]:
         """Ids of points within ``radius`` of ``point``."""
