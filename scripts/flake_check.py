@@ -58,12 +58,12 @@ def stop_hogs(hogs: list[subprocess.Popen]) -> None:
     stop_processes(hogs, signal.SIGTERM)
 
 
-def run_once(test_file: str, timeout_s: float) -> dict:
+def run_once(test_file: str, timeout_s: float, env: dict[str, str]) -> dict:
     """One pytest run of ``test_file``: passed / failed / skipped, the failing tests, seconds, output."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as log:
-        run = subprocess.Popen([str(PYTHON), "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test_file],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+        run = subprocess.Popen([str(PYTHON), "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "-n", "0",
+                                test_file], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
                                start_new_session=True)  # its own process group: a hung run goes whole
         try:
             code = run.wait(timeout_s)
@@ -103,13 +103,20 @@ def main() -> int:
     parser.add_argument("--run-timeout", type=float, default=900.0, help="seconds one pytest run may take")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "flake_check.json")
     parser.add_argument("--logs", type=Path, default=Path(tempfile.gettempdir()) / "robomem-flake-check")
+    parser.add_argument("--clean-colcon", action="store_true",
+                        help="a clean colcon workspace every run (default: one kept under --logs, so runs after "
+                             "the first rebuild only what changed; see tests/test_colcon_build.py)")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in ("idle", "loaded") for m in modes):
         parser.error("--modes takes idle and/or loaded")
     files = args.files or ros_test_files()
     args.logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if not args.clean_colcon:
+        env["ROBOMEM_COLCON_WS"] = str(args.logs / "colcon_ws")
     report = {"check": "flake_check", "runs_per_file": args.runs, "hogs_when_loaded": args.hogs,
+              "colcon_workspace": "clean" if args.clean_colcon else "kept (incremental after the first run)",
               "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "files": files, "results": []}
     print(f"flake check: {len(files)} files x {args.runs} runs, modes {', '.join(modes)}", flush=True)
@@ -122,7 +129,7 @@ def main() -> int:
             for test_file in files:
                 runs = []
                 for i in range(args.runs):
-                    run = run_once(test_file, args.run_timeout)
+                    run = run_once(test_file, args.run_timeout, env)
                     if run["outcome"] == "failed":
                         log = args.logs / f"{Path(test_file).stem}-{mode}-{i + 1}.log"
                         log.write_text(run["output"])

@@ -16,12 +16,17 @@ Markers (registered in pyproject.toml; ``pytest -m "not slow"`` is the quick loo
 * ``slow``: takes more than a few seconds (a house built, a demo run, a colcon build).
 
 Packages a whole module needs (pybullet, ...) are asked for with ``pytest.importorskip`` at its top.
+
+The suite runs in two processes (pytest-xdist, ``-n auto --dist loadfile`` in pyproject.toml: a file's
+tests stay in one process, in order; :func:`pytest_xdist_auto_num_workers` says how many); files with slow
+tests are handed out first. A run of one test file, or ``-n 0``, runs in this process.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +80,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.data("text_model"))
         if "ros" in names:
             item.add_marker(pytest.mark.ros)
+    if getattr(config.option, "numprocesses", None):  # pytest-xdist: the long files start first, side by side
+        long_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: item.path not in long_files)  # stable: each file's own order kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject.toml): two worker processes, or none when the run names a single test file
+    (its tests run here, without the workers' start-up); ``$PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own reading of it
+    files = {arg.split("::", 1)[0] for arg in config.args}
+    if len(files) == 1 and next(iter(files)).endswith(".py"):
+        return 0
+    return min(2, os.cpu_count() or 1)
 
 
 @pytest.hookimpl(tryfirst=True)

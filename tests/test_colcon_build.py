@@ -36,9 +36,20 @@ def build_env() -> dict[str, str]:
             "AMENT_PREFIX_PATH": prefix}
 
 
+#: A workspace kept between runs (``$ROBOMEM_COLCON_WS``, e.g. for scripts/flake_check.py): its build/ stays,
+#: so a rebuild compiles only what changed; src/ and install/ are made afresh every run. Unset (CI, the
+#: README's test command): a clean workspace in a temporary folder.
+KEPT_WORKSPACE = os.environ.get("ROBOMEM_COLCON_WS")
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp("colcon_ws")
+    if KEPT_WORKSPACE:
+        ws = Path(KEPT_WORKSPACE)
+        for fresh in ("src", "install"):
+            shutil.rmtree(ws / fresh, ignore_errors=True)
+    else:
+        ws = tmp_path_factory.mktemp("colcon_ws")
     source = ws / "src" / "robomem"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
                            capture_output=True).stdout.decode().split("\0")
