@@ -153,6 +153,9 @@ def fleet(url: str, server, robots: int, duration: float, rate: float, objects: 
 
     with psycopg.connect(url) as conn:
         log = conn.execute("SELECT node, node_seq FROM robomem_fleet.batches").fetchall()
+        committed = conn.execute("SELECT (payload::json->>'sent')::float8, "
+                                 "extract(epoch FROM committed_at) - (payload::json->>'sent')::float8 "
+                                 "FROM robomem_fleet.batches").fetchall()
     published = {d["node"]: d["published"] for d in data}
     in_log_ok = all(sorted(s for n, s in log if n == node) == list(range(1, count + 1))
                     for node, count in published.items())
@@ -179,8 +182,11 @@ def fleet(url: str, server, robots: int, duration: float, rate: float, objects: 
         "visibility_lag_s": {"all": _lag_summary([lag for _, lag, _ in lags]), "outside_outage": _lag_summary(outside),
                              "outage_excluded": "sent from 2 s before the server stopped to 1 s after it was back"},
         "after_restart": None if outage_window is None else _after_restart(lags, outage_window[1]),
+        "sender_ingest_to_commit_s": _lag_summary([float(d) for sent, d in committed if outage_window is None or not (
+            outage_window[0] - 2.0 <= sent <= outage_window[1] + 1.0)]),  # the rest of the lag: the receivers
         "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()],
                          "note": "1/5/15-minute load on this machine, shared with other jobs"},
+        "niceness": os.nice(0),  # < 0: the robots and the server ran at a higher priority than the other jobs
         "nodes": per_node,
     }
 
