@@ -49,6 +49,9 @@ from robomem.core.track_store import TrackStore, unsound_track_row
 from robomem.core.tracks import PARENT, REJECTED, STATUS, Track
 from robomem.core.trust import Quarantine, QuarantinedReport
 from robomem.core.types import (
+    MAX_ANGLE_DEG,
+    MAX_COORDINATE_M,
+    MAX_VIEW_RANGE_M,
     Change,
     ChangeEvent,
     GraphEdge,
@@ -368,21 +371,39 @@ class Memory:
         if "detector" in state.meta:
             hits, expected = (float(v) for v in state.meta["detector"].split())
             self.evidence.detector.hits, self.evidence.detector.expected = hits, expected
-        for t, _robot, x, y, z, yaw, fov, rng in state.views:
-            try:
-                view = ViewCone((x, y, z), yaw, fov, rng)
-                if not isinstance(t, (int, float)) or not math.isfinite(t) or \
-                        max(map(abs, view.position)) > cfg.map_extent_m:
-                    raise RejectedInput("out_of_bounds", "stored view")
-                self.views.add(t, view)
-            except RejectedInput:  # written by an older robomem that logged unsound views
-                self.counters["rejected.stored_view"] += 1
+        self._load_views(state.views)
         if math.isfinite(now):
             self.views.consolidate(now)
         tracks.restore_many(loaded)
         self.graph.load([(track.track_id, track.label, track.center, track.size, cfg.is_receptacle(track.label),
                           track.history(PARENT).value_now()) for track in loaded if track.is_live])
         self._restore_reject_counts(state)
+
+    def _load_views(self, rows: list[tuple]) -> None:
+        """The stored views, checked as ViewCone checks a new one, in one numpy pass (a day at 10 Hz
+        leaves ~70k); unsound rows, written by an older robomem, are skipped and counted."""
+        try:
+            table = np.array([(row[0], *row[2:8]) for row in rows], dtype=float).reshape(-1, 7)
+        except (TypeError, ValueError):  # text where numbers belong: one by one
+            for t, _robot, x, y, z, yaw, fov, rng in rows:
+                try:
+                    view = ViewCone((x, y, z), yaw, fov, rng)
+                    if not isinstance(t, (int, float)) or not math.isfinite(t) or \
+                            max(map(abs, view.position)) > self.config.map_extent_m:
+                        raise RejectedInput("out_of_bounds", "stored view")
+                    self.views.add(t, view)
+                except RejectedInput:
+                    self.counters["rejected.stored_view"] += 1
+            return
+        with np.errstate(invalid="ignore"):
+            sound = (np.all(np.isfinite(table), axis=1)
+                     & np.all(np.abs(table[:, 1:4]) <= min(self.config.map_extent_m, MAX_COORDINATE_M), axis=1)
+                     & (np.abs(table[:, 4]) <= MAX_ANGLE_DEG) & (table[:, 5] > 0.0) & (table[:, 5] <= 360.0)
+                     & (table[:, 6] > 0.0) & (table[:, 6] <= MAX_VIEW_RANGE_M))
+        self.counters["rejected.stored_view"] += int(np.count_nonzero(~sound))
+        table = table[sound]
+        table[:, 4] = (table[:, 4] + 180.0) % 360.0 - 180.0
+        self.views.add_many(table)
 
     def _without_forgettable(self, loaded: list[Track], facts: list[Any], now: float) -> tuple[list[Track], list]:
         """Dismissed tracks never believed (false detections) that retention would have forgotten by now

@@ -84,6 +84,19 @@ class ViewLog:
                           view.range_m, weight))
         self._total += 1
 
+    def add_many(self, rows: np.ndarray) -> None:
+        """Add sound views at once, rows of (t, x, y, z, yaw_deg, fov_deg, range_m) (opening a memory)."""
+        if not len(rows):
+            return
+        block = np.column_stack([rows[:, :4], np.radians(rows[:, 4]), np.radians(rows[:, 5]) / 2.0, rows[:, 6],
+                                 np.ones(len(rows))])
+        raw = self._raw
+        while raw.n + len(block) > len(raw.data):
+            raw.data = np.resize(raw.data, (2 * len(raw.data), raw.WIDTH))
+        raw.data[raw.n: raw.n + len(block)] = block
+        raw.n += len(block)
+        self._total += len(block)
+
     def consolidate(self, now: float) -> None:
         """Fold raw views older than the raw window into their cells."""
         raw = self._raw.view()
