@@ -48,8 +48,12 @@ def test_robot_b_answers_with_what_robot_a_saw(ros, fresh_db, tmp_path):
         for sequence, t in ((1, 10.0), (2, 11.0)):  # robot r1 sees a mug twice
             publisher.publish(convert.batch_to_msg(frame(t, None, det("Mug", 1.5, -0.5, 0.9), robot="r1"),
                                                    sequence=sequence))
-        assert wait_for(lambda: _where_is(ros, "/r2/memory", "Mug").found, ros, timeout=20), nodes["r2"].log()
-        mug = _where_is(ros, "/r2/memory", "Mug").object
+        # the mug may be answered after the first batch: wait until r2 has taken in both (a condition), then exact
+        assert wait_for(lambda: _stats(ros, "/r2/memory").get("fleet.remote_applied", 0) >= 2, ros, timeout=20), \
+            nodes["r2"].log()
+        found = _where_is(ros, "/r2/memory", "Mug")
+        assert found.found, nodes["r2"].log()
+        mug = found.object
         assert (mug.center.x, mug.center.y, mug.robot_id) == (pytest.approx(1.5, abs=0.05),
                                                               pytest.approx(-0.5, abs=0.05), "r1")
         two, one = _stats(ros, "/r2/memory"), _stats(ros, "/r1/memory")
