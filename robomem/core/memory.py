@@ -49,9 +49,7 @@ from robomem.core.track_store import TrackStore, unsound_track_row
 from robomem.core.tracks import PARENT, REJECTED, STATUS, Track
 from robomem.core.trust import Quarantine, QuarantinedReport
 from robomem.core.types import (
-    MAX_ANGLE_DEG,
-    MAX_COORDINATE_M,
-    MAX_VIEW_RANGE_M,
+    NUMBER_TYPES,
     Change,
     ChangeEvent,
     GraphEdge,
@@ -59,7 +57,8 @@ from robomem.core.types import (
     ObjectInfo,
     ObservationBatch,
     RejectedInput,
-    ViewCone,
+    sound_views,
+    wrapped_yaw_deg,
 )
 from robomem.core.update import Updater
 from robomem.core.views import ViewLog
@@ -380,29 +379,18 @@ class Memory:
         self._restore_reject_counts(state)
 
     def _load_views(self, rows: list[tuple]) -> None:
-        """The stored views, checked as ViewCone checks a new one, in one numpy pass (a day at 10 Hz
-        leaves ~70k); unsound rows, written by an older robomem, are skipped and counted."""
+        """The stored views, checked as ViewCone checks a new one (:func:`~robomem.core.types.sound_views`),
+        in one numpy pass (a day at 10 Hz leaves ~70k); unsound rows, written by an older robomem, are
+        skipped and counted."""
+        values = [(row[0], *row[2:8]) for row in rows]
         try:
-            table = np.array([(row[0], *row[2:8]) for row in rows], dtype=float).reshape(-1, 7)
-        except (TypeError, ValueError):  # text where numbers belong: one by one
-            for t, _robot, x, y, z, yaw, fov, rng in rows:
-                try:
-                    view = ViewCone((x, y, z), yaw, fov, rng)
-                    if not isinstance(t, (int, float)) or not math.isfinite(t) or \
-                            max(map(abs, view.position)) > self.config.map_extent_m:
-                        raise RejectedInput("out_of_bounds", "stored view")
-                    self.views.add(t, view)
-                except RejectedInput:
-                    self.counters["rejected.stored_view"] += 1
-            return
-        with np.errstate(invalid="ignore"):
-            sound = (np.all(np.isfinite(table), axis=1)
-                     & np.all(np.abs(table[:, 1:4]) <= min(self.config.map_extent_m, MAX_COORDINATE_M), axis=1)
-                     & (np.abs(table[:, 4]) <= MAX_ANGLE_DEG) & (table[:, 5] > 0.0) & (table[:, 5] <= 360.0)
-                     & (table[:, 6] > 0.0) & (table[:, 6] <= MAX_VIEW_RANGE_M))
-        self.counters["rejected.stored_view"] += int(np.count_nonzero(~sound))
+            table = np.array(values, dtype=float).reshape(-1, 7)
+        except (TypeError, ValueError):  # text where numbers belong: those rows are unsound
+            table = np.array([v for v in values if NUMBER_TYPES.issuperset(map(type, v))], dtype=float).reshape(-1, 7)
+        sound = np.isfinite(table[:, 0]) & sound_views(table[:, 1:], self.config.map_extent_m)
+        self.counters["rejected.stored_view"] += len(values) - int(np.count_nonzero(sound))
         table = table[sound]
-        table[:, 4] = (table[:, 4] + 180.0) % 360.0 - 180.0
+        table[:, 4] = wrapped_yaw_deg(table[:, 4])
         self.views.add_many(table)
 
     def _without_forgettable(self, loaded: list[Track], facts: list[Any], now: float) -> tuple[list[Track], list]:
@@ -462,16 +450,14 @@ def _stored_float(text: Any) -> float:
 def _sound_fact(fact: Any, extent_m: float) -> bool:
     """A stored fact with finite times and, for a placement, a finite box within the map."""
     start, end = fact.valid_from, fact.valid_to
-    if type(start) not in _NUMBER or not math.isfinite(start) or (
-            end is not None and (type(end) not in _NUMBER or not math.isfinite(end))):
+    if type(start) not in NUMBER_TYPES or not math.isfinite(start) or (
+            end is not None and (type(end) not in NUMBER_TYPES or not math.isfinite(end))):
         return False
     if fact.predicate == "pose":
         value = fact.value
-        if type(value) is not list or len(value) != 6 or not _NUMBER.issuperset(map(type, value)) \
+        if type(value) is not list or len(value) != 6 or not NUMBER_TYPES.issuperset(map(type, value)) \
                 or not all(map(math.isfinite, value)):
             return False
         return max(map(abs, value[:3])) <= extent_m
     return True
 
-
-_NUMBER = frozenset((int, float))

@@ -18,6 +18,7 @@ from robomem.core.embedding import VectorIndex
 from robomem.core.geometry import distance
 from robomem.core.spatial_index import DynamicPointIndex
 from robomem.core.tracks import CONFIRMED, GONE, MERGED, REJECTED, TENTATIVE, Track, recency_key
+from robomem.core.types import NUMBER_TYPES
 
 INDEX_SLACK_M = 0.1  # indexed positions lag the estimates by at most half of this
 _TRACK_FIELDS = 23  # columns of a stored track row (TRACK_COLUMNS)
@@ -33,14 +34,12 @@ def unsound_track_row(row: tuple, extent_m: float, max_size_m: float) -> str | N
     if not isinstance(label, str) or not label.strip() or len(label) > 128 or status not in _KNOWN_STATUSES:
         return "bad_label"
     numbers = (first_seen, last_seen, *row[12:18], row[7], row[10])
-    if not _NUMBER.issuperset(map(type, numbers)) or not all(map(math.isfinite, numbers)):
+    if not NUMBER_TYPES.issuperset(map(type, numbers)) or not all(map(math.isfinite, numbers)):
         return "non_finite"
     if max(map(abs, row[12:15])) > extent_m or min(row[15:18]) < 0.0 or max(row[15:18]) > max_size_m:
         return "out_of_bounds"
     return None
 
-
-_NUMBER = frozenset((int, float))  # not bool: a flag is no coordinate
 
 
 class TrackStore:

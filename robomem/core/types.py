@@ -24,6 +24,7 @@ MAX_COORDINATE_M = 10_000.0  # no map-frame coordinate is farther from the origi
 MAX_ANGLE_DEG = 3600.0  # a yaw beyond ten turns is a unit or overflow error, not an angle
 MAX_TIME_S = 1.0e10  # |stamp| (the year 2286); beyond it a stamp is garbage, not time
 MAX_EMBEDDING_DIM = 4096
+NUMBER_TYPES = frozenset((int, float))  # a stored number as sqlite3 / psycopg give it (not bool: no flag is a size)
 
 
 class RejectedInput(ValueError):
@@ -139,11 +140,26 @@ class ViewCone:
             raise RejectedInput("bad_view", f"fov {fov} or range {rng} out of bounds")
         if abs(yaw) > MAX_ANGLE_DEG:
             raise RejectedInput("bad_view", f"yaw {yaw} beyond {MAX_ANGLE_DEG:g} degrees")
-        yaw = (yaw + 180.0) % 360.0 - 180.0
+        yaw = wrapped_yaw_deg(yaw)
         object.__setattr__(self, "position", (float(pos[0]), float(pos[1]), float(pos[2])))
         object.__setattr__(self, "yaw_deg", yaw)
         object.__setattr__(self, "fov_deg", fov)
         object.__setattr__(self, "range_m", rng)
+
+
+def wrapped_yaw_deg(yaw: Any) -> Any:
+    """A yaw (degrees; a number or an array) in [-180, 180)."""
+    return (yaw + 180.0) % 360.0 - 180.0
+
+
+def sound_views(table: np.ndarray, extent_m: float) -> np.ndarray:
+    """Which rows (x, y, z, yaw_deg, fov_deg, range_m) ViewCone takes with a position within ``extent_m``
+    of the origin: its checks, for many rows at once (opening a memory that logged a day of views)."""
+    with np.errstate(invalid="ignore"):
+        return (np.all(np.isfinite(table), axis=1)
+                & np.all(np.abs(table[:, :3]) <= min(extent_m, MAX_COORDINATE_M), axis=1)
+                & (np.abs(table[:, 3]) <= MAX_ANGLE_DEG) & (table[:, 4] > 0.0) & (table[:, 4] <= 360.0)
+                & (table[:, 5] > 0.0) & (table[:, 5] <= MAX_VIEW_RANGE_M))
 
 
 @dataclass
