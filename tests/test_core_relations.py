@@ -135,3 +135,18 @@ def test_partial_views_in_the_episode_generator_cut_one_axis_of_the_box() -> Non
         assert len(cut) == 1 and 0.4 * size[cut[0]] <= part_s[cut[0]] <= 0.9 * size[cut[0]]
         lo, hi = part_c - part_s / 2, part_c + part_s / 2
         assert np.all(lo >= center - size / 2 - 1e-9) and np.all(hi <= center + size / 2 + 1e-9)  # inside the box
+
+
+def test_a_second_box_of_one_mug_is_not_what_holds_it() -> None:
+    """Two tracks of one mug on the side table (a second, larger box around the first): neither is the
+    other's holder; both stand on the side table."""
+    memory = Memory(MemoryConfig())
+    mug = make_detection("Mug", (3.0, -1.0, 0.66), (0.10, 0.10, 0.12), 0.95)
+    double = make_detection("Mug", (3.0, -1.0, 0.67), (0.30, 0.30, 0.14), 0.95)
+    _seen(memory, mug, double)
+    mugs = [t for t in memory.believed_tracks() if t.label == "Mug"]
+    assert len(mugs) == 2
+    for track in mugs:
+        info = memory.where_is("Mug", near=track.center)
+        assert info.track_id == track.track_id and info.receptacle == "SideTable" and info.relation == "on"
+    assert memory.contents("Mug") == []

@@ -173,6 +173,30 @@ def test_custom_statistics_decide_the_prior() -> None:
         memory.close()
 
 
+def test_a_place_no_evidence_points_to_is_not_informed() -> None:
+    """Smoothing gives a receptacle type the statistics never saw a widget on a small share; only a type
+    they saw it on (or memory's own evidence) makes a place informed."""
+    memory = Memory(MemoryConfig(db_path=":memory:"))
+    try:
+        feed = _Feed(memory)
+        feed.see(EAST, _desk())
+        feed.see(NORTH, _sofa())
+        feed.see(WEST, _side_table())
+        from robomem.core.priors import likely_places
+
+        stats = PlacementStatistics({"sofa": {"widget": 9.0}, "desk": {"pen": 4.0}, "sidetable": {}}, {})
+        places = {p.label: p for p in likely_places(memory, "Widget", 5, statistics=stats)}
+        assert places["Sofa"].informed
+        assert set(places) == {"Sofa", "Desk", "SideTable"}
+        assert not places["Desk"].informed and not places["SideTable"].informed
+        assert places["Desk"].score < places["Sofa"].score / 10
+        feed.see(EAST, _desk(), _on("Widget", 2.0, 0.0, 0.85))  # seen on the desk: memory's evidence
+        places = {p.label: p for p in likely_places(memory, "Widget", 5, statistics=stats)}
+        assert places["Desk"].informed and not places["SideTable"].informed
+    finally:
+        memory.close()
+
+
 @pytest.mark.data("thor")
 def test_the_planner_tool_gives_receptacle_records_with_their_state_and_is_counted(home) -> None:
     memory, _ = home

@@ -59,7 +59,7 @@ class LikelyPlace:
     reason: str
     relation: str = "on"
     evidence: dict[str, float] = field(default_factory=dict, compare=False)
-    informed: bool = True  # False: only a default share (the statistics do not cover such receptacles)
+    informed: bool = True  # False: no evidence for it (only a default share or smoothing)
 
     @property
     def source(self) -> str:
@@ -95,6 +95,11 @@ class PlacementStatistics:
             raw[rtype] = UNKNOWN_TYPE_COUNT if seen is None else seen.get(key, 0.0) + PRIOR_SMOOTHING
         total = sum(raw.values())
         return {r: v / total for r, v in raw.items()} if total > 0 else {}
+
+    def count(self, label: str, receptacle: str) -> float:
+        """How often a ``label`` was placed on / in a ``receptacle`` type in the statistics (0 if never or
+        not covered)."""
+        return float(self.counts.get(normalize_label(receptacle), {}).get(normalize_label(label), 0.0))
 
     def known(self, label: str) -> bool:
         key = normalize_label(label)
@@ -267,8 +272,8 @@ def likely_places(memory: Any, label: str, k: int = 5, since: float | None = Non
             relation = "in" if cfg.is_container(t.label) and cfg.is_openable(t.label) else "on"
             reason = _reason(label, t.label, relation, evidence, used, stays_on.get(pid, 0),
                              now - last_on.get(pid, now), stats)
-            covered = stats is not None and normalize_label(t.label) in stats.counts
-            informed = evidence.get("history", 0.0) > 0 or evidence.get("changes", 0.0) > 0 or covered
+            informed = (evidence.get("history", 0.0) > 0 or evidence.get("changes", 0.0) > 0
+                        or (stats is not None and stats.count(label, t.label) > 0))
             scored.append(LikelyPlace(t.label, pid, tuple(float(v) for v in t.center), room_of(t.center),
                                       score, reason, relation, evidence, informed))
     scored.sort(key=lambda p: (-p.score, p.track_id))

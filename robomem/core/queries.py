@@ -111,7 +111,7 @@ class Queries:
     def _held_by_box(self, holder_ids: set[int], at: float | None) -> set[int]:
         """Ids of the tracks that the holders' boxes hold by geometry (:func:`geometry.boxes_held`) at a
         time, beside the one holder each track's parent fact names: a thing on the counter at the sink's
-        rim is on both. Never a holder's own holder."""
+        rim is on both. Never a holder's own holder, nor a thing of the holder's own label."""
         cfg, belief = self.config, self.belief
         found: set[int] = set()
         for holder_id in holder_ids:
@@ -119,8 +119,10 @@ class Queries:
             rec_center, rec_size = belief.pose_at(holder, at)
             above = set(belief.holder_ids_at(holder, at)) | {holder_id}
             radius = self.tracks.reach(holder) + INDEX_SLACK_M + 1.0
+            kind = normalize_label(holder.label)  # a second box of one mug holds nothing (relations.best_parent)
             near = [self.tracks[i] for i in self.tracks.points.query_radius(rec_center, radius)
-                    if i not in above and not cfg.is_static(self.tracks[i].label)]
+                    if i not in above and not cfg.is_static(self.tracks[i].label)
+                    and normalize_label(self.tracks[i].label) != kind]
             if not near:
                 continue
             poses = [belief.pose_at(track, at) for track in near]

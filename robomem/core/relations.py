@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robomem.core.config import MemoryConfig
+from robomem.core.config import MemoryConfig, normalize_label
 from robomem.core.geometry import (
     bottom_gap,
     box_volume,
@@ -131,7 +131,8 @@ class Relations:
         its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
         on and does not stand on it (an apple in a bowl on a table: bowl); the highest surface its
         bottom rests *on*; then the nearest hanging holder it hangs from (a towel from its rail); and
-        last the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box)."""
+        last the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box). Never a
+        thing of its own label: a second box of one mug is memory's double of it, not what holds it."""
         cfg = self.config
         tracks = self.tracks
         own_volume = box_volume(track.size)
@@ -140,10 +141,13 @@ class Relations:
         supports: list[tuple[float, float, int]] = []
         hanging: list[tuple[float, int]] = []
         radius = tracks.receptacle_reach + float(np.linalg.norm(track.size)) / 2.0 + INDEX_SLACK_M
+        own_label = normalize_label(track.label)
         for rec_id in tracks.receptacle_points.query_radius(track.center, radius):
             if rec_id == track.track_id:
                 continue
             rec = tracks[rec_id]
+            if normalize_label(rec.label) == own_label:
+                continue  # a mug "in" a mug is memory's double of it, not its holder
             relation = support_relation(track.center, track.size, rec.center, rec.size,
                                         cfg.support_margin_m, cfg.support_gap_m)
             volume = box_volume(rec.size)

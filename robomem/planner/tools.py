@@ -60,7 +60,7 @@ class PlaceRecord:
     reason: str = ""
     relation: str = "on"
     source: str = "prior"  # the evidence that weighs most: history (these things were there) | changes | prior
-    informed: bool = True  # False: a default share only (no statistics cover such receptacles)
+    informed: bool = True  # False: no evidence for it (only a default share or smoothing)
 
 
 class MemoryTools(Protocol):
