@@ -333,3 +333,41 @@ def test_the_planner_goes_first_where_a_thing_never_seen_is_likely_kept() -> Non
     finally:
         morning.close()
         off.close()
+
+
+@pytest.mark.data("thor")
+def test_a_thing_not_where_memory_had_it_is_looked_for_in_other_rooms_before_its_whole_room() -> None:
+    """Memory saw the mug on the kitchen counter this morning; someone carried it to the bedroom next
+    door. After it is not found at the counter, the robot looks from one more kitchen viewpoint (moves
+    within a room are most common), then home-wide: the bedroom's two surfaces, nearer per metre than
+    the kitchen's sofa at its far end, are looked at first and the mug is found there. Without the limit on its
+    own room's viewpoints, the robot would go on to the kitchen's far end first."""
+    from robomem.planner import agent as planner_agent
+    from robomem.planner.agent import Agent
+    furniture = {"CounterTop": (2.0, 0.0, 0.4), "Stool": (3.0, 5.0, 0.4), "Ottoman": (3.0, 8.5, 0.4),
+                 "Sofa": (3.0, 12.0, 0.4), "Bed": (-2.0, 4.6, 0.4), "ArmChair": (-2.0, 6.0, 0.4)}
+    things = {"apple": (3.0, 5.0, 0.85), "book": (3.0, 8.5, 0.85), "cloth": (3.0, 12.0, 0.85),
+              "pillow": (-2.0, 4.4, 0.85), "newspaper": (-2.0, 6.0, 0.85)}
+    rooms = {"kitchen": [(2.5, 1.5), (2.5, 5.0), (2.5, 8.5), (2.5, 12.0)], "bedroom": [(-1.5, 5.2)]}
+    morning = Memory(MemoryConfig(db_path=":memory:"))
+    try:
+        feed = _Feed(morning)
+        seen = {**furniture, **things, "Mug": (2.0, 0.1, 0.85)}
+        for label, c in seen.items():
+            size = (0.1, 0.1, 0.1) if c[2] > 0.6 else (1.0, 0.6, 0.8)
+            here = make_view(position=(c[0] - 1.0, c[1], 1.2), yaw_deg=0, fov_deg=120, range_m=3)
+            feed.see(here, make_detection(label, center=c, size=size, confidence=0.95))
+        world = {**furniture, **things}
+        world["Mug"] = (-2.0, 4.8, 0.85)  # carried to the bed
+        robot = _Home(morning, world, rooms)
+        robot.here = (2.0, -1.0)
+        robot.t = feed.t + 10.0
+        outcome = Agent(InProcessTools(morning), robot).run("bring me the mug")
+        assert outcome.done and robot.held == "Mug", (outcome.reason, robot.trail)
+        gone = [step for step in robot.trail if step.startswith("go_to")]
+        assert gone[-1] == "go_to (-1.5, 5.2)", robot.trail  # found from the bedroom's viewpoint
+        assert "go_to (2.5, 12.0)" not in gone, robot.trail  # before the kitchen's far end
+        kitchen = [g for g in gone if g != "go_to (-1.5, 5.2)"]
+        assert len(kitchen) == planner_agent.LOST_ROOM_LOOKS, robot.trail
+    finally:
+        morning.close()

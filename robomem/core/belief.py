@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from robomem.core.config import normalize_label
+from robomem.core.association import overlap_fraction
 from robomem.core.holding import holding_robot
 from robomem.core.journal import Journal
 from robomem.core.relations import FLOOR_LABEL, on_floor
@@ -25,6 +25,7 @@ from robomem.core.track_store import TrackStore
 from robomem.core.tracks import CONFIRMED, PARENT, POSE, STATUS, TENTATIVE, Track, holders, recency_key
 from robomem.core.types import ObjectInfo
 
+FRAGMENT_OVERLAP = 0.8  # share of a smaller box inside a larger one of its label that makes it a fragment of it
 
 @dataclass(eq=False)
 class Belief:
@@ -73,10 +74,11 @@ class Belief:
             fact = track.history(POSE).at(at)
             return -math.inf if fact is None else fact.valid_from
 
-        # past times: confirmed then first, a fragment of another instance last (see inside_own_kind),
+        # past times: confirmed then first, a fragment of another instance last (see fragments_of_own_kind),
         # then the most recently established placement, the most seen
+        fragments = self.fragments_of_own_kind(found, at)
         return sorted(found, key=lambda t: (t.history(STATUS).value_at(at) != CONFIRMED,
-                                            self.inside_own_kind(t, at), -placed_since(t), -t.hits))
+                                            t.track_id in fragments, -placed_since(t), -t.hits))
 
     def first(self, label: str, at: float | None, near: Any = None) -> Track | None:
         """The most likely instance (see :meth:`ranked`); now, from the store's cached fast paths."""
@@ -88,12 +90,24 @@ class Belief:
         ranked = self.ranked(label, at, near)
         return ranked[0] if ranked else None
 
-    def inside_own_kind(self, track: Track, at: float | None) -> bool:
-        """Held by an instance of its own label (a mug "in" a mug): most likely a part of that object seen
-        apart (a sliver through a microwave's door), not another one."""
-        parent = self.parent_at(track, at)
-        holder = self.tracks.get(parent[0]) if parent else None
-        return holder is not None and normalize_label(holder.label) == normalize_label(track.label)
+    def fragments_of_own_kind(self, tracks: list[Track], at: float | None) -> set[int]:
+        """Ids of the tracks whose box at ``at`` lies mostly (``FRAGMENT_OVERLAP``) within the larger box of
+        another of ``tracks``: most likely a part of that object seen apart (a sliver of a mug through a
+        microwave's door), not another one. A mug is never held by a mug (relations.best_parent), so
+        this is told from geometry, not from the graph."""
+        if len(tracks) < 2:
+            return set()
+        poses = [self.pose_at(t, at) for t in tracks]
+        centers = np.array([c for c, _ in poses], dtype=float)
+        sizes = np.array([s for _, s in poses], dtype=float)
+        volumes = np.prod(sizes, axis=1)
+        n = len(tracks)
+        a, b = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        a, b = a.ravel(), b.ravel()
+        smaller = volumes[a] < volumes[b]
+        a, b = a[smaller], b[smaller]
+        overlap = overlap_fraction(centers[a], sizes[a], centers[b], sizes[b], tolerance=0.0)
+        return {tracks[i].track_id for i in a[overlap >= FRAGMENT_OVERLAP]}
 
     def pose_at(self, track: Track, at: float | None) -> tuple[np.ndarray, np.ndarray]:
         """The track's (center, size) at a time."""

@@ -38,6 +38,9 @@ PLACE_SEEN_M = 1.0  # a surface this close to where the robot went to look at a 
 PLACE_VISIT_M = 3.0  # a likely place is worth its score / (this + metres to drive there)
 LOOK_COVERS_M = 2.0  # a look-around checks the surfaces this close for small things
 LOOK_COST_M = 4.0  # a look-around is worth the score of the surfaces it checks / (this + metres to drive there)
+LOST_ROOM_LOOKS = 1  # viewpoints of its room looked from for a thing not where memory had it, before the home
+LOST_SPREAD_M = 3.0  # ... then surfaces home-wide, one this far from where it was counting half
+IN_REACH_M = 0.6  # storage whose box is this close is opened from where the robot stands
 _FURNITURE = MemoryConfig()  # which labels are receptacles and furniture
 
 
@@ -141,6 +144,7 @@ class Agent:
         self.times = dict(times or {})
         self.visited: set[tuple[float, float]] = set()
         self.looked: list[tuple[float, float]] = []  # where the robot has looked around
+        self.looks: list[tuple[float, tuple[float, float]]] = []  # (when, where) of viewpoints gone to and looked from
         self.opened: set[tuple[str, float, float, float]] = set()  # receptacles opened to look inside
         self.failed: dict[str, list[tuple[tuple[float, ...], float]]] = {}
         self.full: dict[str, list[tuple[float, ...]]] = {}  # receptacles that had no free spot for a place
@@ -235,6 +239,11 @@ class Agent:
                 raise Failed(f"no memory of what the {label} was on")
             return Subgoal("place", label, under.label, "in" if self._inside(was, under) else "on",
                            rec_near=under.center)
+        if was.receptacle == label:  # memory's double of the thing is no holder: the furniture under it is
+            under = self._holder_under(was)
+            if under is not None:
+                return Subgoal("place", label, under.label, "in" if self._inside(was, under) else "on",
+                               rec_near=under.center)
         relation = "in" if was.relation == "in" else "on"
         return Subgoal("place", label, was.receptacle, relation, rec_near=was.center)
 
@@ -362,8 +371,9 @@ class Agent:
 
     def _explore_step(self, label: str) -> None:
         """Look around here; else go to the next viewpoint and look around. Which one: when the object was
-        not found where memory had it, first those of that room near furniture no look-around of this task
-        came close to (someone moved it, most likely within the room); then those near surfaces memory
+        not found where memory had it, first its room's likely places and one viewpoint of that room near
+        furniture no look-around of this task came close to (someone moved it, most likely within the room),
+        then where such things are kept home-wide; then those near surfaces memory
         knows that have not been seen since the task began (this room first); else this room's nearest
         (when the robot knows its rooms). When every viewpoint is done, open the nearest closed receptacle
         memory knows and look inside (closing it again if the object is not there)."""
@@ -378,7 +388,7 @@ class Agent:
         lost_room = self._region(lost[-1][0]) if lost else None
         hint = self.hints.get(label)
         if lost:  # not where memory had it: first the likely places of its room
-            if lost_room is not None and self._likely_step(label, lost_room):
+            if lost_room is not None and self._likely_step(label, lost_room, informed_only=True):
                 return
         elif hint and (self._likely_step(label, hint) or self._open_next(label, hint)):
             return  # left in a room: its likely places, then its storage
@@ -392,12 +402,15 @@ class Agent:
         known = self.tools.instances(None)
         rooms = self._rooms()
         target = None
-        if lost and rooms:  # not where memory had it: someone moved it, most likely within its room
-            room = _room_of(lost[-1][0], rooms)
+        if lost and rooms and self._looks_since(lost[-1][1], lost_room) < LOST_ROOM_LOOKS:
+            room = _room_of(lost[-1][0], rooms)  # someone moved it, most likely within its room
             target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
                                              self._surfaces_not_looked_at(known, room, rooms))
-        if target is None and lost and self._likely_step(label):  # then where such things are kept, home-wide
-            return
+        if target is None and lost and self._likely_step(label, informed_only=True):  # then where such
+            return  # things are kept, home-wide
+        if target is None and lost:  # then surfaces not seen since the task began, home-wide: it was carried
+            target = self._surface_viewpoint(todo, here, self._unchecked_surfaces(known),  # off, the nearer
+                                             near=lost[-1][0])  # the likelier
         if target is None:
             unchecked = self._unchecked_surfaces(known)
             current = [v for v in todo if rooms.get(v) == (hint or _room_of(here, rooms))] if rooms else []
@@ -406,6 +419,10 @@ class Agent:
                       or self._surface_viewpoint(todo, here, unchecked)
                       or min(room_todo, key=lambda v: (self.travel_m(v), v)))
         self._look_from(target)
+
+    def _looks_since(self, t: float, room: str | None) -> int:
+        """Look-arounds from viewpoints of ``room`` gone to since ``t`` (robot clock)."""
+        return sum(1 for when, where in self.looks if when >= t and self._region(where) == room)
 
     def _todo_viewpoints(self) -> list[tuple[float, float]]:
         """The robot's viewpoints not gone to nor looked around near in this task."""
@@ -420,13 +437,14 @@ class Agent:
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
+            self.looks.append((self.robot.now(), self.robot.position()))
             self.robot.look_around()
 
-    def _likely_step(self, label: str, room: str | None = None) -> bool:
+    def _likely_step(self, label: str, room: str | None = None, informed_only: bool = False) -> bool:
         """One step of the search by memory's likely places (in ``room``, if given): go to the unchecked place
         worth most (its score per metre), or look around from the viewpoint whose look checks the most
         score of likely surfaces per metre, whichever is worth more; False when memory ranks none."""
-        places = self._likely_candidates(label, room)
+        places = self._likely_candidates(label, room, informed_only)
         if not places:
             return False
         place = max(places, key=lambda p: (p.score / (PLACE_VISIT_M + self.travel_m(p.place.center)),
@@ -494,10 +512,13 @@ class Agent:
             return plan.room_at(xy[:2])
         return _room_of(xy, self._rooms())
 
-    def _likely_candidates(self, label: str, room: str | None = None) -> list[PlaceRecord]:
+    def _likely_candidates(self, label: str, room: str | None = None, informed_only: bool = False
+                           ) -> list[PlaceRecord]:
         """The places memory ranks likely for ``label`` (memory without long-term knowledge ranks none) not
         checked yet, in ``room`` if given; closed storage only where some evidence points (memory's, or
-        statistics that cover such storage: eggs are kept in fridges; none say what is in a drawer)."""
+        statistics that have seen such things there: eggs are kept in fridges; none say what is in a drawer,
+        and none saw a cup kept in a fridge): opening costs skill calls, a look at a surface only driving.
+        ``informed_only``: surfaces too only where evidence points (the search for a thing someone moved)."""
         get = getattr(self.tools, "likely_places", None)
         if get is None:
             return []
@@ -507,7 +528,7 @@ class Agent:
             return []
         cands = [p for p in places if p.score > 0 and not self._place_checked(p)
                  and (room is None or self._region(p.place.center) == room)
-                 and not (self._closed_storage(p.place) and not p.informed)]
+                 and (p.informed or not (informed_only or self._closed_storage(p.place)))]
         best = max((p.score for p in cands), default=0.0)
         return [p for p in cands if p.score >= MIN_SHARE * best]  # not the places memory all but rules out
 
@@ -550,15 +571,18 @@ class Agent:
                 and (r.last_seen is None or r.last_seen < self.started)]
 
     def _surface_viewpoint(self, todo: list[tuple[float, float]], here: tuple[float, float],
-                           unchecked: list[tuple[float, ...]]) -> tuple[float, float] | None:
+                           unchecked: list[tuple[float, ...]], near: tuple[float, ...] | None = None
+                           ) -> tuple[float, float] | None:
         """The viewpoint of ``todo`` from which a look-around checks the most ``unchecked`` surfaces per
-        metre to drive there; None when there is none near any of them."""
+        metre to drive there (a surface counting less the farther it is from ``near``, if given: where a
+        lost thing was); None when there is none near any of them."""
         if not unchecked:
             return None
+        weights = [1.0 if near is None else 1.0 / (1.0 + self.travel_m(c, near) / LOST_SPREAD_M) for c in unchecked]
         best, best_value = None, 0.0
         for v in sorted(todo):
-            near = sum(1 for c in unchecked if math.dist(c, v) <= SURFACE_VIEW_M)
-            value = near / (SURFACE_TRAVEL_M + self.travel_m(v, here))
+            near_v = sum(w for c, w in zip(unchecked, weights, strict=True) if math.dist(c, v) <= SURFACE_VIEW_M)
+            value = near_v / (SURFACE_TRAVEL_M + self.travel_m(v, here))
             if value > best_value:
                 best, best_value = v, value
         return best
@@ -594,13 +618,27 @@ class Agent:
         _, key, rec = min(cands, key=lambda c: (c[0], c[1]))
         self.opened.add(key)
         self._trail(f"open {rec.label}@{rec.center[0]:.2f},{rec.center[1]:.2f}")
-        if not self._run_step(Step("navigate_to", rec), record_failure=False).success:
+        if not self._within_reach(rec) and not self._run_step(Step("navigate_to", rec), record_failure=False).success:
             return True
         self._check_budget()
-        if self._run_step(Step("open", rec), record_failure=False).success and self._lookup(label) is None:
+        opened = self._run_step(Step("open", rec), record_failure=False)
+        if opened.kind is FailureKind.UNREACHABLE:  # it was not within reach after all: drive there first
+            self._check_budget()
+            if not self._run_step(Step("navigate_to", rec), record_failure=False).success:
+                return True
+            self._check_budget()
+            opened = self._run_step(Step("open", rec), record_failure=False)
+        if opened.success and self._lookup(label) is None:
             self._check_budget()
             self._run_step(Step("close", rec), record_failure=False)
         return True
+
+    def _within_reach(self, rec: ObjectRecord) -> bool:
+        """The robot stands this close to the furniture's box (the drawer below the one it just opened): it
+        can open it without driving (a drive there would cost a skill call)."""
+        here = self.robot.position()
+        gap = [max(abs(here[i] - rec.center[i]) - rec.size[i] / 2, 0.0) for i in (0, 1)]
+        return math.hypot(*gap) <= IN_REACH_M
 
     # ------------------------------------------------------------------ planning and execution
 
