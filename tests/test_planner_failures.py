@@ -92,3 +92,42 @@ def test_a_pick_inside_closed_furniture_opens_the_receptacle_the_failure_names(m
     assert outcome.done, outcome.reason
     assert robot.log == ["navigate_to(Apple)", "pick(Apple)", f"open({hidden_in})", "pick(Apple)"]
     assert robot.held == "Apple" and outcome.replans == 0
+
+
+class _Chest(_Kitchen):
+    """The apple is inside the drawer at ``hidden_at`` of a chest of drawers: picking it fails with
+    INSIDE_CLOSED until that very drawer is open."""
+
+    def __init__(self, hidden_at: tuple[float, float, float]) -> None:
+        super().__init__("Drawer")
+        self.hidden_at = hidden_at
+        self.opened_at: list[tuple[float, ...]] = []
+
+    def act(self, step) -> StepResult:
+        self.t += 1.0
+        where = tuple(round(v, 2) for v in step.target.center)
+        self.log.append(f"{step.skill}({step.target.label}@{where[2]})")
+        if step.skill == "open":
+            self.opened_at.append(where)
+        if step.skill == "pick":
+            if self.hidden_at not in self.opened_at:
+                return StepResult.failed(FailureKind.INSIDE_CLOSED, step.target.label, "Drawer")
+            self.held = step.target.label
+        return StepResult.ok()
+
+
+def test_a_pick_still_inside_a_closed_drawer_opens_the_next_drawer_beside_it(memory) -> None:
+    """Memory has the apple between two drawers of a chest, nearer the upper one; it is in the lower one.
+    After opening the upper drawer in vain, the robot opens the lower one (not the drawer across the room)."""
+    apple, upper, lower, far = (2.0, 0.0, 0.45), (2.0, 0.0, 0.65), (2.0, 0.05, 0.2), (2.0, 3.0, 0.4)
+    view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=120, range_m=5)
+    for t in (1.0, 2.0):
+        memory.ingest(ObservationBatch(t=t, robot="r", view=view, detections=[
+            make_detection("Apple", center=apple, size=(0.1, 0.1, 0.1)),
+            *[make_detection("Drawer", center=c, size=(0.5, 0.5, 0.25)) for c in (upper, lower, far)]]))
+    robot = _Chest(hidden_at=lower)
+    outcome = Agent(InProcessTools(memory), robot).run("bring me the apple")
+    assert outcome.done, outcome.reason
+    assert robot.log == ["navigate_to(Apple@0.45)", "pick(Apple@0.45)", "open(Drawer@0.65)", "pick(Apple@0.45)",
+                         "open(Drawer@0.2)", "pick(Apple@0.45)"], robot.log
+    assert robot.held == "Apple" and outcome.replans == 0

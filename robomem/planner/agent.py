@@ -38,6 +38,8 @@ PLACE_SEEN_M = 1.0  # a surface this close to where the robot went to look at a 
 PLACE_VISIT_M = 3.0  # a likely place is worth its score / (this + metres to drive there)
 LOOK_COVERS_M = 2.0  # a look-around checks the surfaces this close for small things
 LOOK_COST_M = 4.0  # a look-around is worth the score of the surfaces it checks / (this + metres to drive there)
+OPEN_TO_PICK_M = 0.6  # a thing still inside closed furniture: receptacles of that kind this near it are tried next
+OPEN_TO_PICK_TRIES = 3  # ... at most this many, nearest first
 LOST_ROOM_LOOKS = 1  # viewpoints of its room looked from for a thing not where memory had it, before the home
 LOST_SPREAD_M = 3.0  # ... then surfaces home-wide, one this far from where it was counting half
 IN_REACH_M = 0.6  # storage whose box is this close is opened from where the robot stands
@@ -683,17 +685,26 @@ class Agent:
         return result
 
     def _open_and_pick(self, pick: Step, failed: StepResult) -> StepResult:
-        """The object is inside a closed receptacle memory did not know of (or had open): open the
-        nearest one of that kind memory knows and pick again."""
+        """The object is inside a closed receptacle memory did not know of (or had open): open the nearest
+        one of that kind memory knows and pick again; while it is still inside a closed one, the next
+        nearest within ``OPEN_TO_PICK_M`` (a drawer above or beside), ``OPEN_TO_PICK_TRIES`` in all."""
         assert failed.failure is not None
-        holder = self.tools.where_is(failed.failure.receptacle, near=pick.target.center)
-        if holder is None:
-            return failed
-        self._check_budget()
-        if not self._run_step(Step("open", holder), record_failure=False).success:
-            return failed
-        self._check_budget()
-        return self._run_step(pick)
+        kind = failed.failure.receptacle
+        target = tuple(pick.target.center)
+        holders = sorted(self._instances(kind), key=lambda r: (math.dist(r.center, target), r.center))
+        nearby = holders[:1] + [r for r in holders[1:] if math.dist(r.center, target) <= OPEN_TO_PICK_M]
+        result = failed
+        for holder in nearby[:OPEN_TO_PICK_TRIES]:
+            if is_open(holder) is True:
+                continue
+            self._check_budget()
+            if not self._run_step(Step("open", holder), record_failure=False).success:
+                continue
+            self._check_budget()
+            result = self._run_step(pick)
+            if result.kind is not FailureKind.INSIDE_CLOSED:
+                return result
+        return result
 
     def _goal_text(self, goal: Subgoal, instruction: str, n_goals: int) -> str:
         """What the planner is asked for this subgoal: the instruction itself when it is the only
