@@ -101,11 +101,7 @@ class Belief:
         centers = np.array([c for c, _ in poses], dtype=float)
         sizes = np.array([s for _, s in poses], dtype=float)
         volumes = np.prod(sizes, axis=1)
-        n = len(tracks)
-        a, b = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        a, b = a.ravel(), b.ravel()
-        smaller = volumes[a] < volumes[b]
-        a, b = a[smaller], b[smaller]
+        a, b = np.nonzero(volumes[:, None] < volumes[None, :])  # every (smaller, larger) pair
         overlap = overlap_fraction(centers[a], sizes[a], centers[b], sizes[b], tolerance=0.0)
         return {tracks[i].track_id for i in a[overlap >= FRAGMENT_OVERLAP]}
 

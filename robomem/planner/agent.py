@@ -235,17 +235,13 @@ class Agent:
         was = self.tools.where_is(label, at=when)
         if was is None:
             raise Failed(f"no memory of where the {label} was")
-        if was.receptacle is None:
-            under = self._holder_under(was)
-            if under is None:
-                raise Failed(f"no memory of what the {label} was on")
-            return Subgoal("place", label, under.label, "in" if self._inside(was, under) else "on",
-                           rec_near=under.center)
-        if was.receptacle == label:  # memory's double of the thing is no holder: the furniture under it is
+        if was.receptacle in (None, label):  # no holder, or memory's double of the thing (no holder either)
             under = self._holder_under(was)
             if under is not None:
                 return Subgoal("place", label, under.label, "in" if self._inside(was, under) else "on",
                                rec_near=under.center)
+            if was.receptacle is None:
+                raise Failed(f"no memory of what the {label} was on")
         relation = "in" if was.relation == "in" else "on"
         return Subgoal("place", label, was.receptacle, relation, rec_near=was.center)
 
