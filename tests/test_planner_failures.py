@@ -131,3 +131,18 @@ def test_a_pick_still_inside_a_closed_drawer_opens_the_next_drawer_beside_it(mem
     assert robot.log == ["navigate_to(Apple@0.45)", "pick(Apple@0.45)", "open(Drawer@0.65)", "pick(Apple@0.45)",
                          "open(Drawer@0.2)", "pick(Apple@0.45)"], robot.log
     assert robot.held == "Apple" and outcome.replans == 0
+
+
+def test_a_drawer_memory_had_open_is_opened_when_the_pick_says_it_is_closed(memory) -> None:
+    """Memory last saw the drawer open; someone closed it since. The pick's failure is the newer word: the
+    robot opens that drawer rather than skipping it as open."""
+    view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=90, range_m=4)
+    for t in (1.0, 2.0):
+        memory.ingest(ObservationBatch(t=t, robot="r", view=view, detections=[
+            make_detection("Apple", center=APPLE, size=(0.1, 0.1, 0.1)),
+            make_detection("CounterTop", center=(2.0, 0.0, 0.45), size=(1.0, 0.6, 0.9)),
+            make_detection("Drawer", center=HOLDERS["Drawer"], size=(0.5, 0.5, 0.3), state={"open": True})]))
+    robot = _Kitchen("Drawer")
+    outcome = Agent(InProcessTools(memory), robot).run("bring me the apple")
+    assert outcome.done, outcome.reason
+    assert robot.log == ["navigate_to(Apple)", "pick(Apple)", "open(Drawer)", "pick(Apple)"], robot.log

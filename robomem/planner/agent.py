@@ -690,9 +690,7 @@ class Agent:
         holders = sorted(self._instances(kind), key=lambda r: (math.dist(r.center, target), r.center))
         nearby = holders[:1] + [r for r in holders[1:] if math.dist(r.center, target) <= OPEN_TO_PICK_M]
         result = failed
-        for holder in nearby[:OPEN_TO_PICK_TRIES]:
-            if is_open(holder) is True:
-                continue
+        for holder in nearby[:OPEN_TO_PICK_TRIES]:  # the failure is newer than memory's word that one is open
             self._check_budget()
             if not self._run_step(Step("open", holder), record_failure=False).success:
                 continue
