@@ -118,7 +118,8 @@ class _Chest(_Kitchen):
 
 def test_a_pick_still_inside_a_closed_drawer_opens_the_next_drawer_beside_it(memory) -> None:
     """Memory has the apple between two drawers of a chest, nearer the upper one; it is in the lower one.
-    After opening the upper drawer in vain, the robot opens the lower one (not the drawer across the room)."""
+    After opening the upper drawer in vain, the robot closes it again (pulled out, it hides the one below)
+    and opens the lower one (not the drawer across the room)."""
     apple, upper, lower, far = (2.0, 0.0, 0.45), (2.0, 0.0, 0.65), (2.0, 0.05, 0.2), (2.0, 3.0, 0.4)
     view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=120, range_m=5)
     for t in (1.0, 2.0):
@@ -129,7 +130,7 @@ def test_a_pick_still_inside_a_closed_drawer_opens_the_next_drawer_beside_it(mem
     outcome = Agent(InProcessTools(memory), robot).run("bring me the apple")
     assert outcome.done, outcome.reason
     assert robot.log == ["navigate_to(Apple@0.45)", "pick(Apple@0.45)", "open(Drawer@0.65)", "pick(Apple@0.45)",
-                         "open(Drawer@0.2)", "pick(Apple@0.45)"], robot.log
+                         "close(Drawer@0.65)", "open(Drawer@0.2)", "pick(Apple@0.45)"], robot.log
     assert robot.held == "Apple" and outcome.replans == 0
 
 

@@ -683,7 +683,8 @@ class Agent:
     def _open_and_pick(self, pick: Step, failed: StepResult) -> StepResult:
         """The object is inside a closed receptacle memory did not know of (or had open): open the nearest
         one of that kind memory knows and pick again; while it is still inside a closed one, the next
-        nearest within ``OPEN_TO_PICK_M`` (a drawer above or beside), ``OPEN_TO_PICK_TRIES`` in all."""
+        nearest within ``OPEN_TO_PICK_M`` (a drawer above or beside), ``OPEN_TO_PICK_TRIES`` in all, each
+        closed again when the thing was not in it."""
         assert failed.failure is not None
         kind = failed.failure.receptacle
         target = tuple(pick.target.center)
@@ -698,6 +699,8 @@ class Agent:
             result = self._run_step(pick)
             if result.kind is not FailureKind.INSIDE_CLOSED:
                 return result
+            self._check_budget()  # not in that one: close it again (an open drawer hides the one below)
+            self._run_step(Step("close", holder), record_failure=False)
         return result
 
     def _goal_text(self, goal: Subgoal, instruction: str, n_goals: int) -> str:
