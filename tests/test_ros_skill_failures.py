@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from ros_helpers import require_ros
+from ros_helpers import require_ros, wait_for
 
 require_ros()
 
@@ -112,7 +112,8 @@ def test_failures_travel_typed_from_the_skill_server_to_the_planners_executor(ro
         rejected = robot.execute("fly", "Apple")
         assert (rejected.failure_kind, rejected.failure_detail, rejected.reason) == (
             srv.ExecuteSkill.Response.FAILURE_REJECTED, "unknown_skill", "rejected: unknown_skill")
-        if transport == "action":  # feedback when the skill started and when it ended
+        if transport == "action":  # feedback when the skill started and when it ended (it may trail the result)
+            wait_for(lambda: len(robot.feedback) >= 2, client_node, timeout=5.0)
             assert [f.stage for f in robot.feedback] == ["started", "done"]
     finally:
         robot.close()

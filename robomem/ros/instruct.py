@@ -25,6 +25,7 @@ from robomem.action import ExecuteInstruction
 from robomem.ros.calls import MAX_RESEND_S, RESEND_AFTER_S, ServiceCaller, ServiceTimeout
 
 RESULT_RESEND_MAX_S = 10.0  # a result request is asked again at most this often while the goal runs
+LATE_FEEDBACK_S = 2.0  # how long ``robomem instruct`` waits for feedback that comes after the result
 
 
 def planner_client(node: Node, planner: str = "planner") -> ActionClient:
@@ -127,15 +128,25 @@ def instruct(text: str, planner: str = "planner", timeout_s: float = 600.0, max_
     try:
         goal = ExecuteInstruction.Goal(instruction=text, max_skill_calls=max_skill_calls)
 
+        shown_ok: Counter[str] = Counter()
+
         def show(feedback: Any) -> None:
             mark = "ok" if feedback.step_succeeded else f"failed: {feedback.reason}"
             print(f"  {feedback.step:<32} {mark}  ({feedback.skill_calls} skills, {feedback.nav_m:.1f} m)", flush=True)
+            if feedback.step_succeeded:
+                shown_ok[feedback.step] += 1
 
         _, response = send_goal(node, planner, goal, show, timeout_s)
         if response is None:
             print("the planner refused the goal (busy with another)")
             return 1
         r = response.result
+        # feedback and result travel on different DDS channels: the last step's feedback may come after
+        # the result. Wait for it briefly; a step whose feedback never came is printed from the result.
+        _spin_until(node, lambda: not Counter(r.executed) - shown_ok, LATE_FEEDBACK_S)
+        for step, missing in (Counter(r.executed) - shown_ok).items():
+            for _ in range(missing):
+                print(f"  {step:<32} ok  (its feedback was lost)", flush=True)
         print(f"{'done' if r.success else 'not done: ' + r.reason}: {len(r.executed)} steps, {r.skill_calls} skill "
               f"calls, {r.nav_m:.1f} m, {r.memory_queries} memory queries, {r.explore_steps} exploration steps, "
               f"{r.replans} replans, {r.invalid_plans} invalid plans" + (f", episode {r.episode_id}"
