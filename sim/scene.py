@@ -35,6 +35,7 @@ from robomem.thor.scene import (
     floor_height,
     load_roomr,
     load_scene_metadata,
+    roomr_split,
 )
 from robomem_sim.geometry import class_color, map_point, map_size, thor_point, thor_size, toggled_color
 from robomem_sim.layout import Plan, plan_bodies
@@ -78,23 +79,24 @@ def shift_meta(meta: dict[str, Any], offset: np.ndarray) -> dict[str, Any]:
     return out
 
 
-#: RoomR val years whose episode arrangements furniture is shaped to hold (see :func:`episode_rests`).
+#: RoomR years whose episode arrangements furniture is shaped to hold (see :func:`episode_rests`).
 ROOMR_YEARS = (2022, 2023)
 
 
 @functools.lru_cache(maxsize=64)
 def episode_rests(scene: str, years: tuple[int, ...] = ROOMR_YEARS) -> tuple[dict[str, Any], ...]:
     """Boxes (pickupable metadata entries, the room's own frame) of every place other than its metadata
-    place where a RoomR val episode of the room, start or target arrangement, puts a pickupable; none
-    when the RoomR data is not there. Furniture is shaped to hold them (:func:`plan_bodies`), so that
-    an episode's objects rest on a surface instead of inside a solid box."""
+    place where a RoomR episode of the room (of its split: train or val), start or target arrangement,
+    puts a pickupable; none when the RoomR data is not there or the room has no split here. Furniture is
+    shaped to hold them (:func:`plan_bodies`), so that an episode's objects rest on a surface instead of
+    inside a solid box (a mug under a coffee machine's spout stays visible)."""
     metas = {m["name"]: m for m in load_scene_metadata(scene)}
     out: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for year in years:
         try:
-            episodes = load_roomr(year).get(scene, [])
-        except FileNotFoundError:
+            episodes = load_roomr(year, split=roomr_split(scene)).get(scene, [])
+        except (FileNotFoundError, ValueError):
             continue
         for episode in episodes:
             for which in ("target", "start"):

@@ -6,7 +6,7 @@ import pytest
 
 from robomem.eval.detectors import DETECTORS, episode_config
 from robomem.eval.roomr_episodes import build_suite, sample_suite
-from robomem.thor.scene import held_out, load_roomr
+from robomem.thor.scene import held_out, load_roomr, roomr_split
 
 pytestmark = pytest.mark.data("roomr", "thor")
 
@@ -24,6 +24,14 @@ def test_train_and_val_are_disjoint_rooms_and_hold_nothing_held_out():
 def test_held_out_rooms_are_26_to_30_of_each_type():
     assert [held_out(f"FloorPlan{n}") for n in (25, 26, 30, 31, 226, 330, 421, 430)] == \
         [False, True, True, False, True, True, False, True]
+
+
+def test_each_room_has_the_split_of_its_index_and_held_out_rooms_none():
+    assert [roomr_split(f"FloorPlan{n}") for n in (1, 20, 21, 25, 206, 321, 420)] == \
+        ["train", "train", "val", "val", "train", "val", "train"]
+    for scene in ("FloorPlan26", "FloorPlan430"):
+        with pytest.raises(ValueError, match="held out"):
+            roomr_split(scene)
 
 
 def test_a_train_suite_covers_every_room_type_and_names_its_split(tmp_path):

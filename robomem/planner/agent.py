@@ -385,9 +385,10 @@ class Agent:
         lost = self.failed.get(label)
         lost_room = self._region(lost[-1][0]) if lost else None
         hint = self.hints.get(label)
-        if lost:  # not where memory had it: first the likely places of its room
-            if lost_room is not None and self._likely_step(label, lost_room, informed_only=True):
-                return
+        if lost:  # not where memory had it: first the likely places of its room, while the robot is there
+            if (lost_room is not None and self._region(here) == lost_room
+                    and self._likely_step(label, lost_room, informed_only=True)):
+                return  # (once the search has left the room, its places compete with the others by value)
         elif hint and (self._likely_step(label, hint) or self._open_next(label, hint)):
             return  # left in a room: its likely places, then its storage
         if not lost and self._likely_step(label):  # never seen, or lost by memory: where such things are kept

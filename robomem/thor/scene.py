@@ -154,6 +154,17 @@ def held_out(scene: str) -> bool:
     return 26 <= int(scene.removeprefix("FloorPlan")) % 100 <= 30
 
 
+def roomr_split(scene: str) -> str:
+    """The RoomR split of an iTHOR room: train (rooms 1-20 of each type) or val (21-25); the held-out
+    rooms 26-30 are refused."""
+    index = int(scene.removeprefix("FloorPlan")) % 100
+    if 1 <= index <= 20:
+        return "train"
+    if 21 <= index <= 25:
+        return "val"
+    raise ValueError(f"{scene} has no RoomR split here (rooms 26-30 are held out)")
+
+
 def load_roomr(
     year: int | str, data_dir: str | os.PathLike[str] | None = None, split: str = "val"
 ) -> dict[str, list[dict[str, Any]]]:
