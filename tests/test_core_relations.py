@@ -150,3 +150,15 @@ def test_a_second_box_of_one_mug_is_not_what_holds_it() -> None:
         info = memory.where_is("Mug", near=track.center)
         assert info.track_id == track.track_id and info.receptacle == "SideTable" and info.relation == "on"
     assert memory.contents("Mug") == []
+
+
+def test_a_remote_on_the_low_shelf_of_a_side_table_is_on_the_shelf_not_the_table() -> None:
+    """A side table and its shelf: two boxes of about one size (the shelf's a little larger). The remote lies
+    inside both, low: it is on the level under it, the shelf (the smaller box is the table)."""
+    memory = Memory(MemoryConfig())
+    table = make_detection("SideTable", (1.0, -2.5, 0.36), (0.65, 1.02, 0.72), 0.95)
+    shelf = make_detection("Shelf", (1.0, -2.5, 0.47), (0.66, 0.99, 0.74), 0.95)
+    remote = make_detection("RemoteControl", (1.1, -2.7, 0.25), (0.2, 0.05, 0.02), 0.95)
+    _seen(memory, table, shelf, remote)
+    assert memory.where_is("RemoteControl").receptacle == "Shelf"
+    assert "RemoteControl" in [i.label for i in memory.contents("Shelf")]

@@ -27,6 +27,7 @@ from robomem.core.tracks import CONFIRMED, PARENT, Track
 _HELD_OBJECT_REACH_M = 1.0  # the farthest a held object's center lies outside its receptacle's box
 SUPPORT_SLACK_M = 0.1  # how far outside an openable's footprint a thing may still be held by it
 HANGING = "hanging"  # the relation of a thing to the holder it hangs from
+SAME_BOX_VOLUME = 1.25  # holder boxes within this volume ratio may be one furniture and its part (_level_of)
 FLOOR_LABEL = "Floor"  # what memory names as the holder of a thing standing on the floor
 
 
@@ -127,12 +128,13 @@ class Relations:
         return abs(float(gap)) <= self.config.support_gap_m
 
     def best_parent(self, track: Track) -> list | None:
-        """What holds the track, as [id, relation]. In order of preference: the smallest *container*
-        its center lies in (a mug in a cabinet) unless it is bigger than the surface the object rests
-        on and does not stand on it (an apple in a bowl on a table: bowl); the highest surface its
-        bottom rests *on*; then the nearest hanging holder it hangs from (a towel from its rail); and
-        last the smallest other receptacle box its center lies in (a laptop sunk into a sofa's box). Never a
-        thing of its own label: a second box of one mug is memory's double of it, not what holds it."""
+        """What holds the track, as [id, relation]. In order of preference: the *container* its center
+        lies in (a mug in a cabinet; of several, see ``_level_of``) unless it is bigger than the surface
+        the object rests on and does not stand on it (an apple in a bowl on a table: bowl); the highest
+        surface its bottom rests *on*; then the nearest hanging holder it hangs from (a towel from its
+        rail); and last the other receptacle box its center lies in (a laptop sunk into a sofa's box).
+        Never a thing of its own label: a second box of one mug is memory's double of it, not what holds
+        it."""
         cfg = self.config
         tracks = self.tracks
         own_volume = box_volume(track.size)
@@ -164,7 +166,7 @@ class Relations:
         holders = [tracks[rec_id] for _, rec_id in containers] + [tracks[r] for _, _, r in supports]
         supports = [s for s in supports if not self._inside_any(tracks[s[2]], holders)]
         support = max(supports, key=lambda s: (s[0], -s[1]), default=None)
-        container = min(containers, default=None)
+        container = self._level_of(track, containers)
         if container is not None:
             box = tracks[container[1]]
             # a surface seen only as its top plane has next to no volume: a drawer (or other openable)
@@ -178,5 +180,23 @@ class Relations:
             return [support[2], "on"]
         if hanging:
             return [min(hanging)[1], HANGING]
-        other = min(others, default=None)
+        other = self._level_of(track, others)
         return None if other is None else [other[1], "in"]
+
+    def _level_of(self, track: Track, boxes: list[tuple[float, int]]) -> tuple[float, int] | None:
+        """Of the (volume, id) boxes a thing lies inside, the one that holds it: the smallest (the sink's
+        basin, not the sink), unless boxes of about its size are two views of one piece of furniture and
+        its part (a side table and its shelf): then the one whose floor is highest under the thing's
+        bottom, the level it is on."""
+        if not boxes:
+            return None
+        smallest = min(boxes)
+        alike = [b for b in boxes if b[0] <= SAME_BOX_VOLUME * smallest[0]]
+        bottom = float(track.center[2] - track.size[2] / 2.0) + self.config.support_gap_m
+
+        def floor(box: tuple[float, int]) -> float:
+            rec = self.tracks[box[1]]
+            return float(rec.center[2] - rec.size[2] / 2.0)
+
+        under = [b for b in alike if floor(b) <= bottom]
+        return max(under, key=lambda b: (floor(b), -b[0], -b[1])) if under else smallest
