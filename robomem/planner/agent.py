@@ -400,7 +400,7 @@ class Agent:
             return
         known = self.tools.instances(None)
         rooms = self._rooms()
-        target = None
+        target, why = None, "its room, furniture not looked at"
         if lost and rooms and self._looks_since(lost[-1][1], lost_room) < LOST_ROOM_LOOKS:
             room = _room_of(lost[-1][0], rooms)  # someone moved it, most likely within its room
             target = self._surface_viewpoint([v for v in todo if rooms.get(v) == room], here,
@@ -410,6 +410,7 @@ class Agent:
         if target is None and lost:  # then surfaces not seen since the task began, home-wide: it was carried
             target = self._surface_viewpoint(todo, here, self._unchecked_surfaces(known),  # off, the nearer
                                              near=lost[-1][0])  # the likelier
+            why = "surfaces not seen today, near where it was lost"
         if target is None:
             unchecked = self._unchecked_surfaces(known)
             current = [v for v in todo if rooms.get(v) == (hint or _room_of(here, rooms))] if rooms else []
@@ -417,7 +418,8 @@ class Agent:
             target = (self._surface_viewpoint(room_todo, here, unchecked)
                       or self._surface_viewpoint(todo, here, unchecked)
                       or min(room_todo, key=lambda v: (self.travel_m(v), v)))
-        self._look_from(target)
+            why = "surfaces not seen today" if unchecked else "nearest"
+        self._look_from(target, why)
 
     def _looks_since(self, t: float, room: str | None) -> int:
         """Look-arounds from viewpoints of ``room`` gone to since ``t`` (robot clock)."""
@@ -429,10 +431,10 @@ class Agent:
         return [v for v in self.robot.viewpoints() if v not in self.visited and v not in plan_points
                 and all(math.dist(v, p) > LOOKED_HERE_M for p in self.looked)]
 
-    def _look_from(self, target: tuple[float, float]) -> None:
-        """Go to a viewpoint and look around there."""
+    def _look_from(self, target: tuple[float, float], why: str) -> None:
+        """Go to a viewpoint and look around there (``why``: for the search's trail)."""
         self.visited.add(target)
-        self._trail(f"viewpoint ({target[0]:.2f},{target[1]:.2f})")
+        self._trail(f"viewpoint ({target[0]:.2f},{target[1]:.2f}): {why}")
         if self.robot.go_to(target).success:
             self._check_budget()
             self.looked.append(self.robot.position())
@@ -458,7 +460,7 @@ class Agent:
             if value > view_value:
                 best_view, view_value = v, value
         if best_view is not None and view_value > place_value:
-            self._look_from(best_view)
+            self._look_from(best_view, f"likely surfaces {view_value * (LOOK_COST_M + self.travel_m(best_view)):.3f}")
         else:
             self._search_place(place, label)
         return True
