@@ -147,3 +147,46 @@ def test_a_drawer_memory_had_open_is_opened_when_the_pick_says_it_is_closed(memo
     outcome = Agent(InProcessTools(memory), robot).run("bring me the apple")
     assert outcome.done, outcome.reason
     assert robot.log == ["navigate_to(Apple)", "pick(Apple)", "open(Drawer)", "pick(Apple)"], robot.log
+
+
+class _Counter(_Kitchen):
+    """Everything succeeds; the log names each step's target with its place."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.opened.add("")
+
+    def act(self, step) -> StepResult:
+        self.t += 1.0
+        c = step.target.center
+        self.log.append(f"{step.skill}({step.target.label}@{c[0]:.1f},{c[1]:.1f})")
+        if step.skill == "pick":
+            self.held = step.target.label
+        if step.skill == "place":
+            self.held = None
+        return StepResult.ok()
+
+
+def test_a_thing_seen_over_a_cabinet_below_an_unseen_counter_goes_back_on_the_counter(memory) -> None:
+    """This morning the mug stood on a part of the counter memory never saw; memory knows the cabinet
+    under it (its top 20 cm below the mug) and the counter's next part 0.6 m away, at the height of the
+    mug's bottom. Put back, the mug goes on the counter, not on (into) the cabinet."""
+    view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=120, range_m=5)
+    furniture = [make_detection("Cabinet", center=(2.0, 0.3, 0.41), size=(0.45, 0.3, 0.6)),
+                 make_detection("CounterTop", center=(2.0, -0.6, 0.9), size=(0.6, 0.6, 0.02)),
+                 make_detection("DiningTable", center=(0.5, 2.0, 0.37), size=(1.0, 1.0, 0.74))]
+    for t in (1.0, 2.0):
+        memory.ingest(ObservationBatch(t=t, robot="r", view=view, detections=[
+            *furniture, make_detection("Mug", center=(2.0, 0.3, 0.98), size=(0.1, 0.1, 0.15))]))
+    assert memory.where_is("Mug", at=2.0).receptacle is None  # nothing memory knows under it
+    later = make_view(position=(0, 0, 1.5), yaw_deg=60, fov_deg=120, range_m=5)
+    for t in (20.0, 21.0):  # moved to the table since
+        memory.ingest(ObservationBatch(t=t, robot="r", view=later, detections=[
+            *furniture, make_detection("Mug", center=(0.5, 2.0, 0.8), size=(0.1, 0.1, 0.15))]))
+    robot = _Counter()
+    robot.t = 30.0
+    outcome = Agent(InProcessTools(memory), robot, times={"this morning": 2.0}).run(
+        "put the mug back where it was this morning")
+    assert outcome.done, outcome.reason
+    assert robot.log == ["navigate_to(Mug@0.5,2.0)", "pick(Mug@0.5,2.0)", "navigate_to(CounterTop@2.0,-0.6)",
+                         "place(CounterTop@2.0,-0.6)"], robot.log

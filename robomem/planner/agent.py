@@ -31,6 +31,8 @@ SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this 
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
 UNDER_MARGIN_M = 0.1  # a thing stands on furniture whose footprint, this much larger, holds it
 UNDER_GAP_M = 0.35  # ... and whose top is at most this far below the thing's centre
+SURFACE_AT_M = 0.06  # a top this close to a thing's bottom is what it stands on
+SAME_SURFACE_M = 1.5  # a surface at a thing's height this close is the rest of the one it stood on
 PLACES_K = 50  # likely places asked of memory per search step
 MIN_SHARE = 0.05  # a likely place scoring less than this share of the best unchecked one is not gone to
 SAME_STORAGE_M = 0.15  # records of closed storage this close are taken for one
@@ -121,6 +123,11 @@ class OutOfBudget(RuntimeError):
 
 class Failed(RuntimeError):
     pass
+
+
+def _footprint_gap(point: tuple[float, ...], rec: ObjectRecord) -> float:
+    """Metres from ``point`` to the footprint of ``rec``'s box (0 inside it)."""
+    return math.hypot(*[max(abs(point[i] - rec.center[i]) - rec.size[i] / 2, 0.0) for i in (0, 1)])
 
 
 def _room_of(point: tuple[float, ...], rooms: dict[tuple[float, float], str]) -> str | None:
@@ -252,11 +259,14 @@ class Agent:
 
     def _holder_under(self, was: ObjectRecord) -> ObjectRecord | None:
         """The furniture (a receptacle memory knows) whose footprint holds ``was`` and whose top is nearest
-        below it (or whose box holds it), or None."""
+        below it (or whose box holds it), or None. When that top lies well below the thing's bottom (a
+        cabinet under a counter memory saw only in parts), a surface at the height of the thing's bottom
+        within ``SAME_SURFACE_M`` is the one it stood on: another part of that counter."""
+        furniture = [r for r in self._instances(None) if _FURNITURE.is_receptacle(r.label)
+                     and _FURNITURE.is_static(r.label) and r.label != "Floor"]
+        bottom = was.center[2] - was.size[2] / 2
         best, best_gap = None, math.inf
-        for rec in self._instances(None):
-            if not (_FURNITURE.is_receptacle(rec.label) and _FURNITURE.is_static(rec.label)) or rec.label == "Floor":
-                continue
+        for rec in furniture:
             half = [s / 2 for s in rec.size]
             if any(abs(was.center[i] - rec.center[i]) > half[i] + UNDER_MARGIN_M for i in (0, 1)):
                 continue
@@ -265,7 +275,12 @@ class Agent:
                 continue
             if abs(gap) < best_gap:
                 best, best_gap = rec, abs(gap)
-        return best
+        if best is None or bottom - (best.center[2] + best.size[2] / 2) <= SURFACE_AT_M:
+            return best  # it stands on that top, or lies inside the box
+        level = [(_footprint_gap(was.center, r), r.center, r) for r in furniture
+                 if r.label not in RECEPTACLE_OPENABLE and abs(r.center[2] + r.size[2] / 2 - bottom) <= SURFACE_AT_M]
+        near = min((x for x in level if x[0] <= SAME_SURFACE_M), key=lambda x: (x[0], x[1]), default=None)
+        return best if near is None else near[2]
 
     def _moved_from(self, receptacle: str, when: float) -> str:
         """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by going to
@@ -637,9 +652,7 @@ class Agent:
     def _within_reach(self, rec: ObjectRecord) -> bool:
         """The robot stands this close to the furniture's box (the drawer below the one it just opened): it
         can open it without driving (a drive there would cost a skill call)."""
-        here = self.robot.position()
-        gap = [max(abs(here[i] - rec.center[i]) - rec.size[i] / 2, 0.0) for i in (0, 1)]
-        return math.hypot(*gap) <= IN_REACH_M
+        return _footprint_gap(self.robot.position(), rec) <= IN_REACH_M
 
     # ------------------------------------------------------------------ planning and execution
 
