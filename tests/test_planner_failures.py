@@ -190,3 +190,28 @@ def test_a_thing_seen_over_a_cabinet_below_an_unseen_counter_goes_back_on_the_co
     assert outcome.done, outcome.reason
     assert robot.log == ["navigate_to(Mug@0.5,2.0)", "pick(Mug@0.5,2.0)", "navigate_to(CounterTop@2.0,-0.6)",
                          "place(CounterTop@2.0,-0.6)"], robot.log
+
+
+def test_what_was_moved_from_the_sofa_is_the_thing_seen_there_from_more_views_not_a_false_detection(memory) -> None:
+    """This morning memory saw a vase on the sofa (a whole box and, in later frames, a part of it too) and,
+    in one frame pair, a 'plate' there that was never real. By now both are gone from the sofa (the vase
+    stands on the table). What was moved from the sofa is the vase: it goes back on the sofa."""
+    view = make_view(position=(0, 0, 1.5), yaw_deg=0, fov_deg=120, range_m=5)
+    sofa = make_detection("Sofa", center=(2.0, 0.0, 0.4), size=(1.9, 0.8, 0.8))
+    table = make_detection("DiningTable", center=(2.0, 2.5, 0.37), size=(1.0, 1.0, 0.74))
+    vase = make_detection("Vase", center=(2.3, 0.1, 0.92), size=(0.19, 0.19, 0.24))
+    vase_part = make_detection("Vase", center=(2.3, 0.1, 0.86), size=(0.09, 0.17, 0.1))
+    plate = make_detection("Plate", center=(1.5, -0.1, 0.81), size=(0.21, 0.19, 0.02))
+    for t, extra in ((1.0, [plate, vase]), (2.0, [plate, vase]), (3.0, [vase, vase_part]), (4.0, [vase, vase_part])):
+        memory.ingest(ObservationBatch(t=t, robot="r", view=view, detections=[sofa, table, *extra]))
+    assert sorted(i.label for i in memory.contents("Sofa", at=4.0)) == ["Plate", "Vase", "Vase"]
+    for t in range(20, 30):  # the sofa is bare (memory looked long enough to call all three gone from it)
+        memory.ingest(ObservationBatch(t=float(t), robot="r", view=view, detections=[
+            sofa, table, make_detection("Vase", center=(2.0, 2.5, 0.86), size=(0.19, 0.19, 0.24))]))
+    robot = _Counter()
+    robot.t = 40.0
+    outcome = Agent(InProcessTools(memory), robot, times={"this morning": 4.0}).run(
+        "put back the thing that was moved from the sofa")
+    assert outcome.done, outcome.reason
+    assert [s for s in robot.log if s.startswith(("pick", "place"))] == ["pick(Vase@2.0,2.5)", "place(Sofa@2.0,0.0)"], \
+        robot.log

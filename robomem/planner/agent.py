@@ -10,6 +10,7 @@ fails makes the robot look again and ask for a new plan with the failure as feed
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 LOOKED_HERE_M = 0.75  # a look-around covers viewpoints this close
 RULED_OUT_M = 0.4  # a belief this close to where the object was not found is not trusted again
+STILL_THERE_M = 1.0  # a thing memory has on the same holder this close to where it was has not left it
 SURFACE_VIEW_M = 2.5  # a look-around from a viewpoint checks the surfaces this close to it
 SURFACE_TRAVEL_M = 2.0  # exploring: unchecked surfaces near a viewpoint / (this + metres to drive there)
 UNDER_MARGIN_M = 0.1  # a thing stands on furniture whose footprint, this much larger, holds it
@@ -285,20 +287,30 @@ class Agent:
     def _moved_from(self, receptacle: str, when: float) -> str:
         """The object moved away from ``receptacle`` since ``when``: from memory's changes, or by going to
         each thing that was there then: one memory now reports moved, or one the robot did not find where
-        it was (memory may need more than one look before it calls a thing gone; the robot was there)."""
+        it was (memory may need more than one look before it calls a thing gone; the robot was there). Of
+        several, the one memory holds more records of there then (seen from more views: a false
+        detection is seldom seen twice)."""
+        before = list(self.tools.contents(receptacle, at=when))
+        records = Counter(r.label for r in before)
+
         def moved() -> str | None:
+            found = []
             for change in self.tools.what_changed(when):
                 if change.change not in ("moved", "disappeared"):
                     continue
                 was = self.tools.where_is(change.label, at=when)
-                if was is not None and was.receptacle == receptacle:
-                    return change.label
-            return None
+                if was is None or was.receptacle != receptacle or change.label in found:
+                    continue
+                now = self.tools.where_is(change.label, near=was.center)
+                still = (now is not None and now.receptacle == receptacle
+                         and math.dist(now.center[:2], was.center[:2]) <= STILL_THERE_M)
+                if not still:  # (a thing shifted on the holder, or a double of it gone, is still there)
+                    found.append(change.label)
+            return max(found, key=lambda label: records[label], default=None)  # the first of equals
 
         found = moved()
         if found:
             return found
-        before = [r for r in self.tools.contents(receptacle, at=when)]
         if not before:
             raise Failed(f"no memory of what was on the {receptacle}")
         unseen = self._look_at_holder(receptacle, before)
@@ -308,7 +320,10 @@ class Agent:
         if len(unseen) == 1:  # the one thing that was there and is not now
             return unseen[0].label
         here = self.robot.position()
-        for rec in sorted(unseen or before, key=lambda r: (self.travel_m(r.center, here), r.center)):
+        def order(r: ObjectRecord) -> tuple:
+            return (-records[r.label], self.travel_m(r.center, here), r.center)
+
+        for rec in sorted(unseen or before, key=order):
             self._check_budget()
             self._run_step(Step("navigate_to", rec), record_failure=True)
             self.robot.observe()
