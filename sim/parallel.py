@@ -24,13 +24,16 @@ import os
 import pickle
 import queue as queue_module
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
 CACHE_ENTRIES = 64
+PARENT_POLL_S = 1.0  # how often a worker checks that the demo that spawned it still runs
 DOMAIN_LO, DOMAIN_SPAN = 120, 100  # ROS domains the jobs of one demo take (from its own, ROS_DOMAIN_ID)
 ROOT = Path(__file__).resolve().parent
 
@@ -163,6 +166,17 @@ def _own_domain(suffix: str) -> None:
     os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_LO + (base - DOMAIN_LO + 1 + int(digits)) % DOMAIN_SPAN)
 
 
+def die_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
+    """In a worker process: exit as soon as ``parent`` is no longer its parent (the demo was stopped by
+    a signal that did not reach its workers, e.g. a SIGTERM to it alone), instead of living on idle."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def run_jobs(jobs: Sequence[Any], modes: Sequence[str], budget: Any, transport: str, workdir: Path,
              workers: int, on_tasks: Callable[[int], None] | None = None,
              on_run: Callable[[dict[str, Any]], None] | None = None, picture: Path | None = None,
@@ -186,9 +200,12 @@ def run_jobs(jobs: Sequence[Any], modes: Sequence[str], budget: Any, transport: 
                 left -= len(result["tasks"])
         return out
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
+    manager = SyncManager(ctx=context)
+    manager.start(die_with_parent, (os.getpid(),))  # its server process, too, goes when the demo does
+    with manager:
         inbox = manager.Queue()
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                                                    initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(run_job, job, tuple(modes), budget, transport, str(workdir), f"_j{k}", inbox,
                                    str(picture) if picture is not None and k == 0 else None, use_cache, None,
                                    str(record_dir) if record_dir else None)
