@@ -166,7 +166,7 @@ def _own_domain(suffix: str) -> None:
     os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_LO + (base - DOMAIN_LO + 1 + int(digits)) % DOMAIN_SPAN)
 
 
-def die_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
+def exit_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
     """In a worker process: exit as soon as ``parent`` is no longer its parent (the demo was stopped by
     a signal that did not reach its workers, e.g. a SIGTERM to it alone), instead of living on idle."""
     def watch() -> None:
@@ -201,10 +201,10 @@ def run_jobs(jobs: Sequence[Any], modes: Sequence[str], budget: Any, transport: 
         return out
     context = multiprocessing.get_context("spawn")
     manager = SyncManager(ctx=context)
-    manager.start(die_with_parent, (os.getpid(),))  # its server process, too, goes when the demo does
+    manager.start(exit_with_parent, (os.getpid(),))  # its server process, too, goes when the demo does
     with manager:
         inbox = manager.Queue()
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent,
                                                     initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(run_job, job, tuple(modes), budget, transport, str(workdir), f"_j{k}", inbox,
                                    str(picture) if picture is not None and k == 0 else None, use_cache, None,

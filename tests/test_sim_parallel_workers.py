@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 PARENT = """
 import concurrent.futures, multiprocessing, os, sys, time
-from robomem_sim.parallel import die_with_parent
+from robomem_sim.parallel import exit_with_parent
 
 def report(path):
     with open(path, "w") as fh:
@@ -26,7 +26,7 @@ def report(path):
 
 if __name__ == "__main__":
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=die_with_parent,
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx, initializer=exit_with_parent,
                                                 initargs=(os.getpid(), 0.1)) as pool:
         pool.submit(report, sys.argv[1])
         time.sleep(120)
