@@ -174,7 +174,7 @@ def exit_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
             time.sleep(poll_s)
         os._exit(1)
 
-    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run_jobs(jobs: Sequence[Any], modes: Sequence[str], budget: Any, transport: str, workdir: Path,

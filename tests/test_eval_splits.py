@@ -29,8 +29,8 @@ def test_held_out_rooms_are_26_to_30_of_each_type():
 def test_each_room_has_the_split_of_its_index_and_held_out_rooms_none():
     assert [roomr_split(f"FloorPlan{n}") for n in (1, 20, 21, 25, 206, 321, 420)] == \
         ["train", "train", "val", "val", "train", "val", "train"]
-    for scene in ("FloorPlan26", "FloorPlan430"):
-        with pytest.raises(ValueError, match="held out"):
+    for scene in ("FloorPlan31", "FloorPlan400"):  # no RoomR room of either split
+        with pytest.raises(ValueError, match="no RoomR split"):
             roomr_split(scene)
 
 

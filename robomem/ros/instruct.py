@@ -143,8 +143,9 @@ def instruct(text: str, planner: str = "planner", timeout_s: float = 600.0, max_
         r = response.result
         # feedback and result travel on different DDS channels: the last step's feedback may come after
         # the result. Wait for it briefly; a step whose feedback never came is printed from the result.
-        _spin_until(node, lambda: not Counter(r.executed) - shown_ok, LATE_FEEDBACK_S)
-        for step, missing in (Counter(r.executed) - shown_ok).items():
+        executed = Counter(r.executed)
+        _spin_until(node, lambda: not executed - shown_ok, LATE_FEEDBACK_S)
+        for step, missing in (executed - shown_ok).items():
             for _ in range(missing):
                 print(f"  {step:<32} ok  (its feedback was lost)", flush=True)
         print(f"{'done' if r.success else 'not done: ' + r.reason}: {len(r.executed)} steps, {r.skill_calls} skill "
